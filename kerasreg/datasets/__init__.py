@@ -1,0 +1,79 @@
+"""Datasets: every source yields an `ImageDataset` of raw uint8 images.
+
+from kerasreg.datasets import load_dataset
+data = load_dataset("cifar10", source="files", data_dir="~/data")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerasreg.datasets.cifar_files import load_cifar10_files, resolve_cifar_location
+from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
+from kerasreg.datasets.digits import load_digits_dataset
+from kerasreg.datasets.h5_files import load_catvnoncat_files
+from kerasreg.datasets.idx_files import has_mnist_files, load_mnist_files
+from kerasreg.datasets.views import one_vs_rest
+from kerasreg.errors import DatasetError
+
+DATASET_CHOICES = ("mnist", "cifar10", "cat", "catvnoncat", "digits")
+SOURCE_CHOICES = ("auto", "tfds", "files")
+CAT_CLASS = 3  # CIFAR-10's "cat"
+
+__all__ = [
+    "BINARY",
+    "DATASET_CHOICES",
+    "MULTICLASS",
+    "SOURCE_CHOICES",
+    "ImageDataset",
+    "load_dataset",
+]
+
+
+def _files_present(name: str, data_dir: Path | None) -> bool:
+    if data_dir is None:
+        return False
+    if name == "mnist":
+        return has_mnist_files(data_dir)
+    return resolve_cifar_location(data_dir) is not None
+
+
+def _load_tfds_or_files(name: str, source: str, data_dir: Path | None) -> ImageDataset:
+    use_files = source == "files" or (source == "auto" and _files_present(name, data_dir))
+    if not use_files:
+        from kerasreg.datasets.tfds_source import load_tfds
+
+        return load_tfds(name, data_dir)
+    if data_dir is None:
+        raise DatasetError(f"{name}: --source files needs --data-dir, the folder that holds the files.")
+    return load_mnist_files(data_dir) if name == "mnist" else load_cifar10_files(data_dir)
+
+
+def load_dataset(name: str, source: str = "auto", data_dir: Path | str | None = None) -> ImageDataset:
+    """Load dataset `name` from `source` ("auto" = files when present, else tfds).
+
+    Raises:
+        DatasetError: unknown name, or data that cannot be had from that source.
+    """
+    if name not in DATASET_CHOICES:
+        raise DatasetError(f"Received dataset={name!r}. Expected one of {', '.join(DATASET_CHOICES)}.")
+    if source not in SOURCE_CHOICES:
+        raise DatasetError(f"Received source={source!r}. Expected one of {', '.join(SOURCE_CHOICES)}.")
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    if data_dir is not None and not data_dir.is_dir() and source != "tfds":
+        raise DatasetError(f"{name}: --data-dir {data_dir} is not a folder; create it and put the files there.")
+    if name == "digits":
+        if source != "auto":
+            raise DatasetError("digits: it is bundled with scikit-learn; use --source auto (the default).")
+        return load_digits_dataset()
+    if name == "catvnoncat":
+        if source == "tfds":
+            raise DatasetError("catvnoncat: not in tensorflow-datasets; use --source files with --data-dir.")
+        if data_dir is None:
+            raise DatasetError(
+                "catvnoncat: needs --data-dir, the folder holding train_catvnoncat.h5 and test_catvnoncat.h5."
+            )
+        return load_catvnoncat_files(data_dir)
+    if name == "cat":
+        return one_vs_rest(_load_tfds_or_files("cifar10", source, data_dir), CAT_CLASS, name="cat")
+    return _load_tfds_or_files(name, source, data_dir)

@@ -1,0 +1,66 @@
+"""`ImageDataset`: the one shape every dataset source returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kerasreg.errors import DatasetError
+
+MULTICLASS = "multiclass"
+BINARY = "binary"
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Raw uint8 images [N,H,W,C] with int labels, split into train and test.
+
+    `task` is "multiclass" (labels 0..K-1) or "binary" (labels 0/1, class 1 the
+    positive one); `source` says where the pixels came from, for config.json.
+    """
+
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+    task: str = MULTICLASS
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.task not in (MULTICLASS, BINARY):
+            raise DatasetError(f"{self.name}: Received task={self.task!r}. Expected 'multiclass' or 'binary'.")
+        if self.task == BINARY and len(self.class_names) != 2:
+            raise DatasetError(f"{self.name}: a binary task needs 2 class names, got {len(self.class_names)}.")
+        for split, images, labels in (
+            ("train", self.train_images, self.train_labels),
+            ("test", self.test_images, self.test_labels),
+        ):
+            if images.dtype != np.uint8 or images.ndim != 4:
+                raise DatasetError(
+                    f"{self.name}: {split} images must be uint8 [N,H,W,C], got {images.dtype} {images.shape}."
+                )
+            if labels.ndim != 1 or len(labels) != len(images):
+                raise DatasetError(f"{self.name}: {split} has {len(images)} images but labels of shape {labels.shape}.")
+            if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+                raise DatasetError(
+                    f"{self.name}: {split} labels must lie in 0..{len(self.class_names) - 1}, "
+                    f"got {labels.min()}..{labels.max()}; the file is corrupt or not this dataset."
+                )
+        if self.train_images.shape[1:] != self.test_images.shape[1:]:
+            raise DatasetError(
+                f"{self.name}: train images are {self.train_images.shape[1:]} but test images are "
+                f"{self.test_images.shape[1:]}."
+            )
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        return tuple(int(d) for d in self.train_images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of class names (2 for a binary task)."""
+        return len(self.class_names)

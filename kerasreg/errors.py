@@ -1,0 +1,19 @@
+"""The one error family kerasreg raises for user mistakes.
+
+A `KerasregError` is a `ValueError` whose message is a single line that says what
+was received, what was expected and what to do. Command-line entry points turn it
+into that line on stderr and exit code 2; anything else is a bug and keeps its
+traceback.
+"""
+
+
+class KerasregError(ValueError):
+    """A user mistake or unusable input, reported as one line."""
+
+
+class DatasetError(KerasregError):
+    """A dataset that cannot be had: missing, unreachable, corrupt or malformed."""
+
+
+class RunDirError(KerasregError):
+    """A run directory that is missing, incomplete or unreadable."""

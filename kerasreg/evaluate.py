@@ -1,0 +1,83 @@
+"""Re-compute the test metrics of a saved run.
+
+    python -m kerasreg.evaluate runs/digits
+    python -m kerasreg.evaluate runs/digits --on sample --json
+
+Reloads the run's dataset exactly as config.json recorded it (same source, data
+dir and seed), or with `--on sample` uses the test images kept in the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from kerasreg import run_dir as files
+from kerasreg.cli import run_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m kerasreg.evaluate`."""
+    p = argparse.ArgumentParser(
+        prog="python -m kerasreg.evaluate",
+        description="Re-compute a run's test metrics from its model.keras.",
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory written by python -m kerasreg.train")
+    p.add_argument(
+        "--on",
+        choices=("test", "sample"),
+        default="test",
+        help="the dataset's whole test split (reloaded as the run loaded it) or the run's "
+        "stored test_sample.npz (default: test)",
+    )
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    return p
+
+
+def evaluate_run(run_dir: Path, on: str = "test") -> dict:
+    """Metrics of the run's model on its test split (or its stored sample)."""
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets import load_dataset
+    from kerasreg.evaluation import class_probabilities, compute_metrics
+    from kerasreg.training import prepare_training_data
+
+    record = files.read_json(run_dir / files.CONFIG)
+    task = record["dataset"]["task"]
+    model = files.load_run_model(run_dir)
+    train_labels = None
+    if on == "sample":
+        images, labels = files.read_test_sample(run_dir)
+    else:
+        config = TrainConfig.from_dict(record["options"])
+        data = load_dataset(config.dataset, config.source, config.data_dir)
+        images, labels = data.test_images, data.test_labels
+        train_labels = prepare_training_data(data, config).train_labels
+    probabilities = class_probabilities(model.predict(images, batch_size=1024, verbose=0), task)
+    return compute_metrics(labels, probabilities, task, train_labels)
+
+
+def _report(run_dir: Path, on: str, as_json: bool) -> None:
+    from kerasreg.evaluation import summary_lines
+
+    metrics = evaluate_run(run_dir, on)
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    class_names = tuple(files.read_json(run_dir / files.CONFIG)["dataset"]["class_names"])
+    for line in summary_lines(metrics, class_names):
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and print the re-computed metrics."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return run_cli(parser.prog, lambda: _report(args.run_dir, args.on, args.json))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

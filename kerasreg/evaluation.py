@@ -1,0 +1,92 @@
+"""Test metrics from predicted probabilities, in the flat form metrics.json keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerasreg.datasets import BINARY
+
+_EPS = 1e-7  # clip for log(0), as Keras does
+
+
+def class_probabilities(outputs: np.ndarray, task: str) -> np.ndarray:
+    """[N, K] probabilities from model outputs; a binary [N,1] sigmoid becomes (1-p, p)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if task == BINARY:
+        p = outputs.reshape(-1)
+        return np.stack([1.0 - p, p], axis=1)
+    return outputs
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts [true, predicted]."""
+    return np.bincount(labels * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); None with one class only."""
+    from scipy.stats import rankdata
+
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(scores)
+    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num / den) if den else None
+
+
+def compute_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, task: str, train_labels: np.ndarray | None = None
+) -> dict:
+    """accuracy, loss, per-class accuracy, confusion matrix, n_test, majority baseline;
+    for binary tasks also balanced accuracy, precision, recall and ROC AUC.
+
+    `probabilities` is [N, K]; the majority baseline answers the most common
+    training class (the test's own when `train_labels` is None).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    num_classes = probabilities.shape[1]
+    predicted = probabilities.argmax(axis=1)
+    cm = confusion_matrix(labels, predicted, num_classes)
+    support = cm.sum(axis=1)
+    per_class = [_ratio(cm[k, k], support[k]) for k in range(num_classes)]
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], _EPS, 1.0)
+    majority = int(np.bincount(train_labels if train_labels is not None else labels).argmax())
+    metrics = {
+        "accuracy": float((predicted == labels).mean()),
+        "loss": float(-np.log(picked).mean()),
+        "n_test": int(len(labels)),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": cm.tolist(),
+        "majority_baseline_accuracy": float((labels == majority).mean()),
+        "majority_class": majority,
+    }
+    if task == BINARY:
+        tp, fp, fn = int(cm[1, 1]), int(cm[0, 1]), int(cm[1, 0])
+        recalls = [r for r in per_class if r is not None]
+        metrics.update(
+            balanced_accuracy=float(np.mean(recalls)),
+            precision=_ratio(tp, tp + fp),
+            recall=_ratio(tp, tp + fn),
+            roc_auc=roc_auc(labels, probabilities[:, 1]),
+        )
+    return metrics
+
+
+def summary_lines(metrics: dict, class_names: tuple[str, ...]) -> list[str]:
+    """Human-readable lines for the terminal, baselines beside the score."""
+    lines = [f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  on {metrics['n_test']} images"]
+    majority_name = class_names[metrics["majority_class"]]
+    lines.append(f"always answering {majority_name!r} would score accuracy {metrics['majority_baseline_accuracy']:.4f}")
+    if "balanced_accuracy" in metrics:
+        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        lines.append(
+            f"balanced accuracy {fmt(metrics['balanced_accuracy'])}  ROC AUC {fmt(metrics['roc_auc'])}  "
+            f"precision {fmt(metrics['precision'])}  recall {fmt(metrics['recall'])}  (chance: 0.5 each for "
+            "balanced accuracy and AUC)"
+        )
+    return lines

@@ -1,0 +1,62 @@
+"""The model: logistic regression as a one-layer network that takes raw pixels.
+
+    Input(uint8 [H,W,C]) -> Rescaling(1/255) -> Flatten -> (Normalization) -> Dense(K|1)
+
+Preprocessing is part of the graph, so the saved model, the SavedModel and the ONNX
+file all take pixel values exactly as decoded from an image file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerasreg.datasets import BINARY
+
+# A pixel that barely varies in training (MNIST's borders) would be divided by a
+# tiny std and blow up the rare test image that lights it; flooring the variance
+# at 0.01 (std 0.1 on the [0, 1] scale) caps that gain at 10.
+VARIANCE_FLOOR = 1e-2
+
+
+def pixel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel mean and floored variance of uint8 images on the [0, 1] scale."""
+    flat = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    return flat.mean(axis=0).astype(np.float32), np.maximum(flat.var(axis=0), VARIANCE_FLOOR).astype(np.float32)
+
+
+def build_model(
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    task: str,
+    *,
+    mean: np.ndarray | None = None,
+    variance: np.ndarray | None = None,
+    l2: float = 0.0,
+    name: str = "logreg",
+):
+    """A Keras logistic-regression model; standardises pixels when mean/variance are given.
+
+    Returns a `keras.Model` with input "images" (uint8) and a softmax over
+    `num_classes` outputs, or for a binary task one sigmoid output.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    x = layers.Flatten(name="flatten")(x)  # [batch, H*W*C]
+    if mean is not None:
+        x = layers.Normalization(mean=mean, variance=variance, name="standardize")(x)
+    binary = task == BINARY
+    outputs = layers.Dense(
+        1 if binary else num_classes,
+        activation="sigmoid" if binary else "softmax",
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+        name="classifier",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def loss_name(task: str) -> str:
+    """The Keras loss that matches the model's output for `task`."""
+    return "binary_crossentropy" if task == BINARY else "sparse_categorical_crossentropy"

@@ -1,0 +1,85 @@
+"""Pictures for the run directory: learning curves, confusion matrix, weight templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: works with no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curves(history: list[dict], path: Path) -> None:
+    """Loss and accuracy per epoch, training beside validation."""
+    plt = _pyplot()
+    epochs = [row["epoch"] + 1 for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = [row.get(prefix + key) for row in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, style, marker="o", label=(prefix or "train_") + key)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(matrix: list[list[int]], class_names: tuple[str, ...], path: Path) -> None:
+    """The test confusion matrix with counts in each cell."""
+    plt = _pyplot()
+    cm = np.asarray(matrix)
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 1.0 + 0.6 * k))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_weight_templates(kernel: np.ndarray, input_shape: tuple[int, int, int], names: list[str], path: Path) -> None:
+    """Each output unit's weights drawn as an image of the input's shape.
+
+    `kernel` is the Dense layer's [H*W*C, units]; red is positive evidence, blue
+    negative (for colour input each channel's weights are scaled into RGB).
+    """
+    plt = _pyplot()
+    units = kernel.shape[1]
+    cols = min(units, 5)
+    rows = -(-units // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
+    h, w, c = input_shape
+    for u, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if u >= units:
+            continue
+        template = kernel[:, u].reshape(h, w, c)
+        if c == 1:
+            limit = np.abs(template).max() or 1.0
+            ax.imshow(template[:, :, 0], cmap="bwr", vmin=-limit, vmax=limit)
+        else:
+            lo, hi = template.min(), template.max()
+            ax.imshow((template - lo) / ((hi - lo) or 1.0))
+        ax.set_title(names[u], fontsize=9)
+    fig.suptitle("learned weights per class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

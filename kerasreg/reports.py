@@ -1,0 +1,20 @@
+"""The run directory's pictures, drawn from the trained model and its metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerasreg import run_dir as files
+from kerasreg.datasets import BINARY, ImageDataset
+from kerasreg.plots import plot_confusion_matrix, plot_learning_curves, plot_weight_templates
+
+
+def write_reports(run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict) -> None:
+    """Learning curves, confusion matrix and per-class weight templates under plots/."""
+    (run_dir / files.PLOTS).mkdir(parents=True, exist_ok=True)
+    if history:
+        plot_learning_curves(history, run_dir / files.LEARNING_CURVES)
+    plot_confusion_matrix(metrics["confusion_matrix"], data.class_names, run_dir / files.CONFUSION_MATRIX)
+    kernel = model.get_layer("classifier").get_weights()[0]
+    names = [data.class_names[1]] if data.task == BINARY else list(data.class_names)
+    plot_weight_templates(kernel, data.input_shape, names, run_dir / files.WEIGHTS)

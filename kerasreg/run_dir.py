@@ -1,0 +1,117 @@
+"""The run directory: fixed file names, atomic writes, and reading a run back.
+
+python -m kerasreg.train --dataset digits --out runs/digits
+
+runs/digits/
+  config.json         resolved options, library versions, strategy, dataset facts
+  model.keras         the trained Keras model (takes raw uint8 pixels)
+  history.csv         one row per finished epoch: loss, accuracy, val_loss, val_accuracy
+  metrics.json        test metrics, flat keys (accuracy, loss, confusion_matrix, ...)
+  test_sample.npz     up to 500 test images and labels, for export's parity check
+  plots/learning_curves.png, plots/confusion_matrix.png, plots/weights.png
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from kerasreg.errors import RunDirError
+
+CONFIG = "config.json"
+MODEL = "model.keras"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+TEST_SAMPLE = "test_sample.npz"
+PLOTS = "plots"
+LEARNING_CURVES = "plots/learning_curves.png"
+CONFUSION_MATRIX = "plots/confusion_matrix.png"
+WEIGHTS = "plots/weights.png"
+TEST_SAMPLE_SIZE = 500
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: dict) -> None:
+    """Atomically write `value` as indented JSON."""
+    write_atomic(path, (json.dumps(value, indent=2, allow_nan=False) + "\n").encode())
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON object, or raise RunDirError naming the file."""
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"{path} not found; is {path.parent} a finished kerasreg run directory?") from None
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"{path}: unreadable or not JSON ({e}).") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path}: expected a JSON object.")
+    return value
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    """Write all epoch rows to history.csv (rewritten whole, atomically)."""
+    lines = [",".join(HISTORY_FIELDS)]
+    for row in rows:
+        lines.append(",".join("" if row.get(k) is None else repr(row[k]) for k in HISTORY_FIELDS))
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+def read_history(path: Path) -> list[dict]:
+    """Read history.csv back into rows of numbers (missing values as None)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [
+            {k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
+
+
+def write_test_sample(path: Path, images: np.ndarray, labels: np.ndarray, seed: int) -> None:
+    """Keep a fixed random sample of test images, so a run can be checked without its data."""
+    rng = np.random.default_rng(seed)
+    n = min(TEST_SAMPLE_SIZE, len(images))
+    idx = np.sort(rng.choice(len(images), size=n, replace=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, images=images[idx], labels=labels[idx])
+
+
+def read_test_sample(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The run's stored test images and labels."""
+    try:
+        with np.load(run_dir / TEST_SAMPLE, allow_pickle=False) as f:
+            return f["images"], f["labels"]
+    except (OSError, KeyError, ValueError) as e:
+        raise RunDirError(f"{run_dir / TEST_SAMPLE}: missing or unreadable ({e}).") from None
+
+
+def load_run_model(run_dir: Path):
+    """Load the run's model.keras, or raise RunDirError."""
+    import keras
+
+    path = run_dir / MODEL
+    if not path.is_file():
+        raise RunDirError(f"{path} not found; is {run_dir} a finished kerasreg run directory?")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:  # keras raises ValueError, OSError, zipfile errors ... for a bad file
+        raise RunDirError(f"{path}: cannot load the model ({type(e).__name__}: {str(e)[:200]}).") from None

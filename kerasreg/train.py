@@ -1,0 +1,249 @@
+"""Train a logistic-regression classifier and write a run directory.
+
+    python -m kerasreg.train --dataset digits --out runs/digits
+    python -m kerasreg.train --dataset mnist --epochs 10 --out runs/mnist
+    python -m kerasreg.train --dataset cat --data-dir ~/data --balance class_weight
+
+The run directory's files are listed in kerasreg/run_dir.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from kerasreg import __version__
+from kerasreg import run_dir as files
+from kerasreg.cli import run_cli
+from kerasreg.config import DEFAULT_LEARNING_RATES, NORMALIZE_CHOICES, OPTIMIZER_CHOICES, TrainConfig
+from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES, ImageDataset, load_dataset
+from kerasreg.datasets.views import BALANCE_CHOICES
+from kerasreg.errors import KerasregError
+
+_DEFAULTS = TrainConfig()
+_EPILOG = """\
+examples:
+  python -m kerasreg.train --dataset digits --out runs/digits
+  python -m kerasreg.train --dataset mnist --data-dir ~/data/mnist --source files --epochs 10
+  python -m kerasreg.train --dataset cat --data-dir ~/data --balance undersample
+
+datasets: mnist and cifar10 come from tensorflow-datasets or from the distribution
+files in --data-dir (MNIST *-idx?-ubyte[.gz]; CIFAR-10 cifar-10-batches-py/ or
+cifar-10-python.tar.gz); cat is CIFAR-10's cat vs the other nine; catvnoncat needs
+the course's train_catvnoncat.h5 and test_catvnoncat.h5; digits is bundled offline.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m kerasreg.train`."""
+    p = argparse.ArgumentParser(
+        prog="python -m kerasreg.train",
+        description="Train a logistic-regression classifier (one Dense layer) on raw image pixels.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = _DEFAULTS
+    p.add_argument(
+        "--dataset", choices=DATASET_CHOICES, default=d.dataset, help=f"what to learn (default: {d.dataset})"
+    )
+    p.add_argument(
+        "--source",
+        choices=SOURCE_CHOICES,
+        default=d.source,
+        help=f"auto: the files in --data-dir when they are there, else tensorflow-datasets (default: {d.source})",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=d.data_dir,
+        help="folder holding the dataset files; for tfds, its data_dir (default: tfds's own)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=d.epochs,
+        help=f"most epochs to train; early stopping usually ends sooner (default: {d.epochs})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"GLOBAL batch size; each of R replicas gets batch-size/R (default: {d.batch_size})",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="step size (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + ")",
+    )
+    p.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default=d.optimizer, help=f"(default: {d.optimizer})")
+    p.add_argument(
+        "--l2", type=float, default=d.l2, help=f"L2 penalty on the weights; 0 turns it off (default: {d.l2:g})"
+    )
+    p.add_argument(
+        "--normalize",
+        choices=NORMALIZE_CHOICES,
+        default=d.normalize,
+        help=f"standardise each pixel with training-split statistics, inside the model (default: {d.normalize})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=d.seed, help=f"seed for splits, shuffling and weights (default: {d.seed})"
+    )
+    p.add_argument(
+        "--balance",
+        choices=BALANCE_CHOICES,
+        default=d.balance,
+        help=f"for imbalanced tasks: weigh classes equally, drop majority examples, or nothing (default: {d.balance})",
+    )
+    p.add_argument(
+        "--val-split",
+        type=float,
+        default=d.val_split,
+        help="fraction of training data held out for validation and early stopping; 0 trains on "
+        f"all of it with no early stopping (default: {d.val_split})",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=d.patience,
+        help=f"epochs without a better validation loss before stopping (default: {d.patience})",
+    )
+    p.add_argument("--out", default=None, help="run directory to write (default: runs/<dataset>-<timestamp>)")
+    return p
+
+
+def library_versions() -> dict:
+    """Versions of the libraries that shape a run, for config.json."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {
+        "kerasreg": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    if (run_dir / files.METRICS).exists():
+        raise KerasregError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise KerasregError(f"--out {run_dir} is a file; expected a directory.")
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train_and_evaluate(
+    config: TrainConfig, run_dir: Path | str, *, strategy=None, datasets: ImageDataset | None = None
+) -> dict:
+    """Train as `config` says, write `run_dir`, and return the test metrics.
+
+    Args:
+        strategy: a tf.distribute strategy to use instead of `choose_strategy()`'s.
+        datasets: an `ImageDataset` to train on instead of loading `config.dataset`.
+    """
+    from kerasreg.evaluation import class_probabilities, compute_metrics, summary_lines
+    from kerasreg.reports import write_reports
+    from kerasreg.strategy import choose_strategy, wrap_strategy
+    from kerasreg.training import fit, make_model, prepare_training_data
+
+    run_dir = Path(run_dir)
+    _check_run_dir(run_dir)
+    data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
+    _seed_everything(config.seed)
+    choice = wrap_strategy(strategy) if strategy is not None else choose_strategy()
+    training = prepare_training_data(data, config)
+    if training.val is None:
+        print("val-split 0: training on all training data; early stopping is off.", flush=True)
+    writes = choice.is_chief
+    if writes:
+        files.write_json(
+            run_dir / files.CONFIG,
+            {
+                "options": config.to_dict(),
+                "dataset": {
+                    "name": data.name,
+                    "task": data.task,
+                    "source": data.source,
+                    "class_names": list(data.class_names),
+                    "input_shape": list(data.input_shape),
+                    "n_train": len(training.train_labels),
+                    "n_val": 0 if training.val is None else len(training.val[1]),
+                    "n_test": len(data.test_labels),
+                },
+                "strategy": choice.describe(),
+                "per_replica_batch_size": config.batch_size / choice.replicas,
+                "versions": library_versions(),
+            },
+        )
+    print(
+        f"{data.name}: {len(training.train_labels)} training images {data.input_shape}, "
+        f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
+        flush=True,
+    )
+    model = make_model(data, training, config, choice)
+    started = time.perf_counter()
+    history = fit(model, data, training, config, choice, run_dir / files.HISTORY if writes else None)
+    seconds = time.perf_counter() - started
+    probabilities = class_probabilities(model.predict(data.test_images, batch_size=1024, verbose=0), data.task)
+    metrics = compute_metrics(data.test_labels, probabilities, data.task, training.train_labels)
+    metrics.update(epochs_trained=len(history), train_seconds=round(seconds, 3))
+    if writes:
+        model.save(run_dir / files.MODEL)
+        files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, config.seed)
+        write_reports(run_dir, model, data, history, metrics)
+        files.write_json(run_dir / files.METRICS, metrics)  # last: its presence marks a finished run
+    for line in summary_lines(metrics, data.class_names):
+        print(line)
+    if writes:
+        print(f"run directory: {run_dir}")
+    return metrics
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Turn parsed arguments into a validated TrainConfig."""
+    return TrainConfig(
+        dataset=args.dataset,
+        source=args.source,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        optimizer=args.optimizer,
+        l2=args.l2,
+        normalize=args.normalize,
+        seed=args.seed,
+        balance=args.balance,
+        val_split=args.val_split,
+        patience=args.patience,
+        out=args.out,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, validate, train; user mistakes exit 2 with one line."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except KerasregError as e:
+        parser.error(str(e))
+    out = Path(config.out) if config.out else Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
+    return run_cli(parser.prog, lambda: train_and_evaluate(config, out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""kerasreg: logistic-regression baselines with Keras, tf.distribute, SavedModel and ONNX.
+
+Extras: train (kerasreg), export (+ tf2onnx, onnx, onnxruntime), serve (onnxruntime
+only: no TensorFlow), http (serve + an ASGI server), dev (everything the tests need).
+"""
+
+from setuptools import find_packages, setup
+
+# Pinned to the minor versions checked together here; tf2onnx and onnx constrain the rest.
+TRAIN = [
+    "tensorflow>=2.21,<2.22",
+    "keras>=3.15,<3.16",
+    "tensorflow-datasets>=4.9,<4.10",
+    "importlib_resources",  # tensorflow-datasets' downloader needs it and does not declare it
+    "numpy>=1.26",
+    "scipy>=1.11",
+    "scikit-learn>=1.4",
+    "h5py>=3.10",
+    "matplotlib>=3.8",
+]
+EXPORT = TRAIN + ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33"]
+SERVE = ["numpy>=1.26", "onnxruntime>=1.32,<1.33", "pillow>=10"]
+HTTP = SERVE + ["starlette>=0.40", "uvicorn>=0.30"]
+DEV = sorted(set(EXPORT + HTTP + ["pytest>=8", "httpx>=0.27", "ruff>=0.6"]))
+
+setup(
+    name="kerasreg",
+    version="0.1.0",
+    description="Logistic-regression baselines: Keras training, tf.distribute, SavedModel/ONNX export, "
+    "TensorFlow-free serving",
+    packages=find_packages(include=["kerasreg", "kerasreg.*", "export", "export.*", "serve", "serve.*"]),
+    python_requires=">=3.10",
+    install_requires=[],  # each part brings its own: `serve` must not pull in TensorFlow
+    extras_require={"train": TRAIN, "export": EXPORT, "serve": SERVE, "http": HTTP, "dev": DEV},
+)
