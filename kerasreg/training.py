@@ -24,17 +24,24 @@ class TrainingData:
     train_labels: np.ndarray
     train_weights: np.ndarray | None
     val: tuple[np.ndarray, np.ndarray] | None
+    val_weights: np.ndarray | None = None
 
 
 def prepare_training_data(data: ImageDataset, config: TrainConfig) -> TrainingData:
-    """Hold out validation data, then balance the rest as `config.balance` says."""
+    """Hold out validation data, then balance the rest as `config.balance` says.
+
+    With class weights the validation loss is weighted the same way, so early
+    stopping watches the objective being trained, not the majority-dominated one.
+    """
     (images, labels), val = split_validation(data.train_images, data.train_labels, config.val_split, config.seed)
-    weights = None
+    weights = val_weights = None
     if config.balance == "undersample":
         images, labels = undersample(images, labels, config.seed)
     elif config.balance == "class_weight":
-        weights = balanced_class_weights(labels, data.num_classes)[labels]
-    return TrainingData(images, labels, weights, val)
+        per_class = balanced_class_weights(labels, data.num_classes)
+        weights = per_class[labels]
+        val_weights = per_class[val[1]] if val is not None else None
+    return TrainingData(images, labels, weights, val, val_weights)
 
 
 def make_model(data: ImageDataset, training: TrainingData, config: TrainConfig, choice: StrategyChoice):
@@ -85,7 +92,7 @@ def fit(
     rows: list[dict] = []
     callbacks = [HistoryRecorder(rows, history_path)]
     if training.val is not None:
-        val_ds = make_dataset(*training.val, data.task, config.batch_size)
+        val_ds = make_dataset(*training.val, data.task, config.batch_size, sample_weights=training.val_weights)
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1
@@ -93,5 +100,7 @@ def fit(
         )
     # A live progress bar on a terminal; one line per epoch in logs and CI.
     verbose = 1 if sys.stdout.isatty() else 2
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    model.fit(
+        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
+    )
     return rows

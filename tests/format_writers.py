@@ -49,7 +49,8 @@ def cifar_batches(rows: tuple[int, ...] = (7, 5), n_test: int = 6, seed: int = 0
     rng = np.random.default_rng(seed)
     sizes = {f"data_batch_{i + 1}": n for i, n in enumerate(rows)} | {"test_batch": n_test}
     return {
-        name: (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)) for name, n in sizes.items()
+        name: (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n))
+        for name, n in sizes.items()
     }
 
 
@@ -59,8 +60,20 @@ def write_cifar_folder(parent: Path, batches: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, (images, labels) in batches.items():
         (folder / name).write_bytes(cifar_batch_bytes(images, labels))
-    meta = {b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
-                             b"ship", b"truck"]}
+    meta = {
+        b"label_names": [
+            b"airplane",
+            b"automobile",
+            b"bird",
+            b"cat",
+            b"deer",
+            b"dog",
+            b"frog",
+            b"horse",
+            b"ship",
+            b"truck",
+        ]
+    }
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
 

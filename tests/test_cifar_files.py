@@ -43,8 +43,9 @@ def test_batches_sort_numerically(tmp_path):
     batches = cifar_batches(rows=(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2))  # data_batch_10 after _9
     write_cifar_folder(tmp_path, batches)
     data = load_cifar10_files(tmp_path)
-    np.testing.assert_array_equal(data.train_labels[-3:], np.concatenate([batches["data_batch_10"][1],
-                                                                          batches["data_batch_11"][1]]))
+    np.testing.assert_array_equal(
+        data.train_labels[-3:], np.concatenate([batches["data_batch_10"][1], batches["data_batch_11"][1]])
+    )
 
 
 class _Exploit:
@@ -85,7 +86,9 @@ def test_wrong_shape_is_not_a_cifar_batch(tmp_path):
 def test_missing_data_names_the_download(tmp_path):
     with pytest.raises(DatasetError) as e:
         load_dataset("cifar10", source="files", data_dir=tmp_path)
-    assert str(e.value).startswith(f"cifar10: neither cifar-10-batches-py/ nor cifar-10-python.tar.gz found in {tmp_path}")
+    assert str(e.value).startswith(
+        f"cifar10: neither cifar-10-batches-py/ nor cifar-10-python.tar.gz found in {tmp_path}"
+    )
 
 
 def test_cat_is_cifar_cat_vs_the_rest(tmp_path):

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from kerasreg.datasets import load_dataset
+from kerasreg.datasets.views import balanced_class_weights, one_vs_rest, split_validation, undersample
+from kerasreg.errors import DatasetError, KerasregError
+
+
+def test_digits_is_real_offline_and_split_deterministically():
+    a, b = load_dataset("digits"), load_dataset("digits")
+    assert a.train_images.shape == (1438, 8, 8, 1) and a.test_images.shape == (359, 8, 8, 1)
+    assert a.train_images.dtype == np.uint8 and a.train_images.max() == 255
+    np.testing.assert_array_equal(a.test_labels, b.test_labels)
+    assert np.bincount(a.test_labels).min() >= 35  # every class in the test split
+
+
+@pytest.mark.parametrize("name, shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
+def test_tfds_source_under_mock_data(name, shape):
+    with tfds.testing.mock_data(num_examples=12):
+        data = load_dataset(name, source="tfds")
+    assert data.input_shape == shape
+    assert len(data.train_labels) == 12 and len(data.test_labels) == 12
+    assert data.train_images.dtype == np.uint8 and data.num_classes == 10
+    assert data.source.startswith(f"tfds:{name}")
+
+
+def test_auto_falls_back_to_tfds_without_files(tmp_path):
+    with tfds.testing.mock_data(num_examples=5):
+        data = load_dataset("cat", source="auto", data_dir=tmp_path)
+    assert data.task == "binary" and data.source.startswith("tfds:cifar10")
+
+
+def test_tfds_failure_is_one_line_that_names_the_fix(monkeypatch):
+    def offline(*args, **kwargs):
+        raise ConnectionError("Max retries exceeded\nwith url")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(DatasetError) as e:
+        load_dataset("mnist", source="tfds")
+    assert str(e.value) == (
+        "mnist: tensorflow-datasets could not load it (ConnectionError: Max retries exceeded); with no network, "
+        "put the distribution files in a folder and pass --data-dir DIR --source files."
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "imagenet"}, "Received dataset='imagenet'. Expected one of mnist, cifar10, cat, catvnoncat, digits."),
+        ({"name": "digits", "source": "files"}, "digits: it is bundled with scikit-learn; use --source auto"),
+        ({"name": "catvnoncat"}, "catvnoncat: needs --data-dir"),
+        ({"name": "catvnoncat", "source": "tfds"}, "catvnoncat: not in tensorflow-datasets"),
+        ({"name": "mnist", "source": "files"}, "mnist: --source files needs --data-dir"),
+        ({"name": "mnist", "data_dir": "/no/such/dir"}, "mnist: --data-dir /no/such/dir is not a folder"),
+    ],
+)
+def test_unusable_requests_are_clear_errors(kwargs, message):
+    with pytest.raises(DatasetError) as e:
+        load_dataset(**kwargs)
+    assert str(e.value).startswith(message)
+
+
+def test_one_vs_rest_and_its_range():
+    data = load_dataset("digits")
+    view = one_vs_rest(data, 8, name="eights")
+    assert view.class_names == ("non-8", "8") and view.task == "binary"
+    assert view.train_labels.sum() == (data.train_labels == 8).sum()
+    with pytest.raises(KerasregError, match="Expected a class index in 0..9"):
+        one_vs_rest(data, 10, name="x")
+
+
+def test_validation_split_is_stratified_and_seeded():
+    labels = np.array([0] * 90 + [1] * 10)
+    images = np.arange(100)
+    (tx, ty), (vx, vy) = split_validation(images, labels, 0.2, seed=1)
+    assert len(vy) == 20 and vy.sum() == 2 and ty.sum() == 8
+    assert not set(tx) & set(vx)
+    (_, _), (vx2, _) = split_validation(images, labels, 0.2, seed=1)
+    np.testing.assert_array_equal(vx, vx2)
+    assert split_validation(images, labels, 0, seed=1)[1] is None
+
+
+def test_undersample_and_class_weights_balance_classes():
+    labels = np.array([0] * 90 + [1] * 10)
+    _, kept = undersample(np.arange(100), labels, seed=0)
+    assert np.bincount(kept).tolist() == [10, 10]
+    weights = balanced_class_weights(labels, 2)
+    np.testing.assert_allclose(weights, [100 / 180, 100 / 20])
+    assert (weights[labels]).sum() == pytest.approx(100)

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from kerasreg.model import VARIANCE_FLOOR, build_model, pixel_statistics
+
+
+@pytest.mark.parametrize(
+    "shape, classes, task, params",
+    [
+        ((8, 8, 1), 10, "multiclass", 64 * 10 + 10),
+        ((28, 28, 1), 10, "multiclass", 7850),
+        ((32, 32, 3), 10, "multiclass", 30730),
+        ((32, 32, 3), 2, "binary", 3072 + 1),
+        ((64, 64, 3), 2, "binary", 12288 + 1),
+    ],
+)
+def test_model_takes_raw_pixels_and_has_the_textbook_parameter_count(shape, classes, task, params):
+    model = build_model(shape, classes, task)
+    assert model.count_params() == params
+    assert model.inputs[0].dtype == "uint8" and tuple(model.inputs[0].shape[1:]) == shape
+    images = np.random.default_rng(0).integers(0, 256, (3, *shape), dtype=np.uint8)
+    out = np.asarray(model(images))
+    if task == "binary":
+        assert out.shape == (3, 1) and ((out > 0) & (out < 1)).all()
+    else:
+        assert out.shape == (3, classes)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_standardisation_lives_in_the_graph():
+    images = np.random.default_rng(0).integers(0, 256, (50, 8, 8, 1), dtype=np.uint8)
+    mean, variance = pixel_statistics(images)
+    model = build_model((8, 8, 1), 10, "multiclass", mean=mean, variance=variance, l2=0.01)
+    standardised = model.get_layer("standardize")(model.get_layer("flatten")(images.astype("float32") / 255.0))
+    np.testing.assert_allclose(np.asarray(standardised).mean(axis=0), 0.0, atol=1e-4)
+    assert model.count_params() == 650  # the statistics are not trainable parameters
+    assert model.losses  # the L2 penalty is attached
+
+
+def test_pixel_statistics_floor_constant_pixels():
+    images = np.zeros((10, 2, 2, 1), np.uint8)
+    images[:, 0, 0, 0] = np.arange(10) * 25
+    mean, variance = pixel_statistics(images)
+    assert mean[1] == 0 and variance[1] == pytest.approx(VARIANCE_FLOOR)
+    assert variance[0] == pytest.approx(
+        ((np.arange(10) * 25 / 255.0) ** 2).mean() - (np.arange(10) * 25 / 255.0).mean() ** 2, rel=1e-5
+    )

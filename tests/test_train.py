@@ -1,0 +1,149 @@
+"""The training path end to end: train_and_evaluate, the run directory, the CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasreg import run_dir as files
+from kerasreg.config import TrainConfig
+from kerasreg.evaluate import evaluate_run
+from kerasreg.evaluate import main as evaluate_main
+from kerasreg.train import main, train_and_evaluate
+
+# A larger step than the default, so three epochs learn digits well enough to test.
+SMALL = TrainConfig(dataset="digits", epochs=3, patience=2, learning_rate=0.01)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "digits"
+    metrics = train_and_evaluate(SMALL, run)
+    return run, metrics
+
+
+def test_run_directory_holds_everything(digits_run):
+    run, metrics = digits_run
+    config = json.loads((run / files.CONFIG).read_text())
+    assert config["options"]["learning_rate"] == 0.01 and config["options"]["epochs"] == 3
+    assert config["strategy"] == {"kind": "default", "replicas": 1, "devices": ["/CPU:0"], "is_chief": True}
+    assert config["dataset"]["n_train"] + config["dataset"]["n_val"] == 1438
+    assert set(config["versions"]) >= {"tensorflow", "keras", "numpy", "kerasreg"}
+    stored = json.loads((run / files.METRICS).read_text())
+    assert stored == metrics
+    assert {"accuracy", "loss", "per_class_accuracy", "confusion_matrix", "n_test"} <= set(stored)
+    assert stored["n_test"] == 359 and np.sum(stored["confusion_matrix"]) == 359
+    assert stored["accuracy"] > 0.8  # 3 epochs on digits
+    history = files.read_history(run / files.HISTORY)
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    for plot in (files.LEARNING_CURVES, files.CONFUSION_MATRIX, files.WEIGHTS):
+        assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    images, labels = files.read_test_sample(run)
+    assert images.shape == (359, 8, 8, 1) and images.dtype == np.uint8 and len(labels) == 359
+
+
+def test_saved_model_reloads_and_evaluate_recomputes_the_metrics(digits_run, capsys):
+    run, metrics = digits_run
+    again = evaluate_run(run)
+    assert again["accuracy"] == metrics["accuracy"]
+    assert again["confusion_matrix"] == metrics["confusion_matrix"]
+    assert evaluate_main([str(run), "--on", "sample", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["accuracy"] == metrics["accuracy"]  # the sample is the whole digits test split
+
+
+def test_same_seed_same_weights(tmp_path):
+    config = TrainConfig(dataset="digits", epochs=2, seed=7)
+    a = train_and_evaluate(config, tmp_path / "a")
+    b = train_and_evaluate(config, tmp_path / "b")
+    assert a["loss"] == b["loss"]
+    wa = files.load_run_model(tmp_path / "a").get_layer("classifier").get_weights()[0]
+    wb = files.load_run_model(tmp_path / "b").get_layer("classifier").get_weights()[0]
+    np.testing.assert_array_equal(wa, wb)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    cpus = tf.config.list_logical_devices("CPU")
+    assert len(cpus) == 2
+    strategy = tf.distribute.MirroredStrategy([d.name for d in cpus])
+    metrics = train_and_evaluate(SMALL, tmp_path / "m", strategy=strategy)
+    config = json.loads((tmp_path / "m" / files.CONFIG).read_text())
+    assert config["strategy"]["kind"] == "mirrored" and config["strategy"]["replicas"] == 2
+    assert config["per_replica_batch_size"] == 64
+    assert metrics["accuracy"] > 0.8
+
+
+def test_binary_task_reports_balance_aware_metrics(tmp_path):
+    from kerasreg.datasets import load_dataset
+    from kerasreg.datasets.views import one_vs_rest
+
+    eights = one_vs_rest(load_dataset("digits"), 8, name="eights")
+    metrics = train_and_evaluate(SMALL, tmp_path / "b", datasets=eights)
+    assert {"balanced_accuracy", "precision", "recall", "roc_auc", "majority_baseline_accuracy"} <= set(metrics)
+    assert metrics["majority_baseline_accuracy"] == pytest.approx(1 - (eights.test_labels == 1).mean())
+    assert metrics["roc_auc"] > 0.9 and metrics["balanced_accuracy"] > 0.8
+    assert np.array(metrics["confusion_matrix"]).shape == (2, 2)
+
+
+def test_val_split_zero_trains_on_everything_without_early_stopping(tmp_path, capsys):
+    config = TrainConfig(dataset="digits", epochs=2, val_split=0)
+    train_and_evaluate(config, tmp_path / "v")
+    assert "val-split 0: training on all training data; early stopping is off." in capsys.readouterr().out
+    assert json.loads((tmp_path / "v" / files.CONFIG).read_text())["dataset"]["n_train"] == 1438
+    assert files.read_history(tmp_path / "v" / files.HISTORY)[0]["val_loss"] is None
+
+
+def test_cli_refuses_to_overwrite_a_finished_run(digits_run, capsys):
+    run, _ = digits_run
+    assert main(["--dataset", "digits", "--out", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m kerasreg.train: error: {run} already holds a finished run; choose another --out or delete it."
+    )
+
+
+def test_cli_data_error_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--dataset", "catvnoncat", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m kerasreg.train: error: catvnoncat: train_catvnoncat.h5, test_catvnoncat.h5")
+    assert "\n" not in err
+    assert not (tmp_path / "r").exists()  # nothing written for a run that could not start
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "kerasreg.train", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_shows_every_option_with_its_default():
+    result = _run_cli("--help")
+    assert result.returncode == 0
+    for flag in (
+        "--dataset",
+        "--source",
+        "--data-dir",
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--optimizer",
+        "--l2",
+        "--seed",
+        "--balance",
+        "--val-split",
+        "--patience",
+        "--out",
+        "--normalize",
+    ):
+        assert flag in result.stdout
+    assert "(default: 128)" in result.stdout and "GLOBAL batch size" in result.stdout
+    assert "examples:" in result.stdout
+
+
+def test_bad_flag_value_is_one_line_and_exit_2():
+    result = _run_cli("--batch-size", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m kerasreg.train: error: Received batch_size=0. Expected a positive integer."
+    )
