@@ -1,0 +1,104 @@
+"""`python -m export RUN_DIR --out EXPORT_DIR`: the command line over `export_run`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from export.onnx_convert import DEFAULT_OPSET, MIN_OPSET
+
+EXIT_VALIDATION_FAILED = 1
+_EPILOG = """\
+examples:
+  python -m export runs/digits --out exports/digits
+  python -m export runs/mnist --out exports/mnist --quantize int8
+  python -m export runs/mnist --out exports/mnist --overwrite --opset 15
+
+The export is built in a temporary directory beside --out and renamed into place only
+after the SavedModel and ONNX outputs match the Keras model (exit 1 otherwise, with
+every mismatch listed, and nothing left at --out).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m export`."""
+    from export.exporter import DEFAULT_ATOL, QUANTIZE_CHOICES
+
+    p = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a kerasreg run to SavedModel and ONNX, validated against the Keras model.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory written by python -m kerasreg.train")
+    p.add_argument("--out", type=Path, required=True, help="export directory to create")
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset, {MIN_OPSET}..{DEFAULT_OPSET} (default: {DEFAULT_OPSET}, the newest tf2onnx "
+        "1.17 writes and onnxruntime 1.32 runs)",
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=DEFAULT_ATOL,
+        help=f"largest allowed probability difference between ONNX and Keras (default: {DEFAULT_ATOL:g})",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        default=None,
+        help="also write model.int8.onnx (onnxruntime dynamic quantization) and report its accuracy "
+        "change (default: off)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out once the new export is valid")
+    return p
+
+
+def _print_report(card: dict, out: Path) -> None:
+    parity = card["parity"]
+    print(
+        f"parity on {parity['n_images']} images from the {parity['images_from']} (Keras accuracy "
+        f"{parity['keras_accuracy']:.4f}):"
+    )
+    for name, entry in parity["artifacts"].items():
+        line = f"  {name:16s} max diff = {entry['max_abs_diff']:.3g}"
+        line += f" (atol: {entry['atol']:g})" if entry["atol"] is not None else " (reported only)"
+        line += f"  argmax agreement {entry['argmax_agreement']:.4f}"
+        if "accuracy_change" in entry:
+            line += f"  accuracy {entry['accuracy']:.4f} ({entry['accuracy_change']:+.4f})"
+        print(line)
+    for name, info in card["files"].items():
+        print(f"  {name:16s} {info['bytes'] / 1024:,.1f} KiB  sha256 {info['sha256'][:16]}")
+    print(f"exported to {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, export, print the parity report; 2 for a bad request, 1 for failed validation."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    from export.errors import ValidationFailed
+    from export.exporter import export_run
+    from kerasreg.errors import KerasregError
+
+    try:
+        card = export_run(
+            args.run_dir, args.out, opset=args.opset, atol=args.atol, quantize=args.quantize, overwrite=args.overwrite
+        )
+    except KerasregError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 2
+    except ValidationFailed as e:
+        print(f"{parser.prog}: validation failed, nothing written to {args.out}:", file=sys.stderr)
+        for failure in e.failures:
+            print(f"  {failure}", file=sys.stderr)
+        return EXIT_VALIDATION_FAILED
+    _print_report(card, args.out)
+    return 0

@@ -1,0 +1,166 @@
+"""Export: SavedModel and ONNX parity, names, metadata, refusals and atomicity."""
+
+import hashlib
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tensorflow as tf
+from trained_runs import synthetic_dataset, train_small
+
+from export.cli import main as export_main
+from export.errors import ExportError, ValidationFailed
+from export.exporter import export_run
+from kerasreg import run_dir as files
+from kerasreg.errors import RunDirError
+from kerasreg.evaluation import class_probabilities
+
+SHAPES = {
+    "mnist-like": ((28, 28, 1), 10, "multiclass"),
+    "cifar-like": ((32, 32, 3), 10, "multiclass"),
+    "binary": ((32, 32, 3), 2, "binary"),
+}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def exported(request, tmp_path_factory):
+    shape, classes, task = SHAPES[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    run = train_small(root / "run", synthetic_dataset(shape, classes, task))
+    card = export_run(run, root / "export")
+    return run, root / "export", card, (shape, classes, task)
+
+
+def test_onnx_contract_names_shapes_and_parity(exported):
+    run, out, card, (shape, classes, task) = exported
+    model = onnx.load(str(out / "model.onnx"))
+    onnx.checker.check_model(model)
+    (inp,), (outp,) = model.graph.input, model.graph.output
+    assert inp.name == "images" and outp.name == "probabilities"
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert dims == ["batch", *shape]
+    assert [d.dim_param or d.dim_value for d in outp.type.tensor_type.shape.dim] == ["batch", classes]
+
+    images, _ = files.read_test_sample(run)
+    keras_probs = class_probabilities(files.load_run_model(run).predict(images, verbose=0), task)
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_probs = session.run(None, {"images": images})[0]
+    assert onnx_probs.shape == (len(images), classes)
+    np.testing.assert_allclose(onnx_probs, keras_probs, atol=1e-5)
+    np.testing.assert_allclose(onnx_probs.sum(axis=1), 1.0, atol=1e-5)  # binary too: (1-p, p)
+    assert (onnx_probs.argmax(1) == keras_probs.argmax(1)).all()
+    single = session.run(None, {"images": images[:1]})[0]
+    assert single.shape == (1, classes)
+
+
+def test_saved_model_serving_signature(exported):
+    run, out, _, (shape, classes, _) = exported
+    signature = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    assert list(signature.structured_input_signature[1]) == ["images"]
+    assert signature.structured_input_signature[1]["images"].dtype == tf.uint8
+    assert list(signature.structured_outputs) == ["probabilities"]
+    images, _ = files.read_test_sample(run)
+    assert signature(images=tf.constant(images[:3]))["probabilities"].shape == (3, classes)
+
+
+def test_metadata_and_model_card(exported):
+    run, out, card, (shape, classes, task) = exported
+    props = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert {
+        "kerasreg.classes",
+        "kerasreg.task",
+        "kerasreg.input",
+        "kerasreg.dataset",
+        "kerasreg.metrics",
+        "kerasreg.version",
+        "kerasreg.exported_at",
+    } <= set(props)
+    assert len(json.loads(props["kerasreg.classes"])) == classes
+    assert props["kerasreg.task"] == task and props["kerasreg.dataset"] == "synthetic"
+    assert json.loads(props["kerasreg.input"]) == {
+        "name": "images",
+        "shape": [None, *shape],
+        "dtype": "uint8",
+        "range": [0, 255],
+        "layout": "NHWC",
+    }
+    assert json.loads(props["kerasreg.metrics"]) == json.loads((run / files.METRICS).read_text())
+    stored = json.loads((out / "model.json").read_text())
+    assert stored == card
+    assert card["parity"]["passed"] and card["parity"]["artifacts"]["model.onnx"]["max_abs_diff"] <= 1e-5
+    assert card["files"]["model.onnx"]["sha256"] == hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    assert card["files"]["model.onnx"]["bytes"] == (out / "model.onnx").stat().st_size
+    assert {"tensorflow", "tf2onnx", "onnxruntime"} <= set(card["versions"])
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    return train_small(tmp_path_factory.mktemp("small") / "run", synthetic_dataset((28, 28, 1), 10), epochs=1)
+
+
+def test_existing_output_is_refused_then_swapped_with_overwrite(small_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    assert export_main([str(small_run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m export: error: {out} already exists; pass --overwrite to replace it, or choose another --out."
+    )
+    assert export_main([str(small_run), "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.onnx", "saved_model"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the old copy and the stage are gone
+
+
+def test_failed_validation_leaves_nothing(small_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    # atol 0 is unreachable for float32 sums of 784 products in another runtime.
+    with pytest.raises(ValidationFailed) as e:
+        export_run(small_run, out, atol=0.0)
+    assert any(f.startswith("model.onnx: max diff = ") and f.endswith("(atol: 0)") for f in e.value.failures)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert export_main([str(small_run), "--out", str(out), "--atol", "0"]) == 1
+    assert "validation failed, nothing written" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        ("missing", "is not a directory; pass a run directory written by python -m kerasreg.train."),
+        ("corrupt", "config.json: unreadable or not JSON"),
+        ("no-metrics", "metrics.json not found; is"),
+    ],
+)
+def test_bad_run_directories_are_one_line(small_run, tmp_path, setup, message, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    if setup != "missing":
+        shutil.copytree(small_run, run)
+    if setup == "corrupt":
+        (run / files.CONFIG).write_text("{not json")
+    if setup == "no-metrics":
+        (run / files.METRICS).unlink()
+    with pytest.raises(RunDirError, match=message):
+        export_run(run, tmp_path / "out")
+    assert export_main([str(run), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m export: error: ") and "\n" not in err
+
+
+def test_bad_opset_and_unwritable_output(small_run, tmp_path):
+    with pytest.raises(ExportError, match=r"Received opset=19. Expected 13..18"):
+        export_run(small_run, tmp_path / "out", opset=19)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match="cannot create .*; choose a writable --out."):
+        export_run(small_run, blocker / "sub" / "out")
+
+
+def test_older_opset_exports(small_run, tmp_path):
+    export_run(small_run, tmp_path / "out", opset=13)
+    opsets = {o.domain: o.version for o in onnx.load(str(tmp_path / "out" / "model.onnx")).opset_import}
+    assert opsets[""] == 13
