@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
+EXPORT ?= exports/demo-digits
 
 .PHONY: demo test lint clean
 
@@ -17,6 +18,7 @@ $(VENV)/.stamp-dev: setup.py pyproject.toml
 demo: $(VENV)/.stamp-dev
 	rm -rf $(RUN)
 	$(PY) -m kerasreg.train --dataset digits --out $(RUN)
+	$(PY) -m export $(RUN) --out $(EXPORT) --quantize int8 --overwrite
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -62,7 +62,8 @@ def parity_images(run_dir: Path, record: dict) -> tuple[np.ndarray, np.ndarray, 
     if source.startswith(("files:", "sklearn")):
         try:
             config = TrainConfig.from_dict(options)
-            data = load_dataset(config.dataset, config.source, config.data_dir)
+            # Never "auto": with the files gone it would fall back to tfds and a download.
+            data = load_dataset(config.dataset, "files" if source.startswith("files:") else "auto", config.data_dir)
             if data.source == source:
                 return data.test_images, data.test_labels, f"test split ({source})"
         except (DatasetError, TypeError, ValueError):
