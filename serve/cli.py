@@ -1,0 +1,125 @@
+"""`python -m serve predict|info|http`: the command line over `serve.Model`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serve.errors import ServeError
+
+_EPILOG = """\
+examples:
+  python -m serve predict exports/digits/model.onnx digit.png other.jpg --top-k 3
+  python -m serve predict exports/mnist/model.onnx scan.png --invert --json
+  python -m serve info exports/digits/model.onnx
+  python -m serve http exports/digits/model.onnx --name digits --port 8501
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m serve`."""
+    from serve.dataplane import DEFAULT_MAX_BATCH
+    from serve.http_common import Limits
+
+    p = argparse.ArgumentParser(prog="python -m serve", description="Run an exported kerasreg model with "
+                                "onnxruntime (no TensorFlow).", epilog=_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, BMP, .npy)")
+    predict.add_argument("model", type=Path, help="model.onnx written by python -m export")
+    predict.add_argument("images", type=Path, nargs="+", help="image files; resized to the model's input")
+    predict.add_argument("--top-k", type=int, default=3, help="classes to show per image (default: 3)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    predict.add_argument("--invert", action="store_true",
+                         help="invert pixel values: for dark-on-light scans fed to MNIST-style models (default: off)")
+    info = sub.add_parser("info", help="print the model's metadata")
+    info.add_argument("model", type=Path, help="model.onnx written by python -m export")
+    http = sub.add_parser("http", help="serve TF Serving REST (v1) and Open Inference Protocol (v2) over HTTP")
+    http.add_argument("model", type=Path, help="model.onnx written by python -m export")
+    http.add_argument("--name", default=None, help="model name in URLs (default: the dataset name in its metadata)")
+    http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
+    http.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF Serving's REST port)")
+    http.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes,
+                      help=f"larger request bodies get 413 (default: {Limits.max_body_bytes})")
+    http.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                      help=f"most images per request (default: {DEFAULT_MAX_BATCH})")
+    http.add_argument("--timeout", type=float, default=Limits.timeout_seconds,
+                      help=f"seconds an inference may take before 503 (default: {Limits.timeout_seconds:g})")
+    return p
+
+
+def _predict(args) -> int:
+    from serve.images import load_image_file
+    from serve.model import Model
+
+    if args.top_k < 1:
+        raise ServeError(f"Received --top-k {args.top_k}. Expected a positive integer.")
+    model = Model.load(args.model)
+    size, channels = model.info.input_shape[:2], model.info.channels
+    failed = 0
+    for path in args.images:
+        try:
+            image = load_image_file(path, size, channels, args.invert)
+        except ServeError as e:
+            print(f"python -m serve: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        (top,) = model.classify(image, args.top_k)
+        if args.json:
+            print(json.dumps({"image": str(path), "predictions": [{"class": c, "probability": p} for c, p in top]}))
+        else:
+            print(f"{path}: " + ", ".join(f"{c} ({p:.3f})" for c, p in top))
+    return 2 if failed else 0
+
+
+def _info(args) -> int:
+    from serve.model import Model
+
+    info = Model.load(args.model).info
+    metrics = info.properties.get("kerasreg.metrics", {})
+    print(f"model:    {args.model}")
+    print(f"dataset:  {info.dataset}  ({info.task}, {len(info.classes)} classes)")
+    print(f"classes:  {', '.join(info.classes)}")
+    h, w, c = info.input_shape
+    print(f"input:    {info.input_name} uint8 [batch,{h},{w},{c}], values 0..255")
+    print(f"output:   {info.output_name} float32 [batch,{len(info.classes)}]")
+    if isinstance(metrics, dict) and "accuracy" in metrics:
+        print(f"test accuracy: {metrics['accuracy']:.4f} on {metrics.get('n_test')} images")
+    for key in ("kerasreg.version", "kerasreg.exported_at"):
+        if key in info.properties:
+            print(f"{key.split('.')[1]}: {info.properties[key]}")
+    return 0
+
+
+def _http(args) -> int:
+    import uvicorn
+
+    from serve.dataplane import DataPlane
+    from serve.http_app import build_app
+    from serve.http_common import Limits
+    from serve.model import Model
+
+    for flag, value in (("--max-body-bytes", args.max_body_bytes), ("--max-batch", args.max_batch)):
+        if value < 1:
+            raise ServeError(f"Received {flag} {value}. Expected a positive integer.")
+    if not args.timeout > 0:
+        raise ServeError(f"Received --timeout {args.timeout}. Expected a positive number of seconds.")
+    model = Model.load(args.model)
+    name = args.name or model.info.dataset or args.model.stem
+    app = build_app(DataPlane({name: model}, args.max_batch), Limits(args.max_body_bytes, args.timeout))
+    print(f"serving {name!r} at http://{args.host}:{args.port}/v1/models/{name} and /v2/models/{name}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch a subcommand; a user mistake prints one line and exits 2."""
+    args = build_parser().parse_args(argv)
+    command = {"predict": _predict, "info": _info, "http": _http}[args.command]
+    try:
+        return command(args)
+    except ServeError as e:
+        print(f"python -m serve: error: {e}", file=sys.stderr)
+        return 2

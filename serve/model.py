@@ -1,0 +1,158 @@
+"""`Model`: an exported kerasreg ONNX file, run with onnxruntime. No TensorFlow.
+
+    from serve import Model
+    model = Model.load("exports/digits/model.onnx")
+    model.classify(images, top_k=3)   # images: uint8 [N,H,W,C] or one [H,W,C]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from serve.errors import BadInput, ModelLoadError
+
+REQUIRED_KEYS = ("kerasreg.classes", "kerasreg.task", "kerasreg.input")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the ONNX file's metadata says about the model."""
+
+    classes: tuple[str, ...]
+    task: str
+    input_name: str
+    input_shape: tuple[int, int, int]  # H, W, C
+    output_name: str
+    dataset: str
+    properties: dict  # every kerasreg.* entry, JSON decoded where it is JSON
+
+    @property
+    def channels(self) -> int:
+        """1 for grayscale models, 3 for RGB."""
+        return self.input_shape[2]
+
+
+def _decode(value: str):
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def read_info(session) -> ModelInfo:
+    """Parse kerasreg's metadata from an onnxruntime session."""
+    props = {k: _decode(v) for k, v in session.get_modelmeta().custom_metadata_map.items() if k.startswith("kerasreg.")}
+    missing = [k for k in REQUIRED_KEYS if k not in props]
+    if missing:
+        raise ModelLoadError(f"the ONNX file lacks {', '.join(missing)}; export it with python -m export.")
+    spec = props["kerasreg.input"]
+    try:
+        shape = tuple(int(d) for d in spec["shape"][1:])
+        classes = tuple(str(c) for c in props["kerasreg.classes"])
+        name = str(spec["name"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelLoadError("kerasreg.input metadata is malformed; export the model again.") from None
+    if len(shape) != 3 or shape[2] not in (1, 3):
+        raise ModelLoadError(f"kerasreg.input shape {spec['shape']} is not [batch,H,W,1|3].")
+    outputs = session.get_outputs()
+    return ModelInfo(classes, str(props["kerasreg.task"]), name, shape, outputs[0].name,
+                     str(props.get("kerasreg.dataset", "")), props)
+
+
+def session_options():
+    """Options tuned for one image at a time.
+
+    One intra-op thread: a single Dense layer over a few thousand pixels takes
+    microseconds, less than waking a thread pool, and the HTTP server runs
+    requests in parallel threads anyway. Full graph optimisation folds the
+    rescale/standardise arithmetic once at load.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+class Model:
+    """An exported classifier: validated uint8 images in, class probabilities out."""
+
+    def __init__(self, session, info: ModelInfo, path: Path | None = None):
+        self.session = session
+        self.info = info
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path | str) -> Model:
+        """Load `path` (a model.onnx written by python -m export).
+
+        Raises:
+            ModelLoadError: missing file, not ONNX, or no kerasreg metadata.
+        """
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"{path} not found; pass the model.onnx written by python -m export.")
+        try:
+            session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ModelLoadError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:160]}).") from None
+        try:
+            info = read_info(session)
+        except ModelLoadError as e:
+            raise ModelLoadError(f"{path}: {e}") from None
+        return cls(session, info, path)
+
+    def validate(self, images) -> np.ndarray:
+        """Check and convert `images` to uint8 [N,H,W,C]; a single image gets a batch axis.
+
+        Other integer and float types are accepted when finite and within 0..255
+        (pixel values, not [0, 1]); floats are rounded.
+
+        Raises:
+            BadInput: wrong shape, non-numeric, NaN/inf, or values outside 0..255.
+        """
+        try:
+            array = np.asarray(images)
+        except ValueError:
+            raise BadInput("images are ragged: every image must have the same shape.") from None
+        h, w, c = self.info.input_shape
+        if array.dtype == object:
+            raise BadInput(f"images are ragged or not numbers; expected uint8 [N,{h},{w},{c}].")
+        if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise BadInput(f"images have dtype {array.dtype}; expected integers 0..255 (uint8).")
+        if c == 1 and array.ndim in (2, 3) and array.shape[-2:] == (h, w):
+            array = array[..., np.newaxis]  # grayscale without its channel axis
+        if array.ndim == 3:
+            array = array[np.newaxis]
+        if array.ndim != 4 or array.shape[1:] != (h, w, c):
+            raise BadInput(f"images have shape {list(array.shape)}; expected [N,{h},{w},{c}] or [{h},{w},{c}].")
+        if array.dtype != np.uint8:
+            if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+                raise BadInput("images contain NaN or infinity; expected pixel values 0..255.")
+            if array.size and (array.min() < 0 or array.max() > 255):
+                raise BadInput(f"pixel values range {array.min()}..{array.max()}; expected 0..255.")
+            array = np.rint(array).astype(np.uint8)
+        return np.ascontiguousarray(array)
+
+    def predict(self, images) -> np.ndarray:
+        """Probabilities [N, K] for uint8 images [N,H,W,C] (or one image [H,W,C])."""
+        batch = self.validate(images)
+        return self.session.run([self.info.output_name], {self.info.input_name: batch})[0]
+
+    def classify(self, images, top_k: int = 3) -> list[list[tuple[str, float]]]:
+        """The `top_k` most probable (class name, probability) pairs per image, highest first."""
+        if top_k < 1:
+            raise BadInput(f"Received top_k={top_k}. Expected a positive integer.")
+        probabilities = self.predict(images)
+        k = min(top_k, probabilities.shape[1])
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        return [[(self.info.classes[j], float(row[j])) for j in idx] for row, idx in zip(probabilities, order, strict=True)]
