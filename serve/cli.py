@@ -23,17 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
     from serve.dataplane import DEFAULT_MAX_BATCH
     from serve.http_common import Limits
 
-    p = argparse.ArgumentParser(prog="python -m serve", description="Run an exported kerasreg model with "
-                                "onnxruntime (no TensorFlow).", epilog=_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m serve",
+        description="Run an exported kerasreg model with onnxruntime (no TensorFlow).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, BMP, .npy)")
     predict.add_argument("model", type=Path, help="model.onnx written by python -m export")
     predict.add_argument("images", type=Path, nargs="+", help="image files; resized to the model's input")
     predict.add_argument("--top-k", type=int, default=3, help="classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
-    predict.add_argument("--invert", action="store_true",
-                         help="invert pixel values: for dark-on-light scans fed to MNIST-style models (default: off)")
+    predict.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert pixel values: for dark-on-light scans fed to MNIST-style models (default: off)",
+    )
     info = sub.add_parser("info", help="print the model's metadata")
     info.add_argument("model", type=Path, help="model.onnx written by python -m export")
     http = sub.add_parser("http", help="serve TF Serving REST (v1) and Open Inference Protocol (v2) over HTTP")
@@ -41,12 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--name", default=None, help="model name in URLs (default: the dataset name in its metadata)")
     http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
     http.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF Serving's REST port)")
-    http.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes,
-                      help=f"larger request bodies get 413 (default: {Limits.max_body_bytes})")
-    http.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
-                      help=f"most images per request (default: {DEFAULT_MAX_BATCH})")
-    http.add_argument("--timeout", type=float, default=Limits.timeout_seconds,
-                      help=f"seconds an inference may take before 503 (default: {Limits.timeout_seconds:g})")
+    http.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=Limits.max_body_bytes,
+        help=f"larger request bodies get 413 (default: {Limits.max_body_bytes})",
+    )
+    http.add_argument(
+        "--max-batch",
+        type=int,
+        default=DEFAULT_MAX_BATCH,
+        help=f"most images per request (default: {DEFAULT_MAX_BATCH})",
+    )
+    http.add_argument(
+        "--timeout",
+        type=float,
+        default=Limits.timeout_seconds,
+        help=f"seconds an inference may take before 503 (default: {Limits.timeout_seconds:g})",
+    )
     return p
 
 

@@ -30,7 +30,9 @@ class DataPlane:
         try:
             return self.models[name]
         except KeyError:
-            raise ModelNotFound(f"model {name!r} not found; this server has: {', '.join(sorted(self.models))}.") from None
+            raise ModelNotFound(
+                f"model {name!r} not found; this server has: {', '.join(sorted(self.models))}."
+            ) from None
 
     def infer(self, name: str, images) -> np.ndarray:
         """Probabilities [N, K] from `name` for a batch of images, within the batch cap."""

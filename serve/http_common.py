@@ -57,7 +57,7 @@ def b64_image(value: dict, plane: DataPlane, name: str, label: str) -> np.ndarra
     """Decode {"b64": "<png or jpeg bytes>"} into the model's input [H,W,C]."""
     info = plane.model(name).info
     if not isinstance(value.get("b64"), str):
-        raise BadInput(f"{label}: expected {{\"b64\": \"<base64 image bytes>\"}}.")
+        raise BadInput(f'{label}: expected {{"b64": "<base64 image bytes>"}}.')
     try:
         data = base64.b64decode(value["b64"], validate=True)
     except (binascii.Error, ValueError):

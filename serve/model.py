@@ -1,8 +1,8 @@
 """`Model`: an exported kerasreg ONNX file, run with onnxruntime. No TensorFlow.
 
-    from serve import Model
-    model = Model.load("exports/digits/model.onnx")
-    model.classify(images, top_k=3)   # images: uint8 [N,H,W,C] or one [H,W,C]
+from serve import Model
+model = Model.load("exports/digits/model.onnx")
+model.classify(images, top_k=3)   # images: uint8 [N,H,W,C] or one [H,W,C]
 """
 
 from __future__ import annotations
@@ -59,8 +59,15 @@ def read_info(session) -> ModelInfo:
     if len(shape) != 3 or shape[2] not in (1, 3):
         raise ModelLoadError(f"kerasreg.input shape {spec['shape']} is not [batch,H,W,1|3].")
     outputs = session.get_outputs()
-    return ModelInfo(classes, str(props["kerasreg.task"]), name, shape, outputs[0].name,
-                     str(props.get("kerasreg.dataset", "")), props)
+    return ModelInfo(
+        classes,
+        str(props["kerasreg.task"]),
+        name,
+        shape,
+        outputs[0].name,
+        str(props.get("kerasreg.dataset", "")),
+        props,
+    )
 
 
 def session_options():
@@ -127,14 +134,17 @@ class Model:
         h, w, c = self.info.input_shape
         if array.dtype == object:
             raise BadInput(f"images are ragged or not numbers; expected uint8 [N,{h},{w},{c}].")
-        if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        if array.dtype == bool or not (
+            np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+        ):
             raise BadInput(f"images have dtype {array.dtype}; expected integers 0..255 (uint8).")
+        received = list(array.shape)
         if c == 1 and array.ndim in (2, 3) and array.shape[-2:] == (h, w):
             array = array[..., np.newaxis]  # grayscale without its channel axis
         if array.ndim == 3:
             array = array[np.newaxis]
         if array.ndim != 4 or array.shape[1:] != (h, w, c):
-            raise BadInput(f"images have shape {list(array.shape)}; expected [N,{h},{w},{c}] or [{h},{w},{c}].")
+            raise BadInput(f"images have shape {received}; expected [N,{h},{w},{c}] or [{h},{w},{c}].")
         if array.dtype != np.uint8:
             if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
                 raise BadInput("images contain NaN or infinity; expected pixel values 0..255.")
@@ -155,4 +165,6 @@ class Model:
         probabilities = self.predict(images)
         k = min(top_k, probabilities.shape[1])
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-        return [[(self.info.classes[j], float(row[j])) for j in idx] for row, idx in zip(probabilities, order, strict=True)]
+        return [
+            [(self.info.classes[j], float(row[j])) for j in idx] for row, idx in zip(probabilities, order, strict=True)
+        ]

@@ -1,9 +1,9 @@
 """The Open Inference Protocol (v2, KServe/Triton/MLServer): health, model metadata, infer.
 
-    GET  /v2/health/live, /v2/health/ready, /v2
-    GET  /v2/models/NAME, /v2/models/NAME/ready
-    POST /v2/models/NAME/infer   {"inputs": [{"name": "images", "shape": [N,H,W,C],
-                                              "datatype": "UINT8", "data": [...]}]}
+GET  /v2/health/live, /v2/health/ready, /v2
+GET  /v2/models/NAME, /v2/models/NAME/ready
+POST /v2/models/NAME/infer   {"inputs": [{"name": "images", "shape": [N,H,W,C],
+                                          "datatype": "UINT8", "data": [...]}]}
 """
 
 from __future__ import annotations
@@ -90,8 +90,14 @@ def register(plane: DataPlane, limits: Limits) -> list[Route]:
         response = {
             "model_name": name,
             "model_version": VERSION,
-            "outputs": [{"name": info.output_name, "datatype": "FP32", "shape": list(probabilities.shape),
-                         "data": probabilities.reshape(-1).tolist()}],
+            "outputs": [
+                {
+                    "name": info.output_name,
+                    "datatype": "FP32",
+                    "shape": list(probabilities.shape),
+                    "data": probabilities.reshape(-1).tolist(),
+                }
+            ],
         }
         if "id" in body:
             response["id"] = body["id"]

@@ -26,8 +26,11 @@ def _signature(plane: DataPlane, name: str) -> dict:
     h, w, c = info.input_shape
 
     def tensor(tensor_name, dtype, dims):
-        return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims],
-                                                 "unknown_rank": False}, "name": tensor_name}
+        return {
+            "dtype": dtype,
+            "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False},
+            "name": tensor_name,
+        }
 
     return {
         "inputs": {info.input_name: tensor(info.input_name, "DT_UINT8", [-1, h, w, c])},
@@ -44,7 +47,7 @@ def _instance(value, index: int, plane: DataPlane, name: str, input_name: str):
         if input_name in value:
             value = value[input_name]
         else:
-            raise BadInput(f"{label}: expected an image array, {{\"{input_name}\": ...}} or {{\"b64\": ...}}.")
+            raise BadInput(f'{label}: expected an image array, {{"{input_name}": ...}} or {{"b64": ...}}.')
     return value
 
 
@@ -75,16 +78,22 @@ def register(plane: DataPlane, limits: Limits) -> list[Route]:
 
     async def status(request: Request) -> JSONResponse:
         plane.model(request.path_params["name"])
-        return JSONResponse({"model_version_status": [
-            {"version": VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-        ]})
+        return JSONResponse(
+            {
+                "model_version_status": [
+                    {"version": VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+                ]
+            }
+        )
 
     async def metadata(request: Request) -> JSONResponse:
         name = request.path_params["name"]
-        return JSONResponse({
-            "model_spec": {"name": name, "signature_name": "", "version": VERSION},
-            "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(plane, name)}}},
-        })
+        return JSONResponse(
+            {
+                "model_spec": {"name": name, "signature_name": "", "version": VERSION},
+                "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(plane, name)}}},
+            }
+        )
 
     async def predict(request: Request) -> JSONResponse:
         name = request.path_params["name"]

@@ -30,3 +30,34 @@ def real_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"KERASREG_TEST_DATA={value} is not a folder")
     return path
+
+
+@pytest.fixture(scope="session")
+def digits_export(tmp_path_factory) -> Path:
+    """model.onnx exported from a short real training run on digits."""
+    from export.exporter import export_run
+    from kerasreg.config import TrainConfig
+    from kerasreg.train import train_and_evaluate
+
+    root = tmp_path_factory.mktemp("digits-export")
+    train_and_evaluate(TrainConfig(dataset="digits", epochs=5, learning_rate=0.01), root / "run")
+    export_run(root / "run", root / "export")
+    return root / "export" / "model.onnx"
+
+
+@pytest.fixture(scope="session")
+def no_tensorflow_env(tmp_path_factory) -> dict:
+    """Environment for a subprocess in which importing TensorFlow (or kerasreg, export) fails."""
+    folder = tmp_path_factory.mktemp("no-tf")
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        "BLOCKED = ('tensorflow', 'keras', 'tf2onnx', 'kerasreg', 'export', 'tensorflow_datasets')\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'{name} is blocked: serve must run without TensorFlow')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    return {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{repo}"}

@@ -1,0 +1,228 @@
+"""Both HTTP protocols through a real server: uvicorn in a subprocess on 127.0.0.1, TensorFlow blocked."""
+
+import base64
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerasreg.datasets import load_dataset
+from serve import Model
+
+MAX_BODY = 200_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(digits_export, no_tensorflow_env):
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serve",
+            "http",
+            str(digits_export),
+            "--port",
+            str(port),
+            "--max-batch",
+            "8",
+            "--max-body-bytes",
+            str(MAX_BODY),
+        ],
+        env=no_tensorflow_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if client.get("/v2/health/ready").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start: {process.communicate()[1][-2000:]}")
+        time.sleep(0.2)
+    yield client
+    client.close()
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def expected(digits_export, digits):
+    return Model.load(digits_export).predict(digits.test_images[:4])
+
+
+def test_health_and_model_status(server):
+    assert server.get("/v2/health/live").json() == {"live": True}
+    assert server.get("/v2/health/ready").json() == {"ready": True}
+    assert server.get("/v2/models/digits/ready").json() == {"name": "digits", "ready": True}
+    assert server.get("/v1/models/digits").json() == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+
+
+def test_metadata_of_both_protocols(server):
+    v2 = server.get("/v2/models/digits").json()
+    assert v2["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 8, 8, 1]}]
+    assert v2["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+    assert v2["parameters"]["classes"] == list("0123456789")
+    sig = server.get("/v1/models/digits/metadata").json()["metadata"]["signature_def"]["signature_def"]
+    assert sig["serving_default"]["inputs"]["images"]["dtype"] == "DT_UINT8"
+    assert [d["size"] for d in sig["serving_default"]["outputs"]["probabilities"]["tensor_shape"]["dim"]] == [
+        "-1",
+        "10",
+    ]
+
+
+def test_v1_predict_rows_columns_and_b64(server, digits, expected):
+    images = digits.test_images[:4]
+    rows = server.post("/v1/models/digits:predict", json={"instances": images.tolist()})
+    assert rows.status_code == 200
+    np.testing.assert_allclose(rows.json()["predictions"], expected, atol=1e-6)
+    columns = server.post("/v1/models/digits:predict", json={"inputs": {"images": images.tolist()}})
+    np.testing.assert_allclose(columns.json()["outputs"], expected, atol=1e-6)
+    buffer = io.BytesIO()
+    Image.fromarray(images[0, ..., 0], "L").save(buffer, format="PNG")
+    b64 = server.post(
+        "/v1/models/digits:predict", json={"instances": [{"b64": base64.b64encode(buffer.getvalue()).decode()}]}
+    )
+    np.testing.assert_allclose(b64.json()["predictions"], expected[:1], atol=1e-6)
+
+
+def test_v2_infer(server, digits, expected):
+    images = digits.test_images[:4]
+    body = {
+        "id": "r1",
+        "inputs": [
+            {"name": "images", "shape": list(images.shape), "datatype": "UINT8", "data": images.reshape(-1).tolist()}
+        ],
+    }
+    response = server.post("/v2/models/digits/infer", json=body)
+    assert response.status_code == 200
+    out = response.json()
+    assert out["id"] == "r1" and out["model_name"] == "digits"
+    (tensor,) = out["outputs"]
+    assert tensor["name"] == "probabilities" and tensor["shape"] == [4, 10] and tensor["datatype"] == "FP32"
+    np.testing.assert_allclose(np.reshape(tensor["data"], (4, 10)), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs, status, body",
+    [
+        ("post", "/v1/models/digits:predict", {"content": b"{not json"}, 400, None),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"json": {"instances": [[[0]]]}},
+            400,
+            {"error": "images have shape [1, 1, 1]; expected [N,8,8,1] or [8,8,1]."},
+        ),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"json": {"instances": [[["x"] * 8] * 8]}},
+            400,
+            {"error": "instances[0] must hold numbers 0..255, got str32 values."},
+        ),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"json": {"instances": [{"b64": "aGVsbG8="}]}},
+            400,
+            {"error": "instances[0]: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError)."},
+        ),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"json": {"instances": [[[0] * 8] * 8] * 9}},
+            400,
+            {"error": "batch of 9 images exceeds this server's limit of 8; split it."},
+        ),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"json": {"inputs": [], "instances": []}},
+            400,
+            {"error": 'request must have exactly one of "instances" (row format) or "inputs" (columnar format).'},
+        ),
+        (
+            "post",
+            "/v1/models/mnist:predict",
+            {"json": {"instances": []}},
+            404,
+            {"error": "model 'mnist' not found; this server has: digits."},
+        ),
+        ("get", "/v2/models/mnist", {}, 404, {"error": "model 'mnist' not found; this server has: digits."}),
+        (
+            "post",
+            "/v2/models/digits/infer",
+            {"json": {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [1, 2]}]}},
+            400,
+            {"error": '"data" holds 2 values but shape [1, 8, 8, 1] needs 64.'},
+        ),
+        (
+            "post",
+            "/v2/models/digits/infer",
+            {"json": {"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}},
+            400,
+            {"error": "datatype 'BYTES' is not supported; send UINT8 pixel values."},
+        ),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"content": b"[" + b"0," * MAX_BODY + b"0]"},
+            413,
+            {"error": f"request body of {2 * MAX_BODY + 3} bytes exceeds the limit of {MAX_BODY}."},
+        ),
+        ("get", "/v3/nothing", {}, 404, {"error": "Not Found"}),
+        ("get", "/v2/models/digits/infer", {}, 405, {"error": "Method Not Allowed"}),
+    ],
+)
+def test_errors_are_json_with_the_right_status(server, method, path, kwargs, status, body):
+    response = getattr(server, method)(path, **kwargs)
+    assert response.status_code == status
+    if body is None:
+        assert response.json()["error"].startswith("request body is not valid JSON")
+    else:
+        assert response.json() == body
+    assert server.get("/v2/health/ready").status_code == 200  # and it keeps serving
+
+
+def test_concurrent_requests_all_succeed(server, digits, expected):
+    payload = json.dumps({"instances": digits.test_images[:4].tolist()})
+
+    def call(_):
+        r = server.post("/v1/models/digits:predict", content=payload, headers={"content-type": "application/json"})
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(64)))
+    assert all(code == 200 for code, _ in results)
+    for _, body in results:
+        np.testing.assert_allclose(body["predictions"], expected, atol=1e-6)

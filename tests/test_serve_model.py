@@ -1,0 +1,175 @@
+"""serve's library and CLI, on a model exported by the export code."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from kerasreg.datasets import load_dataset
+from serve import BadInput, Model, ModelLoadError
+from serve.images import decode_image, load_image_file
+
+
+@pytest.fixture(scope="module")
+def model(digits_export):
+    return Model.load(digits_export)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def test_metadata_drives_the_model(model):
+    assert model.info.classes == tuple("0123456789")
+    assert model.info.input_shape == (8, 8, 1) and model.info.task == "multiclass"
+    assert model.info.properties["kerasreg.metrics"]["n_test"] == 359
+
+
+def test_predict_batch_single_and_channelless(model, digits):
+    batch = model.predict(digits.test_images[:5])
+    assert batch.shape == (5, 10)
+    np.testing.assert_allclose(batch.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(model.predict(digits.test_images[0]), batch[:1], atol=1e-6)
+    np.testing.assert_allclose(model.predict(digits.test_images[:5, ..., 0]), batch, atol=1e-6)
+    accuracy = (model.predict(digits.test_images).argmax(1) == digits.test_labels).mean()
+    assert accuracy > 0.85
+
+
+def test_classify_returns_names_highest_first(model, digits):
+    (top,) = model.classify(digits.test_images[0], top_k=3)
+    assert len(top) == 3 and [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    assert top[0][0] == str(model.predict(digits.test_images[0]).argmax())
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.zeros((2, 28, 28, 1), np.uint8), r"images have shape \[2, 28, 28, 1\]; expected \[N,8,8,1\] or \[8,8,1\]."),
+        (np.full((8, 8, 1), np.nan), "images contain NaN or infinity"),
+        (np.full((8, 8, 1), 300), r"pixel values range 300..300; expected 0..255."),
+        (np.array([["a"] * 8] * 8), "images have dtype <U1; expected integers 0..255"),
+        ([[1, 2], [3]], "ragged"),
+    ],
+)
+def test_bad_input_is_a_clear_error(model, images, message):
+    with pytest.raises(BadInput, match=message):
+        model.predict(images)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found; pass the model.onnx written by python -m export."):
+        Model.load(tmp_path / "nope.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):
+        Model.load(tmp_path / "junk.onnx")
+    x = onnx.helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["images"], ["y"])],
+        "g",
+        [x],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), tmp_path / "bare.onnx")
+    with pytest.raises(ModelLoadError, match="lacks kerasreg.classes, kerasreg.task, kerasreg.input"):
+        Model.load(tmp_path / "bare.onnx")
+
+
+def _png(array, mode):
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_are_converted_to_the_models_channels_and_size():
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[8:24, 8:24] = 255
+    out = decode_image(_png(rgb, "RGB"), "x.png", (8, 8), 1)
+    assert out.shape == (8, 8, 1) and out.dtype == np.uint8
+    assert out[4, 4, 0] == 255 and out[0, 0, 0] == 0
+    inverted = decode_image(_png(rgb, "RGB"), "x.png", (8, 8), 1, invert=True)
+    assert inverted[4, 4, 0] == 0 and inverted[0, 0, 0] == 255
+    gray = np.full((10, 10), 128, np.uint8)
+    assert decode_image(_png(gray, "L"), "g.png", (32, 32), 3).shape == (32, 32, 3)
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((8, 8), np.uint8))
+    assert decode_image(buffer.getvalue(), "a.npy", (8, 8), 1).shape == (8, 8, 1)
+
+
+def test_corrupt_image_is_bad_input(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(_png(np.zeros((8, 8), np.uint8), "L")[:30])
+    with pytest.raises(BadInput, match="broken.png: not a readable PNG, JPEG, BMP or .npy image"):
+        load_image_file(path, (8, 8), 1)
+
+
+def test_cli_predict_runs_where_tensorflow_cannot_be_imported(digits_export, digits, no_tensorflow_env, tmp_path):
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(digits.test_images[i, ..., 0], "L").save(path)
+        paths.append(str(path))
+    probe = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], env=no_tensorflow_env, capture_output=True, text=True
+    )
+    assert probe.returncode != 0 and "blocked" in probe.stderr  # the block really works
+    result = subprocess.run(
+        [sys.executable, "-m", "serve", "predict", str(digits_export), *paths, "--json", "--top-k", "2"],
+        env=no_tensorflow_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [line["image"] for line in lines] == paths
+    expected = Model.load(digits_export).classify(digits.test_images[:3], top_k=2)
+    for line, top in zip(lines, expected, strict=True):
+        assert [p["class"] for p in line["predictions"]] == [c for c, _ in top]
+        assert line["predictions"][0]["probability"] == pytest.approx(top[0][1], abs=1e-6)
+
+
+def test_cli_info_and_errors(digits_export, no_tensorflow_env, tmp_path):
+    info = subprocess.run(
+        [sys.executable, "-m", "serve", "info", str(digits_export)],
+        env=no_tensorflow_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert info.returncode == 0 and "classes:  0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in info.stdout
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    result = subprocess.run(
+        [sys.executable, "-m", "serve", "predict", str(digits_export), str(bad)],
+        env=no_tensorflow_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"python -m serve: error: {bad}: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError)."
+    )
+
+
+def test_serve_extras_do_not_pull_in_tensorflow():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parent.parent / "setup.py").read_text())
+    lists = {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    for extra in ("SERVE", "HTTP"):
+        text = ast.unparse(lists[extra])
+        assert "tensorflow" not in text and "keras" not in text and "tf2onnx" not in text and "TRAIN" not in text
