@@ -19,6 +19,7 @@ demo: $(VENV)/.stamp-dev
 	rm -rf $(RUN)
 	$(PY) -m kerasreg.train --dataset digits --out $(RUN)
 	$(PY) -m export $(RUN) --out $(EXPORT) --quantize int8 --overwrite
+	$(PY) -m serve predict $(EXPORT)/model.onnx $(EXPORT)/samples/*.png --top-k 3
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -32,6 +32,8 @@ ONNX_INT8 = "model.int8.onnx"
 MODEL_CARD = "model.json"
 DEFAULT_ATOL = 1e-5
 QUANTIZE_CHOICES = ("int8",)
+SAMPLES = "samples"
+N_SAMPLES = 5
 
 
 def _sha256(path: Path) -> str:
@@ -223,11 +225,22 @@ def export_run(
             if (stage / name).exists():
                 card["files"][name] = {"bytes": _size(stage / name), "sha256": _sha256(stage / name)}
         (stage / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+        write_samples(stage / SAMPLES, images[:N_SAMPLES], labels[:N_SAMPLES], class_names)
         publish(stage, out)
     except BaseException:
         discard(stage)
         raise
     return card
+
+
+def write_samples(folder: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
+    """Save test images as PNG files named index-label.png."""
+    from PIL import Image
+
+    folder.mkdir()
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in class_names[int(label)])
+        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(folder / f"{i}-{safe}.png")
 
 
 def _write_onnx(model, properties: dict, path: Path, opset: int) -> None:

@@ -110,7 +110,7 @@ def test_existing_output_is_refused_then_swapped_with_overwrite(small_run, tmp_p
         f"python -m export: error: {out} already exists; pass --overwrite to replace it, or choose another --out."
     )
     assert export_main([str(small_run), "--out", str(out), "--overwrite"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.onnx", "saved_model"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.onnx", "samples", "saved_model"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the old copy and the stage are gone
 
 
