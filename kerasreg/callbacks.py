@@ -2,28 +2,82 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import keras
 
 from kerasreg import run_dir as files
 
+LATEST = "latest.json"
+
 
 class HistoryRecorder(keras.callbacks.Callback):
     """Appends each finished epoch's logs to `rows` and rewrites history.csv whole.
 
     Rewriting (atomically) rather than appending means the file always holds
-    exactly the epochs in `rows`, which a resumed run can trim and continue.
+    exactly the epochs in `rows`. A resumed run starts from the rows of the epochs
+    the backup holds (`initial_epoch`), so an epoch logged but not yet backed up
+    before a crash is trained and logged again, once.
     """
 
-    def __init__(self, rows: list[dict], path: Path | None = None):
+    def __init__(self, rows: list[dict], path: Path | None = None, initial_epoch: int = 0):
         super().__init__()
         self.rows = rows
         self.path = path
+        if path is not None and initial_epoch > 0:
+            self.rows[:] = [r for r in files.read_history(path) if r["epoch"] < initial_epoch]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Record the epoch; write history.csv when this process writes the run."""
+        """Record the epoch; write history.csv when this process writes a run directory."""
         logs = logs or {}
         self.rows.append({"epoch": epoch, **{k: float(logs[k]) for k in files.HISTORY_FIELDS[1:] if k in logs}})
         if self.path is not None:
             files.write_history(self.path, self.rows)
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Backs up weights and optimizer state after every epoch, so a rerun resumes there.
+
+    Crash-safe at any instant: the weights go to a new file renamed into place,
+    then `latest.json`, written atomically, names it; that rename is the commit.
+    A kill before it leaves the previous backup whole. (Keras's BackupAndRestore
+    writes in place: a kill during its write can leave a file that will not load.)
+    """
+
+    def __init__(self, backup_dir: Path):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+
+    def restore(self, model) -> int:
+        """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0."""
+        latest = self.backup_dir / LATEST
+        if not latest.is_file():
+            return 0
+        record = json.loads(latest.read_text())
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.backup_dir / record["weights"])
+        return int(record["epoch"])
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Commit a backup of the state after `epoch` (0-based)."""
+        self.save(self.model, epoch + 1)
+
+    def save(self, model, epochs_done: int) -> None:
+        """Atomically back up `model` as having finished `epochs_done` epochs."""
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{epochs_done:05d}.weights.h5"
+        partial = self.backup_dir / f".partial-{os.getpid()}.weights.h5"
+        model.save_weights(partial, overwrite=True)
+        os.replace(partial, self.backup_dir / name)
+        files.write_json(self.backup_dir / LATEST, {"epoch": epochs_done, "weights": name})
+        for old in self.backup_dir.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Remove the backup (the run finished, or --restart)."""
+        shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.errors import KerasregError
+from kerasreg.strategy import COLLECTIVE_CHOICES
 
 OPTIMIZER_CHOICES = ("adam", "sgd")
 NORMALIZE_CHOICES = ("per-pixel", "none")
+TRAINING_LOOP_CHOICES = ("auto", "fit", "custom")
+# Options that may differ when a rerun resumes an unfinished run.
+NOT_COMPARED_ON_RESUME = ("out", "restart")
 # Adam's usual 1e-3: larger steps (3e-3) overfit the small CIFAR sample within two
 # epochs, before early stopping can react. Plain SGD needs a step ~100x larger to
 # cover the same ground in the same number of epochs.
@@ -46,6 +50,13 @@ class TrainConfig:
     val_split: float = 0.1
     patience: int = 3  # epochs without a better validation loss before stopping
     out: str | None = None  # None: runs/<dataset>-<timestamp>
+    devices: str | None = None  # GPU indices for MirroredStrategy, e.g. "0,2"; None: every visible GPU
+    collective: str = "auto"  # MultiWorkerMirroredStrategy's all-reduce: auto, ring or nccl
+    mixed_precision: bool = False  # mixed_float16 on GPUs; the output layer stays float32
+    # auto: model.fit, except under MultiWorkerMirroredStrategy where Keras 3's fit
+    # fails (keras-team/keras#20585) and a strategy.run loop trains instead.
+    training_loop: str = "auto"
+    restart: bool = False  # discard an unfinished run's backup instead of resuming it
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASET_CHOICES)
@@ -53,6 +64,8 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZER_CHOICES)
         _check_choice("normalize", self.normalize, NORMALIZE_CHOICES)
         _check_choice("balance", self.balance, BALANCE_CHOICES)
+        _check_choice("collective", self.collective, COLLECTIVE_CHOICES)
+        _check_choice("training_loop", self.training_loop, TRAINING_LOOP_CHOICES)
         _check_positive_int("epochs", self.epochs)
         _check_positive_int("batch_size", self.batch_size)
         _check_positive_int("patience", self.patience)
@@ -73,6 +86,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The options as written to config.json, learning rate resolved."""
         return {**dataclasses.asdict(self), "learning_rate": self.resolved_learning_rate}
+
+    def resume_differences(self, recorded: dict) -> list[str]:
+        """Options that differ from a recorded run's (config.json "options"), for a resume check."""
+        mine = self.to_dict()
+        return [k for k in mine if k not in NOT_COMPARED_ON_RESUME and k in recorded and recorded[k] != mine[k]]
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -32,28 +32,36 @@ def build_model(
     mean: np.ndarray | None = None,
     variance: np.ndarray | None = None,
     l2: float = 0.0,
+    mixed_precision: bool = False,
     name: str = "logreg",
 ):
     """A Keras logistic-regression model; standardises pixels when mean/variance are given.
 
     Returns a `keras.Model` with input "images" (uint8) and a softmax over
-    `num_classes` outputs, or for a binary task one sigmoid output.
+    `num_classes` outputs, or for a binary task one sigmoid output. With
+    `mixed_precision` the layers compute in float16 but the final activation runs
+    in float32 as its own layer, so the output (and every export) stays float32.
     """
     import keras
     from keras import layers
 
+    policy = "mixed_float16" if mixed_precision else None
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    x = layers.Flatten(name="flatten")(x)  # [batch, H*W*C]
+    x = layers.Rescaling(1.0 / 255.0, name="rescale", dtype=policy)(inputs)
+    x = layers.Flatten(name="flatten", dtype=policy)(x)  # [batch, H*W*C]
     if mean is not None:
-        x = layers.Normalization(mean=mean, variance=variance, name="standardize")(x)
+        x = layers.Normalization(mean=mean, variance=variance, name="standardize", dtype=policy)(x)
     binary = task == BINARY
+    activation = "sigmoid" if binary else "softmax"
     outputs = layers.Dense(
         1 if binary else num_classes,
-        activation="sigmoid" if binary else "softmax",
+        activation=None if mixed_precision else activation,
         kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
         name="classifier",
+        dtype=policy,
     )(x)
+    if mixed_precision:
+        outputs = layers.Activation(activation, dtype="float32", name="probabilities")(outputs)
     return keras.Model(inputs, outputs, name=name)
 
 

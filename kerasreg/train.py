@@ -10,19 +10,29 @@ The run directory's files are listed in kerasreg/run_dir.py.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from kerasreg import __version__
 from kerasreg import run_dir as files
 from kerasreg.cli import run_cli
-from kerasreg.config import DEFAULT_LEARNING_RATES, NORMALIZE_CHOICES, OPTIMIZER_CHOICES, TrainConfig
+from kerasreg.config import (
+    DEFAULT_LEARNING_RATES,
+    NORMALIZE_CHOICES,
+    OPTIMIZER_CHOICES,
+    TRAINING_LOOP_CHOICES,
+    TrainConfig,
+)
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES, ImageDataset, load_dataset
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.errors import KerasregError
+from kerasreg.strategy import COLLECTIVE_CHOICES
 
 _DEFAULTS = TrainConfig()
 _EPILOG = """\
@@ -111,7 +121,39 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.patience,
         help=f"epochs without a better validation loss before stopping (default: {d.patience})",
     )
-    p.add_argument("--out", default=None, help="run directory to write (default: runs/<dataset>-<timestamp>)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="run directory to write; rerunning into an unfinished one resumes it "
+        "(default: runs/<dataset>-<timestamp>)",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard an unfinished run's backup in --out and start over (default: resume it)",
+    )
+    g = p.add_argument_group("distribution (see README: Training on GPUs and clusters)")
+    g.add_argument(
+        "--devices", default=None, help="GPU indices for MirroredStrategy, e.g. 0,2 (default: every visible GPU)"
+    )
+    g.add_argument(
+        "--collective",
+        choices=COLLECTIVE_CHOICES,
+        default=d.collective,
+        help=f"all-reduce of MultiWorkerMirroredStrategy when TF_CONFIG names a cluster (default: {d.collective})",
+    )
+    g.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="mixed_float16 (for GPUs); the output layer stays float32 (default: off)",
+    )
+    g.add_argument(
+        "--training-loop",
+        choices=TRAINING_LOOP_CHOICES,
+        default=d.training_loop,
+        help="auto: model.fit, or a strategy.run loop under multi-worker, where Keras 3's fit fails "
+        f"(default: {d.training_loop})",
+    )
     return p
 
 
@@ -130,11 +172,32 @@ def library_versions() -> dict:
     }
 
 
-def _check_run_dir(run_dir: Path) -> None:
-    if (run_dir / files.METRICS).exists():
-        raise KerasregError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
+def _prepare_run_dir(run_dir: Path, config: TrainConfig) -> None:
+    """Refuse a finished run or a mismatched unfinished one; honour --restart."""
     if run_dir.exists() and not run_dir.is_dir():
         raise KerasregError(f"--out {run_dir} is a file; expected a directory.")
+    if (run_dir / files.METRICS).exists():
+        raise KerasregError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
+    backup = run_dir / files.BACKUP
+    if config.restart:
+        shutil.rmtree(backup, ignore_errors=True)
+        (run_dir / files.HISTORY).unlink(missing_ok=True)
+    elif backup.exists() and (run_dir / files.CONFIG).exists():
+        differences = config.resume_differences(files.read_json(run_dir / files.CONFIG).get("options", {}))
+        if differences:
+            raise KerasregError(
+                f"{run_dir} holds an unfinished run with other {', '.join(differences)}; rerun with its options "
+                "to resume it, or pass --restart to discard it."
+            )
+
+
+def worker_dir(run_dir: Path, worker_index: int) -> Path:
+    """Where a non-chief worker keeps its history and backup: a fixed temporary folder per run.
+
+    Fixed (not random) so a restarted worker finds its backup; removed when the run ends.
+    """
+    digest = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"kerasreg-worker{worker_index}-{digest}"
 
 
 def _seed_everything(seed: int) -> None:
@@ -145,49 +208,71 @@ def _seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def weights_digest(model) -> str:
+    """sha256 of the model's weights: equal on every worker of a synchronous run."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
+
+
 def train_and_evaluate(
     config: TrainConfig, run_dir: Path | str, *, strategy=None, datasets: ImageDataset | None = None
 ) -> dict:
     """Train as `config` says, write `run_dir`, and return the test metrics.
 
+    The strategy comes from `choose_strategy` (TF_CONFIG, visible GPUs,
+    config.devices); only the chief writes `run_dir`. Rerunning after a crash
+    resumes from the last finished epoch unless config.restart.
+
     Args:
         strategy: a tf.distribute strategy to use instead of `choose_strategy()`'s.
         datasets: an `ImageDataset` to train on instead of loading `config.dataset`.
     """
-    from kerasreg.evaluation import class_probabilities, compute_metrics, summary_lines
+    from kerasreg.evaluation import compute_metrics, summary_lines
     from kerasreg.reports import write_reports
     from kerasreg.strategy import choose_strategy, wrap_strategy
-    from kerasreg.training import fit, make_model, prepare_training_data
+    from kerasreg.training import fit, make_model, predict_probabilities, prepare_training_data
 
     run_dir = Path(run_dir)
-    _check_run_dir(run_dir)
+    # First: a multi-worker strategy must exist before TensorFlow runs any op.
+    if strategy is not None:
+        choice = wrap_strategy(strategy)
+    else:
+        choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
+    work_dir = run_dir if choice.is_chief else worker_dir(run_dir, choice.worker_index)
+    _prepare_run_dir(work_dir, config)
     data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
     _seed_everything(config.seed)
-    choice = wrap_strategy(strategy) if strategy is not None else choose_strategy()
     training = prepare_training_data(data, config)
     if training.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
-    writes = choice.is_chief
-    if writes:
-        files.write_json(
-            run_dir / files.CONFIG,
-            {
-                "options": config.to_dict(),
-                "dataset": {
-                    "name": data.name,
-                    "task": data.task,
-                    "source": data.source,
-                    "class_names": list(data.class_names),
-                    "input_shape": list(data.input_shape),
-                    "n_train": len(training.train_labels),
-                    "n_val": 0 if training.val is None else len(training.val[1]),
-                    "n_test": len(data.test_labels),
-                },
-                "strategy": choice.describe(),
-                "per_replica_batch_size": config.batch_size / choice.replicas,
-                "versions": library_versions(),
-            },
+    if config.batch_size % choice.replicas:
+        print(
+            f"warning: global batch {config.batch_size} does not divide evenly across {choice.replicas} "
+            "replicas; some replicas get one example less per step.",
+            file=sys.stderr,
+            flush=True,
         )
+    files.write_json(
+        work_dir / files.CONFIG,
+        {
+            "options": config.to_dict(),
+            "dataset": {
+                "name": data.name,
+                "task": data.task,
+                "source": data.source,
+                "class_names": list(data.class_names),
+                "input_shape": list(data.input_shape),
+                "n_train": len(training.train_labels),
+                "n_val": 0 if training.val is None else len(training.val[1]),
+                "n_test": len(data.test_labels),
+            },
+            "strategy": choice.describe(),
+            "per_replica_batch_size": config.batch_size / choice.replicas,
+            "versions": library_versions(),
+        },
+    )
     print(
         f"{data.name}: {len(training.train_labels)} training images {data.input_shape}, "
         f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
@@ -195,19 +280,23 @@ def train_and_evaluate(
     )
     model = make_model(data, training, config, choice)
     started = time.perf_counter()
-    history = fit(model, data, training, config, choice, run_dir / files.HISTORY if writes else None)
+    history = fit(model, data, training, config, choice, work_dir)
     seconds = time.perf_counter() - started
-    probabilities = class_probabilities(model.predict(data.test_images, batch_size=1024, verbose=0), data.task)
+    probabilities = predict_probabilities(model, data.test_images, data.task)
     metrics = compute_metrics(data.test_labels, probabilities, data.task, training.train_labels)
     metrics.update(epochs_trained=len(history), train_seconds=round(seconds, 3))
-    if writes:
+    print(f"weights sha256 {weights_digest(model)}", flush=True)
+    if choice.is_chief:
         model.save(run_dir / files.MODEL)
         files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, config.seed)
         write_reports(run_dir, model, data, history, metrics)
-        files.write_json(run_dir / files.METRICS, metrics)  # last: its presence marks a finished run
+        files.write_json(run_dir / files.METRICS, metrics)  # its presence marks a finished run
+        shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
     for line in summary_lines(metrics, data.class_names):
         print(line)
-    if writes:
+    if choice.is_chief:
         print(f"run directory: {run_dir}")
     return metrics
 
@@ -229,6 +318,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         val_split=args.val_split,
         patience=args.patience,
         out=args.out,
+        devices=args.devices,
+        collective=args.collective,
+        mixed_precision=args.mixed_precision,
+        training_loop=args.training_loop,
+        restart=args.restart,
     )
 
 

@@ -29,7 +29,14 @@ def test_run_directory_holds_everything(digits_run):
     run, metrics = digits_run
     config = json.loads((run / files.CONFIG).read_text())
     assert config["options"]["learning_rate"] == 0.01 and config["options"]["epochs"] == 3
-    assert config["strategy"] == {"kind": "default", "replicas": 1, "devices": ["/CPU:0"], "is_chief": True}
+    assert config["strategy"] == {
+        "kind": "default",
+        "replicas": 1,
+        "devices": ["/CPU:0"],
+        "is_chief": True,
+        "worker_index": 0,
+        "num_workers": 1,
+    }
     assert config["dataset"]["n_train"] + config["dataset"]["n_val"] == 1438
     assert set(config["versions"]) >= {"tensorflow", "keras", "numpy", "kerasreg"}
     stored = json.loads((run / files.METRICS).read_text())
