@@ -70,6 +70,9 @@ def make_model(data: ImageDataset, training: TrainingData, config: TrainConfig, 
         if config.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 gradients underflow without it
         model.compile(optimizer=optimizer, loss=loss_name(data.task), metrics=["accuracy"])
+        # Slots now, in scope: created lazily inside a strategy.run step they would be
+        # per-replica placeholders that nothing feeds.
+        model.optimizer.build(model.trainable_variables)
     return model
 
 

@@ -1,0 +1,219 @@
+"""Distribution and fault tolerance: strategy choice, MirroredStrategy, two real workers, kill and resume."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+from kerasreg import run_dir as files
+from kerasreg.config import TrainConfig
+from kerasreg.errors import KerasregError
+from kerasreg.strategy import build_strategy, plan_strategy
+from kerasreg.train import train_and_evaluate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tf_config(ports, index):
+    return json.dumps(
+        {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    )
+
+
+def test_plan_with_tf_config_is_multi_worker():
+    plan = plan_strategy(_tf_config([1, 2], 1), gpus=[], collective="ring")
+    assert (plan.kind, plan.is_chief, plan.worker_index, plan.num_workers, plan.collective) == (
+        "multi_worker",
+        False,
+        1,
+        2,
+        "ring",
+    )
+    assert plan_strategy(_tf_config([1, 2], 0), gpus=[]).is_chief
+    with_chief = json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}})
+    assert not plan_strategy(with_chief, gpus=[]).is_chief
+
+
+def test_plan_with_gpus_is_mirrored_over_all_or_the_chosen():
+    gpus = ["/gpu:0", "/gpu:1", "/gpu:2"]
+    assert plan_strategy(None, gpus).kind == "mirrored" and plan_strategy(None, gpus).devices == tuple(gpus)
+    assert plan_strategy(None, gpus, devices="0,2").devices == ("/gpu:0", "/gpu:2")
+    assert plan_strategy(None, gpus, devices="1").kind == "default"
+    with pytest.raises(KerasregError, match=r"Received devices='0,5'. 3 GPUs are visible: indices 0..2, each once."):
+        plan_strategy(None, gpus, devices="0,5")
+
+
+def test_plan_without_gpus_or_cluster_is_default():
+    plan = plan_strategy(None, [])
+    assert (plan.kind, plan.devices) == ("default", ("/CPU:0",))
+    assert plan_strategy("", ["/gpu:0"]).devices == ("/gpu:0",)
+    with pytest.raises(KerasregError, match="TF_CONFIG is not valid"):
+        plan_strategy("{not json", [])
+    with pytest.raises(KerasregError, match="--devices needs at least one"):
+        plan_strategy(None, [], devices="0")
+
+
+def test_mirrored_plan_builds_on_two_logical_cpus():
+    plan = plan_strategy(None, ["/cpu:0", "/cpu:1"])  # CPUs stand in for GPUs: the same code path builds it
+    choice = build_strategy(plan)
+    assert isinstance(choice.strategy, tf.distribute.MirroredStrategy) and choice.replicas == 2
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_mirrored_matches_default_strategy_on_real_mnist(real_data, tmp_path):
+    from test_real_data import mnist_8k_2k
+
+    data = mnist_8k_2k(real_data)
+    config = TrainConfig(dataset="mnist", epochs=10)
+    single = train_and_evaluate(config, tmp_path / "one", datasets=data)
+    mirrored = train_and_evaluate(
+        config, tmp_path / "two", datasets=data, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    )
+    print(
+        "MNIST 8k/2k default vs mirrored x2:",
+        single["accuracy"],
+        mirrored["accuracy"],
+        "samples/s:",
+        round(8000 * 0.9 * single["epochs_trained"] / single["train_seconds"]),
+        round(8000 * 0.9 * mirrored["epochs_trained"] / mirrored["train_seconds"]),
+    )
+    assert mirrored["accuracy"] >= 0.90
+    assert abs(mirrored["accuracy"] - single["accuracy"]) <= 0.01
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    return {**env, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+TRAIN = [sys.executable, "-m", "kerasreg.train", "--dataset", "digits", "--epochs", "6", "--learning-rate", "0.01"]
+
+
+@pytest.mark.slow
+def test_two_workers_train_in_sync(tmp_path):
+    ports = _free_ports(2)
+    run = tmp_path / "mw"
+    started = time.monotonic()
+    workers = [
+        subprocess.Popen(
+            [*TRAIN, "--out", str(run)],
+            env=_env(TF_CONFIG=_tf_config(ports, i)),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [w.communicate(timeout=240)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    wall = time.monotonic() - started
+    assert [w.returncode for w in workers] == [0, 0], outputs[1][-3000:] + outputs[0][-3000:]
+    digests = [re.search(r"weights sha256 (\w+)", out).group(1) for out in outputs]
+    assert digests[0] == digests[1]  # synchronous training: identical weights on both workers
+    config = json.loads((run / files.CONFIG).read_text())
+    assert config["strategy"]["kind"] == "multi_worker" and config["strategy"]["replicas"] == 2
+    assert config["options"]["training_loop"] == "auto"
+    for name in (files.MODEL, files.METRICS, files.HISTORY, files.TEST_SAMPLE, files.WEIGHTS):
+        assert (run / name).is_file()
+    assert not (run / files.BACKUP).exists()
+    assert not list(Path(tempfile_dir()).glob("kerasreg-worker1-*"))  # the other worker cleaned up
+    multi = json.loads((run / files.METRICS).read_text())
+    single = subprocess.run(
+        [*TRAIN, "--out", str(tmp_path / "single")],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-2000:]
+    alone = json.loads((tmp_path / "single" / files.METRICS).read_text())
+    print(f"multi-worker wall {wall:.1f}s, accuracy {multi['accuracy']:.4f} vs single {alone['accuracy']:.4f}")
+    assert abs(multi["accuracy"] - alone["accuracy"]) <= 0.01
+
+
+def tempfile_dir():
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_at_the_next_epoch(tmp_path):
+    run = tmp_path / "killed"
+    # Small batches make each epoch long enough (~1 s) to kill between epochs 2 and 3.
+    command = [
+        sys.executable,
+        "-m",
+        "kerasreg.train",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "4",
+        "--patience",
+        "10",
+        "--out",
+        str(run),
+    ]
+    process = subprocess.Popen(command, env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = run / files.BACKUP / "latest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(latest.read_text())["epoch"] >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / files.METRICS).exists()
+    epochs_backed_up = json.loads(latest.read_text())["epoch"]
+    assert epochs_backed_up == 2, "the kill came too late to test resuming at epoch 3"
+    rerun = subprocess.run(command, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "2 epochs done, continuing at epoch 3 of 4" in rerun.stdout
+    history = files.read_history(run / files.HISTORY)
+    assert [row["epoch"] for row in history] == [0, 1, 2, 3]
+    assert json.loads((run / files.METRICS).read_text())["epochs_trained"] == 4
+    assert not (run / files.BACKUP).exists()
+
+
+def test_resume_refuses_other_options_and_restart_discards(tmp_path, capsys):
+    from kerasreg.train import main
+
+    run = tmp_path / "r"
+    (run / files.BACKUP).mkdir(parents=True)
+    files.write_json(run / files.CONFIG, {"options": TrainConfig(dataset="digits", seed=1).to_dict()})
+    assert main(["--dataset", "digits", "--seed", "2", "--out", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m kerasreg.train: error: {run} holds an unfinished run with other seed; rerun with its "
+        "options to resume it, or pass --restart to discard it."
+    )
+    assert main(["--dataset", "digits", "--seed", "2", "--epochs", "1", "--out", str(run), "--restart"]) == 0
+    assert (run / files.METRICS).exists()
