@@ -25,6 +25,7 @@ from kerasreg import __version__
 from kerasreg import run_dir as files
 from kerasreg.datasets import BINARY
 from kerasreg.errors import DatasetError, RunDirError
+from kerasreg.model import as_float32
 
 SAVED_MODEL = "saved_model"
 ONNX = "model.onnx"
@@ -53,23 +54,17 @@ def _size(path: Path) -> int:
 def parity_images(run_dir: Path, record: dict) -> tuple[np.ndarray, np.ndarray, str]:
     """Labelled test images for validation: the run's test split when it reloads offline, else its sample.
 
-    Only file and bundled sources are reloaded: a tensorflow-datasets source could
-    start a download in the middle of an export.
+    A tensorflow-datasets source is not reloaded: tfds could start a download in
+    the middle of an export.
     """
-    from kerasreg.config import TrainConfig
-    from kerasreg.datasets import load_dataset
+    from kerasreg.evaluate import reload_dataset
 
-    source = record.get("dataset", {}).get("source", "")
-    options = record.get("options", {})
-    if source.startswith(("files:", "sklearn")):
-        try:
-            config = TrainConfig.from_dict(options)
-            # Never "auto": with the files gone it would fall back to tfds and a download.
-            data = load_dataset(config.dataset, "files" if source.startswith("files:") else "auto", config.data_dir)
-            if data.source == source:
-                return data.test_images, data.test_labels, f"test split ({source})"
-        except (DatasetError, TypeError, ValueError):
-            pass  # the files moved or the run was trained on data given in Python: use the sample
+    try:
+        data = reload_dataset(record, allow_download=False)
+    except (DatasetError, TypeError, ValueError):
+        data = None  # the files moved, or config.json is from another version: use the sample
+    if data is not None:
+        return data.test_images, data.test_labels, f"test split ({data.source})"
     images, labels = files.read_test_sample(run_dir)
     return images, labels, f"stored sample ({files.TEST_SAMPLE})"
 
@@ -171,7 +166,7 @@ def export_run(
         raise ExportError(f"Received quantize={quantize!r}. Expected one of: {', '.join(QUANTIZE_CHOICES)}.")
     record, metrics = _read_run(run_dir)
     check_target(out, overwrite)
-    model = files.load_run_model(run_dir)
+    model = as_float32(files.load_run_model(run_dir))  # a mixed-precision run exports at float32
     dataset = record["dataset"]
     class_names = list(dataset["class_names"])
     input_shape = tuple(dataset["input_shape"])

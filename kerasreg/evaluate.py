@@ -37,12 +37,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def reload_dataset(record: dict, allow_download: bool = True):
+    """The run's dataset loaded again as config.json recorded it, or None when it cannot be.
+
+    File sources reload from their files only (never "auto", which with the files
+    gone would fall back to a tfds download); data given in Python gives None;
+    tfds sources reload only when `allow_download`, since tfds may fetch them.
+    """
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets import load_dataset
+
+    source = record.get("dataset", {}).get("source", "")
+    if source.startswith("files:"):
+        mode = "files"
+    elif source.startswith("sklearn"):
+        mode = "auto"
+    elif source.startswith("tfds:") and allow_download:
+        mode = "tfds"
+    else:
+        return None
+    config = TrainConfig.from_dict(record.get("options", {}))
+    data = load_dataset(config.dataset, mode, config.data_dir)
+    return data if data.source == source else None
+
+
 def evaluate_run(run_dir: Path, on: str = "test") -> dict:
     """Metrics of the run's model on its test split (or its stored sample)."""
     from kerasreg.config import TrainConfig
-    from kerasreg.datasets import load_dataset
-    from kerasreg.evaluation import class_probabilities, compute_metrics
-    from kerasreg.training import prepare_training_data
+    from kerasreg.errors import RunDirError
+    from kerasreg.evaluation import compute_metrics
+    from kerasreg.training import predict_probabilities, prepare_training_data
 
     record = files.read_json(run_dir / files.CONFIG)
     task = record["dataset"]["task"]
@@ -51,12 +75,15 @@ def evaluate_run(run_dir: Path, on: str = "test") -> dict:
     if on == "sample":
         images, labels = files.read_test_sample(run_dir)
     else:
-        config = TrainConfig.from_dict(record["options"])
-        data = load_dataset(config.dataset, config.source, config.data_dir)
+        data = reload_dataset(record)
+        if data is None:
+            raise RunDirError(
+                f"{run_dir} was trained on data given in Python ({record['dataset'].get('source')}); "
+                "evaluate it with --on sample."
+            )
         images, labels = data.test_images, data.test_labels
-        train_labels = prepare_training_data(data, config).train_labels
-    probabilities = class_probabilities(model.predict(images, batch_size=1024, verbose=0), task)
-    return compute_metrics(labels, probabilities, task, train_labels)
+        train_labels = prepare_training_data(data, TrainConfig.from_dict(record["options"])).train_labels
+    return compute_metrics(labels, predict_probabilities(model, images, task), task, train_labels)
 
 
 def _report(run_dir: Path, on: str, as_json: bool) -> None:

@@ -68,3 +68,27 @@ def build_model(
 def loss_name(task: str) -> str:
     """The Keras loss that matches the model's output for `task`."""
     return "binary_crossentropy" if task == BINARY else "sparse_categorical_crossentropy"
+
+
+def _is_mixed(dtype) -> bool:
+    name = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    return isinstance(name, str) and name.startswith("mixed_")
+
+
+def as_float32(model):
+    """`model` with every mixed-precision layer rebuilt to compute in float32, same weights.
+
+    Mixed precision keeps float32 variables and only computes in float16, so the
+    float32 twin is the same model at full precision: what exports should carry.
+    """
+    import keras
+
+    config = model.get_config()
+    mixed = [layer for layer in config["layers"] if _is_mixed(layer["config"].get("dtype"))]
+    if not mixed:
+        return model
+    for layer in mixed:
+        layer["config"]["dtype"] = "float32"
+    twin = keras.Model.from_config(config)
+    twin.set_weights(model.get_weights())
+    return twin

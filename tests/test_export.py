@@ -164,3 +164,20 @@ def test_older_opset_exports(small_run, tmp_path):
     export_run(small_run, tmp_path / "out", opset=13)
     opsets = {o.domain: o.version for o in onnx.load(str(tmp_path / "out" / "model.onnx")).opset_import}
     assert opsets[""] == 13
+
+
+def test_mixed_precision_run_exports_at_float32(tmp_path):
+    from kerasreg.config import TrainConfig
+    from kerasreg.train import train_and_evaluate
+
+    train_and_evaluate(
+        TrainConfig(dataset="digits", epochs=2, learning_rate=0.01, mixed_precision=True), tmp_path / "run"
+    )
+    trained = files.load_run_model(tmp_path / "run")
+    assert trained.get_layer("classifier").dtype_policy.name == "mixed_float16"
+    assert trained.output.dtype == "float32"  # the final activation is kept in float32
+    card = export_run(tmp_path / "run", tmp_path / "out")  # default atol 1e-5 holds
+    assert card["parity"]["artifacts"]["model.onnx"]["max_abs_diff"] <= 1e-5
+    model = onnx.load(str(tmp_path / "out" / "model.onnx"))
+    assert all(t.data_type != onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT

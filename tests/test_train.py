@@ -154,3 +154,19 @@ def test_bad_flag_value_is_one_line_and_exit_2():
     assert result.stderr.strip().splitlines()[-1] == (
         "python -m kerasreg.train: error: Received batch_size=0. Expected a positive integer."
     )
+
+
+def test_evaluate_refuses_to_reload_data_given_in_python(tmp_path, capsys):
+    import dataclasses
+
+    from kerasreg.datasets import load_dataset
+
+    run = tmp_path / "py"
+    data = dataclasses.replace(load_dataset("digits"), source="python")
+    train_and_evaluate(TrainConfig(dataset="digits", epochs=1), run, datasets=data)
+    assert evaluate_main([str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m kerasreg.evaluate: error: {run} was trained on data given in Python (python); "
+        "evaluate it with --on sample."
+    )
+
