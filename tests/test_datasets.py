@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from kerasreg.datasets import load_dataset
+from kerasreg.datasets import load_dataset, tfds_source
 from kerasreg.datasets.views import balanced_class_weights, one_vs_rest, split_validation, undersample
 from kerasreg.errors import DatasetError, KerasregError
 
@@ -15,8 +15,14 @@ def test_digits_is_real_offline_and_split_deterministically():
     assert np.bincount(a.test_labels).min() >= 35  # every class in the test split
 
 
+@pytest.fixture
+def tfds_host_reachable(monkeypatch):
+    # mock_data serves examples, but its builders still report "not prepared".
+    monkeypatch.setattr(tfds_source, "check_download_reachable", lambda *args: None)
+
+
 @pytest.mark.parametrize("name, shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
-def test_tfds_source_under_mock_data(name, shape):
+def test_tfds_source_under_mock_data(name, shape, tfds_host_reachable):
     with tfds.testing.mock_data(num_examples=12):
         data = load_dataset(name, source="tfds")
     assert data.input_shape == shape
@@ -25,13 +31,27 @@ def test_tfds_source_under_mock_data(name, shape):
     assert data.source.startswith(f"tfds:{name}")
 
 
-def test_auto_falls_back_to_tfds_without_files(tmp_path):
+def test_auto_falls_back_to_tfds_without_files(tmp_path, tfds_host_reachable):
     with tfds.testing.mock_data(num_examples=5):
         data = load_dataset("cat", source="auto", data_dir=tmp_path)
     assert data.task == "binary" and data.source.startswith("tfds:cifar10")
 
 
-def test_tfds_failure_is_one_line_that_names_the_fix(monkeypatch):
+def test_unreachable_download_fails_fast(tmp_path, monkeypatch):
+    def no_route(address, timeout):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(tfds_source.socket, "create_connection", no_route)
+    with pytest.raises(DatasetError) as e:
+        load_dataset("mnist", source="tfds", data_dir=tmp_path)
+    assert str(e.value) == (
+        f"mnist: not prepared in {tmp_path} and its download host storage.googleapis.com is unreachable "
+        "(Network is unreachable); with no network, put the distribution files in a folder and pass "
+        "--data-dir DIR --source files."
+    )
+
+
+def test_tfds_failure_is_one_line_that_names_the_fix(monkeypatch, tfds_host_reachable):
     def offline(*args, **kwargs):
         raise ConnectionError("Max retries exceeded\nwith url")
 

@@ -169,4 +169,3 @@ def test_evaluate_refuses_to_reload_data_given_in_python(tmp_path, capsys):
         f"python -m kerasreg.evaluate: error: {run} was trained on data given in Python (python); "
         "evaluate it with --on sample."
     )
-

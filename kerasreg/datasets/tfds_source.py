@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -22,6 +24,25 @@ def _to_arrays(tfds, split) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
+REACH_TIMEOUT = 5.0  # seconds; tfds itself retries a dead host for minutes before it gives up
+
+
+def check_download_reachable(name: str, builder, data_dir: Path | None) -> None:
+    """Fail fast when tfds would have to download `name` and its download host cannot be reached."""
+    if builder.is_prepared():
+        return
+    hosts = sorted({urlparse(url).hostname for url in (builder.url_infos or {})} - {None})
+    for host in hosts:
+        try:
+            socket.create_connection((host, 443), timeout=REACH_TIMEOUT).close()
+        except OSError as e:
+            raise DatasetError(
+                f"{name}: not prepared in {data_dir or 'the tfds data_dir'} and its download host {host} is "
+                f"unreachable ({e.strerror or type(e).__name__}); with no network, put the distribution files "
+                "in a folder and pass --data-dir DIR --source files."
+            ) from None
+
+
 def load_tfds(name: str, data_dir: Path | None) -> ImageDataset:
     """Load the train and test splits of tfds dataset `name` into memory.
 
@@ -30,6 +51,7 @@ def load_tfds(name: str, data_dir: Path | None) -> ImageDataset:
     """
     import tensorflow_datasets as tfds
 
+    check_download_reachable(name, tfds.builder(name, data_dir=str(data_dir) if data_dir else None), data_dir)
     try:
         (train, test), info = tfds.load(
             name,
