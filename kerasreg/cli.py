@@ -11,7 +11,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def run_cli(prog: str, action: Callable[[], object]) -> int:
+def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "") -> int:
     """Run `action`; a KerasregError prints "prog: error: ..." and returns 2, Ctrl-C returns 130."""
     try:
         action()
@@ -19,6 +19,6 @@ def run_cli(prog: str, action: Callable[[], object]) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted" + (f"; {interrupted_hint}" if interrupted_hint else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0

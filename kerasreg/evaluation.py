@@ -77,16 +77,19 @@ def compute_metrics(
     return metrics
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def summary_lines(metrics: dict, class_names: tuple[str, ...]) -> list[str]:
     """Human-readable lines for the terminal, baselines beside the score."""
     lines = [f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  on {metrics['n_test']} images"]
     majority_name = class_names[metrics["majority_class"]]
     lines.append(f"always answering {majority_name!r} would score accuracy {metrics['majority_baseline_accuracy']:.4f}")
     if "balanced_accuracy" in metrics:
-        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
         lines.append(
-            f"balanced accuracy {fmt(metrics['balanced_accuracy'])}  ROC AUC {fmt(metrics['roc_auc'])}  "
-            f"precision {fmt(metrics['precision'])}  recall {fmt(metrics['recall'])}  (chance: 0.5 each for "
+            f"balanced accuracy {_fmt(metrics['balanced_accuracy'])}  ROC AUC {_fmt(metrics['roc_auc'])}  "
+            f"precision {_fmt(metrics['precision'])}  recall {_fmt(metrics['recall'])}  (chance: 0.5 each for "
             "balanced accuracy and AUC)"
         )
     return lines

@@ -19,6 +19,10 @@ from typing import Any
 from kerasreg.errors import KerasregError
 
 COLLECTIVE_CHOICES = ("auto", "ring", "nccl")
+# One strategy per device set per process: a second MirroredStrategy over the same
+# devices reuses TensorFlow's collective instance keys, and its first all-reduce
+# then aborts with "Shape mismatch in the collective instance" (seen on TF 2.21).
+_BUILT: dict[tuple, object] = {}
 
 
 @dataclass(frozen=True)
@@ -116,23 +120,32 @@ def _select_devices(devices: str, gpus: list[str]) -> list[str]:
 
 
 def build_strategy(plan: StrategyPlan) -> StrategyChoice:
-    """Create the tf.distribute strategy that `plan` describes."""
+    """Create the tf.distribute strategy that `plan` describes (once per process and device set)."""
     import tensorflow as tf
 
-    if plan.kind == "multi_worker":
-        implementation = {
-            "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
-            "ring": tf.distribute.experimental.CommunicationImplementation.RING,
-            "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
-        }[plan.collective]
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(
-            communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation)
-        )
-    elif plan.kind == "mirrored":
-        strategy = tf.distribute.MirroredStrategy(list(plan.devices))
-    else:
+    if plan.kind == "default":
         strategy = tf.distribute.get_strategy()
+    else:
+        key = (plan.kind, plan.devices, plan.collective)
+        if key not in _BUILT:
+            _BUILT[key] = _new_strategy(plan)
+        strategy = _BUILT[key]
     return StrategyChoice(strategy, plan.kind, plan.devices, plan.is_chief, plan.worker_index, plan.num_workers)
+
+
+def _new_strategy(plan: StrategyPlan):
+    import tensorflow as tf
+
+    if plan.kind == "mirrored":
+        return tf.distribute.MirroredStrategy(list(plan.devices))
+    implementation = {
+        "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
+        "ring": tf.distribute.experimental.CommunicationImplementation.RING,
+        "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
+    }[plan.collective]
+    return tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation)
+    )
 
 
 def choose_strategy(

@@ -10,6 +10,7 @@ The run directory's files are listed in kerasreg/run_dir.py.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import platform
@@ -127,10 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run directory to write; rerunning into an unfinished one resumes it "
         "(default: runs/<dataset>-<timestamp>)",
     )
-    p.add_argument(
-        "--restart",
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume",
         action="store_true",
-        help="discard an unfinished run's backup in --out and start over (default: resume it)",
+        help="continue an unfinished run in --out from its last finished epoch (the default when a backup exists)",
+    )
+    resume.add_argument(
+        "--restart", action="store_true", help="discard an unfinished run's backup in --out and start over"
     )
     g = p.add_argument_group("distribution (see README: Training on GPUs and clusters)")
     g.add_argument(
@@ -208,12 +213,67 @@ def _seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def _fit_batch_to_replicas(config: TrainConfig, replicas: int) -> TrainConfig:
+    """The config with a global batch that splits evenly: tf.distribute needs equal per-replica batches."""
+    remainder = config.batch_size % replicas
+    if not remainder:
+        return config
+    fitted = config.batch_size - remainder
+    if fitted == 0:
+        raise KerasregError(
+            f"Received batch_size={config.batch_size}. Expected at least one example for each "
+            f"of the {replicas} replicas."
+        )
+    print(
+        f"warning: global batch {config.batch_size} does not divide evenly across {replicas} replicas; "
+        f"training with {fitted} ({fitted // replicas} per replica).",
+        file=sys.stderr,
+        flush=True,
+    )
+    return dataclasses.replace(config, batch_size=fitted)
+
+
 def weights_digest(model) -> str:
     """sha256 of the model's weights: equal on every worker of a synchronous run."""
     digest = hashlib.sha256()
     for weight in model.get_weights():
         digest.update(weight.tobytes())
     return digest.hexdigest()
+
+
+def _write_config(path: Path, config: TrainConfig, fitted: TrainConfig, data: ImageDataset, training, choice) -> None:
+    """config.json: the options as given, the dataset's facts, the strategy, the batch in force, versions."""
+    files.write_json(
+        path,
+        {
+            "options": config.to_dict(),
+            "dataset": {
+                "name": data.name,
+                "task": data.task,
+                "source": data.source,
+                "class_names": list(data.class_names),
+                "input_shape": list(data.input_shape),
+                "n_train": len(training.train_labels),
+                "n_val": 0 if training.val is None else len(training.val[1]),
+                "n_test": len(data.test_labels),
+            },
+            "strategy": choice.describe(),
+            "global_batch_size": fitted.batch_size,
+            "per_replica_batch_size": fitted.batch_size // choice.replicas,
+            "versions": library_versions(),
+        },
+    )
+
+
+def _write_results(run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int) -> None:
+    """The chief's outputs: model, test sample, plots, then metrics.json, whose presence marks a finished run."""
+    from kerasreg.reports import write_reports
+
+    model.save(run_dir / files.MODEL)
+    files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
+    write_reports(run_dir, model, data, history, metrics)
+    files.write_json(run_dir / files.METRICS, metrics)
+    shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
 
 
 def train_and_evaluate(
@@ -230,7 +290,6 @@ def train_and_evaluate(
         datasets: an `ImageDataset` to train on instead of loading `config.dataset`.
     """
     from kerasreg.evaluation import compute_metrics, summary_lines
-    from kerasreg.reports import write_reports
     from kerasreg.strategy import choose_strategy, wrap_strategy
     from kerasreg.training import fit, make_model, predict_probabilities, prepare_training_data
 
@@ -247,51 +306,23 @@ def train_and_evaluate(
     training = prepare_training_data(data, config)
     if training.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
-    if config.batch_size % choice.replicas:
-        print(
-            f"warning: global batch {config.batch_size} does not divide evenly across {choice.replicas} "
-            "replicas; some replicas get one example less per step.",
-            file=sys.stderr,
-            flush=True,
-        )
-    files.write_json(
-        work_dir / files.CONFIG,
-        {
-            "options": config.to_dict(),
-            "dataset": {
-                "name": data.name,
-                "task": data.task,
-                "source": data.source,
-                "class_names": list(data.class_names),
-                "input_shape": list(data.input_shape),
-                "n_train": len(training.train_labels),
-                "n_val": 0 if training.val is None else len(training.val[1]),
-                "n_test": len(data.test_labels),
-            },
-            "strategy": choice.describe(),
-            "per_replica_batch_size": config.batch_size / choice.replicas,
-            "versions": library_versions(),
-        },
-    )
+    fitted = _fit_batch_to_replicas(config, choice.replicas)  # config.json keeps the options as given
+    _write_config(work_dir / files.CONFIG, config, fitted, data, training, choice)
     print(
         f"{data.name}: {len(training.train_labels)} training images {data.input_shape}, "
         f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
         flush=True,
     )
-    model = make_model(data, training, config, choice)
+    model = make_model(data, training, fitted, choice)
     started = time.perf_counter()
-    history = fit(model, data, training, config, choice, work_dir)
+    history = fit(model, data, training, fitted, choice, work_dir)
     seconds = time.perf_counter() - started
     probabilities = predict_probabilities(model, data.test_images, data.task)
     metrics = compute_metrics(data.test_labels, probabilities, data.task, training.train_labels)
     metrics.update(epochs_trained=len(history), train_seconds=round(seconds, 3))
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
-        model.save(run_dir / files.MODEL)
-        files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, config.seed)
-        write_reports(run_dir, model, data, history, metrics)
-        files.write_json(run_dir / files.METRICS, metrics)  # its presence marks a finished run
-        shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
+        _write_results(run_dir, model, data, history, metrics, config.seed)
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
     for line in summary_lines(metrics, data.class_names):
@@ -336,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     out = Path(config.out) if config.out else Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
-    return run_cli(parser.prog, lambda: train_and_evaluate(config, out))
+    hint = f"the last finished epoch is backed up in {out}; rerun the same command to resume"
+    return run_cli(parser.prog, lambda: train_and_evaluate(config, out), interrupted_hint=hint)
 
 
 if __name__ == "__main__":

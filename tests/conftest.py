@@ -21,6 +21,14 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
+def two_cpu_strategy():
+    """MirroredStrategy over the 2 logical CPUs, built the way kerasreg builds it (once per process)."""
+    from kerasreg.strategy import build_strategy, plan_strategy
+
+    return build_strategy(plan_strategy(None, ["/cpu:0", "/cpu:1"])).strategy
+
+
+@pytest.fixture(scope="session")
 def real_data() -> Path:
     """The folder of real datasets (../shared/data in CI); skips where it is not set."""
     value = os.environ.get("KERASREG_TEST_DATA")

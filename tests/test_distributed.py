@@ -17,7 +17,7 @@ from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.errors import KerasregError
 from kerasreg.strategy import build_strategy, plan_strategy
-from kerasreg.train import train_and_evaluate
+from kerasreg.train import train_and_evaluate, worker_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,23 +61,23 @@ def test_plan_without_gpus_or_cluster_is_default():
         plan_strategy(None, [], devices="0")
 
 
-def test_mirrored_plan_builds_on_two_logical_cpus():
+def test_mirrored_plan_builds_once_per_process_on_two_logical_cpus():
     plan = plan_strategy(None, ["/cpu:0", "/cpu:1"])  # CPUs stand in for GPUs: the same code path builds it
     choice = build_strategy(plan)
     assert isinstance(choice.strategy, tf.distribute.MirroredStrategy) and choice.replicas == 2
+    # A second MirroredStrategy over the same devices would break the first's all-reduce.
+    assert build_strategy(plan).strategy is choice.strategy
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_mirrored_matches_default_strategy_on_real_mnist(real_data, tmp_path):
+def test_mirrored_matches_default_strategy_on_real_mnist(real_data, tmp_path, two_cpu_strategy):
     from test_real_data import mnist_8k_2k
 
     data = mnist_8k_2k(real_data)
     config = TrainConfig(dataset="mnist", epochs=10)
     single = train_and_evaluate(config, tmp_path / "one", datasets=data)
-    mirrored = train_and_evaluate(
-        config, tmp_path / "two", datasets=data, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    )
+    mirrored = train_and_evaluate(config, tmp_path / "two", datasets=data, strategy=two_cpu_strategy)
     print(
         "MNIST 8k/2k default vs mirrored x2:",
         single["accuracy"],
@@ -139,7 +139,7 @@ def test_two_workers_train_in_sync(tmp_path):
     for name in (files.MODEL, files.METRICS, files.HISTORY, files.TEST_SAMPLE, files.WEIGHTS):
         assert (run / name).is_file()
     assert not (run / files.BACKUP).exists()
-    assert not list(Path(tempfile_dir()).glob("kerasreg-worker1-*"))  # the other worker cleaned up
+    assert not worker_dir(run, 1).exists()  # the other worker cleaned up
     multi = json.loads((run / files.METRICS).read_text())
     single = subprocess.run(
         [*TRAIN, "--out", str(tmp_path / "single")],
@@ -153,12 +153,6 @@ def test_two_workers_train_in_sync(tmp_path):
     alone = json.loads((tmp_path / "single" / files.METRICS).read_text())
     print(f"multi-worker wall {wall:.1f}s, accuracy {multi['accuracy']:.4f} vs single {alone['accuracy']:.4f}")
     assert abs(multi["accuracy"] - alone["accuracy"]) <= 0.01
-
-
-def tempfile_dir():
-    import tempfile
-
-    return tempfile.gettempdir()
 
 
 @pytest.mark.slow
@@ -217,3 +211,15 @@ def test_resume_refuses_other_options_and_restart_discards(tmp_path, capsys):
     )
     assert main(["--dataset", "digits", "--seed", "2", "--epochs", "1", "--out", str(run), "--restart"]) == 0
     assert (run / files.METRICS).exists()
+
+
+def test_uneven_batch_warns_and_trains_with_an_even_one(tmp_path, capsys, two_cpu_strategy):
+    config = TrainConfig(dataset="digits", epochs=1, batch_size=127)
+    train_and_evaluate(config, tmp_path / "u", strategy=two_cpu_strategy)
+    assert (
+        "warning: global batch 127 does not divide evenly across 2 replicas; training with 126 (63 per replica)."
+        in capsys.readouterr().err
+    )
+    config = json.loads((tmp_path / "u" / files.CONFIG).read_text())
+    assert config["options"]["batch_size"] == 127  # as given, so the same command resumes
+    assert config["global_batch_size"] == 126 and config["per_replica_batch_size"] == 63

@@ -73,10 +73,9 @@ def test_same_seed_same_weights(tmp_path):
     np.testing.assert_array_equal(wa, wb)
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    cpus = tf.config.list_logical_devices("CPU")
-    assert len(cpus) == 2
-    strategy = tf.distribute.MirroredStrategy([d.name for d in cpus])
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, two_cpu_strategy):
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+    strategy = two_cpu_strategy
     metrics = train_and_evaluate(SMALL, tmp_path / "m", strategy=strategy)
     config = json.loads((tmp_path / "m" / files.CONFIG).read_text())
     assert config["strategy"]["kind"] == "mirrored" and config["strategy"]["replicas"] == 2
