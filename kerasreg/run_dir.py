@@ -14,14 +14,20 @@ runs/digits/
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kerasreg.errors import RunDirError
+
+if TYPE_CHECKING:
+    from kerasreg.config import TrainConfig
 
 CONFIG = "config.json"
 MODEL = "model.keras"
@@ -116,3 +122,31 @@ def load_run_model(run_dir: Path):
         return keras.saving.load_model(path)
     except Exception as e:  # keras raises ValueError, OSError, zipfile errors ... for a bad file
         raise RunDirError(f"{path}: cannot load the model ({type(e).__name__}: {str(e)[:200]}).") from None
+
+
+def prepare_run_dir(run_dir: Path, config: TrainConfig) -> None:
+    """Refuse a finished run or a mismatched unfinished one; honour --restart."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} is a file; expected a directory.")
+    if (run_dir / METRICS).exists():
+        raise RunDirError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
+    backup = run_dir / BACKUP
+    if config.restart:
+        shutil.rmtree(backup, ignore_errors=True)
+        (run_dir / HISTORY).unlink(missing_ok=True)
+    elif backup.exists() and (run_dir / CONFIG).exists():
+        differences = config.resume_differences(read_json(run_dir / CONFIG).get("options", {}))
+        if differences:
+            raise RunDirError(
+                f"{run_dir} holds an unfinished run with other {', '.join(differences)}; rerun with its options "
+                "to resume it, or pass --restart to discard it."
+            )
+
+
+def worker_dir(run_dir: Path, worker_index: int) -> Path:
+    """Where a non-chief worker keeps its history and backup: a fixed temporary folder per run.
+
+    Fixed (not random) so a restarted worker finds its backup; removed when the run ends.
+    """
+    digest = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"kerasreg-worker{worker_index}-{digest}"

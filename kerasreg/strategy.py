@@ -119,6 +119,19 @@ def _select_devices(devices: str, gpus: list[str]) -> list[str]:
     return [gpus[i] for i in indices]
 
 
+def even_global_batch(batch_size: int, replicas: int) -> int:
+    """The largest global batch <= batch_size that splits evenly across replicas.
+
+    tf.distribute needs equal per-replica batches (Keras's fit fails on 127 over 2).
+    """
+    fitted = batch_size - batch_size % replicas
+    if fitted == 0:
+        raise KerasregError(
+            f"Received batch_size={batch_size}. Expected at least one example for each of the {replicas} replicas."
+        )
+    return fitted
+
+
 def build_strategy(plan: StrategyPlan) -> StrategyChoice:
     """Create the tf.distribute strategy that `plan` describes (once per process and device set)."""
     import tensorflow as tf

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +31,7 @@ from kerasreg.config import (
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES, ImageDataset, load_dataset
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.errors import KerasregError
-from kerasreg.strategy import COLLECTIVE_CHOICES
+from kerasreg.strategy import COLLECTIVE_CHOICES, even_global_batch
 
 _DEFAULTS = TrainConfig()
 _EPILOG = """\
@@ -177,34 +175,6 @@ def library_versions() -> dict:
     }
 
 
-def _prepare_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    """Refuse a finished run or a mismatched unfinished one; honour --restart."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise KerasregError(f"--out {run_dir} is a file; expected a directory.")
-    if (run_dir / files.METRICS).exists():
-        raise KerasregError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
-    backup = run_dir / files.BACKUP
-    if config.restart:
-        shutil.rmtree(backup, ignore_errors=True)
-        (run_dir / files.HISTORY).unlink(missing_ok=True)
-    elif backup.exists() and (run_dir / files.CONFIG).exists():
-        differences = config.resume_differences(files.read_json(run_dir / files.CONFIG).get("options", {}))
-        if differences:
-            raise KerasregError(
-                f"{run_dir} holds an unfinished run with other {', '.join(differences)}; rerun with its options "
-                "to resume it, or pass --restart to discard it."
-            )
-
-
-def worker_dir(run_dir: Path, worker_index: int) -> Path:
-    """Where a non-chief worker keeps its history and backup: a fixed temporary folder per run.
-
-    Fixed (not random) so a restarted worker finds its backup; removed when the run ends.
-    """
-    digest = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"kerasreg-worker{worker_index}-{digest}"
-
-
 def _seed_everything(seed: int) -> None:
     import keras
     import tensorflow as tf
@@ -214,16 +184,10 @@ def _seed_everything(seed: int) -> None:
 
 
 def _fit_batch_to_replicas(config: TrainConfig, replicas: int) -> TrainConfig:
-    """The config with a global batch that splits evenly: tf.distribute needs equal per-replica batches."""
-    remainder = config.batch_size % replicas
-    if not remainder:
+    """The config with a global batch that splits evenly across replicas, saying so when it changed."""
+    fitted = even_global_batch(config.batch_size, replicas)
+    if fitted == config.batch_size:
         return config
-    fitted = config.batch_size - remainder
-    if fitted == 0:
-        raise KerasregError(
-            f"Received batch_size={config.batch_size}. Expected at least one example for each "
-            f"of the {replicas} replicas."
-        )
     print(
         f"warning: global batch {config.batch_size} does not divide evenly across {replicas} replicas; "
         f"training with {fitted} ({fitted // replicas} per replica).",
@@ -231,14 +195,6 @@ def _fit_batch_to_replicas(config: TrainConfig, replicas: int) -> TrainConfig:
         flush=True,
     )
     return dataclasses.replace(config, batch_size=fitted)
-
-
-def weights_digest(model) -> str:
-    """sha256 of the model's weights: equal on every worker of a synchronous run."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(weight.tobytes())
-    return digest.hexdigest()
 
 
 def _write_config(path: Path, config: TrainConfig, fitted: TrainConfig, data: ImageDataset, training, choice) -> None:
@@ -291,7 +247,7 @@ def train_and_evaluate(
     """
     from kerasreg.evaluation import compute_metrics, summary_lines
     from kerasreg.strategy import choose_strategy, wrap_strategy
-    from kerasreg.training import fit, make_model, predict_probabilities, prepare_training_data
+    from kerasreg.training import fit, make_model, predict_probabilities, prepare_training_data, weights_digest
 
     run_dir = Path(run_dir)
     # First: a multi-worker strategy must exist before TensorFlow runs any op.
@@ -299,8 +255,8 @@ def train_and_evaluate(
         choice = wrap_strategy(strategy)
     else:
         choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
-    work_dir = run_dir if choice.is_chief else worker_dir(run_dir, choice.worker_index)
-    _prepare_run_dir(work_dir, config)
+    work_dir = run_dir if choice.is_chief else files.worker_dir(run_dir, choice.worker_index)
+    files.prepare_run_dir(work_dir, config)
     data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
     _seed_everything(config.seed)
     training = prepare_training_data(data, config)

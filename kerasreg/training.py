@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,3 +155,11 @@ def predict_probabilities(model, images: np.ndarray, task: str) -> np.ndarray:
     width = 1 if task == BINARY else None
     stacked = np.concatenate(outputs) if outputs else np.zeros((0, width or 0), np.float32)
     return class_probabilities(stacked, task)
+
+
+def weights_digest(model) -> str:
+    """sha256 of the model's weights: equal on every worker of a synchronous run."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
