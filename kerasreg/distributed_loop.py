@@ -24,6 +24,7 @@ from kerasreg.datasets import BINARY, ImageDataset
 from kerasreg.pipeline import as_targets
 
 _EVAL_BATCH = 1024
+STATIC_LOSS_SCALE = 1024.0  # mixed precision only: lifts small float16 gradients clear of underflow
 
 
 def _loss_object(task: str):
@@ -70,19 +71,27 @@ def _distributed_input(strategy, images, labels, weights, task: str, global_batc
 
 def train_step_fn(model, strategy, task: str, global_batch: int):
     """A tf.function running one synchronous step on every replica; returns (loss, correct) summed."""
+    import keras
     import tensorflow as tf
 
     loss_object = _loss_object(task)
-    optimizer = model.optimizer
+    optimizer, loss_scale = model.optimizer, 1.0
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        # Keras's LossScaleOptimizer fails inside strategy.run ("No gradients provided",
+        # from its dynamic-scale cond); a static scale on its inner optimizer does the
+        # same job for a one-layer model, whose gradients stay far from float16's limits.
+        optimizer, loss_scale = optimizer.inner_optimizer, STATIC_LOSS_SCALE
 
     def replica_step(x, y, w):
         with tf.GradientTape() as tape:
-            p = model(x, training=True)
+            p = tf.cast(model(x, training=True), tf.float32)
             loss = tf.nn.compute_average_loss(loss_object(y, p) * w, global_batch_size=global_batch)
             if model.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(v, tf.float32) for v in model.losses]))
+            scaled_loss = loss * loss_scale  # inside the tape: it records only what runs within it
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        gradients = [g / loss_scale for g in tape.gradient(scaled_loss, variables)]
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
         if task == BINARY:
             predicted = tf.cast(p[:, 0] > 0.5, tf.int64)
             truth = tf.cast(y[:, 0], tf.int64)

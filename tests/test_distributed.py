@@ -224,3 +224,15 @@ def test_uneven_batch_warns_and_trains_with_an_even_one(tmp_path, capsys, two_cp
     config = json.loads((tmp_path / "u" / files.CONFIG).read_text())
     assert config["options"]["batch_size"] == 127  # as given, so the same command resumes
     assert config["global_batch_size"] == 126 and config["per_replica_batch_size"] == 63
+
+
+def test_custom_loop_matches_fit_and_handles_mixed_precision(tmp_path, two_cpu_strategy):
+    base = TrainConfig(dataset="digits", epochs=3, learning_rate=0.01)
+    fit = train_and_evaluate(base, tmp_path / "fit")
+    custom = train_and_evaluate(
+        TrainConfig(**{**base.__dict__, "training_loop": "custom"}), tmp_path / "custom", strategy=two_cpu_strategy
+    )
+    assert abs(custom["accuracy"] - fit["accuracy"]) <= 0.02
+    assert [r["epoch"] for r in files.read_history(tmp_path / "custom" / files.HISTORY)] == [0, 1, 2]
+    mixed = TrainConfig(**{**base.__dict__, "training_loop": "custom", "mixed_precision": True})
+    assert train_and_evaluate(mixed, tmp_path / "mixed")["accuracy"] >= fit["accuracy"] - 0.05
