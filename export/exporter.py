@@ -23,7 +23,7 @@ from export.saved_model import load_saved_model_fn, write_saved_model
 from export.staging import check_target, discard, make_stage, publish
 from kerasreg import __version__
 from kerasreg import run_dir as files
-from kerasreg.datasets import BINARY
+from kerasreg.datasets import BINARY, MULTICLASS
 from kerasreg.errors import DatasetError, RunDirError
 from kerasreg.model import as_float32
 
@@ -109,9 +109,9 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
 def _validate(
     stage: Path, model, onnx_bytes: bytes, onnx_names, images, labels, binary: bool, atol: float, int8: bool
 ) -> tuple[dict, list[str]]:
-    from kerasreg.evaluation import class_probabilities
+    from kerasreg.training import predict_probabilities
 
-    reference = class_probabilities(model.predict(images, batch_size=1024, verbose=0), BINARY if binary else "")
+    reference = predict_probabilities(model, images, BINARY if binary else MULTICLASS)
     problems = parity.check_onnx_names(ONNX, *onnx_names)
     artifacts = {}
     outputs = {

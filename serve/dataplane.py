@@ -42,4 +42,4 @@ class DataPlane:
             raise BadInput(f"batch of {len(batch)} images exceeds this server's limit of {self.max_batch}; split it.")
         if len(batch) == 0:
             raise BadInput("no images in the request.")
-        return model.predict(batch)
+        return model.run(batch)

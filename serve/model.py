@@ -155,7 +155,10 @@ class Model:
 
     def predict(self, images) -> np.ndarray:
         """Probabilities [N, K] for uint8 images [N,H,W,C] (or one image [H,W,C])."""
-        batch = self.validate(images)
+        return self.run(self.validate(images))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities [N, K] for a batch that `validate` returned (no second check)."""
         return self.session.run([self.info.output_name], {self.info.input_name: batch})[0]
 
     def classify(self, images, top_k: int = 3) -> list[list[tuple[str, float]]]:
