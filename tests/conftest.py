@@ -53,19 +53,25 @@ def digits_export(tmp_path_factory) -> Path:
     return root / "export" / "model.onnx"
 
 
-@pytest.fixture(scope="session")
-def no_tensorflow_env(tmp_path_factory) -> dict:
-    """Environment for a subprocess in which importing TensorFlow (or kerasreg, export) fails."""
-    folder = tmp_path_factory.mktemp("no-tf")
+def env_blocking(folder: Path, modules: tuple[str, ...]) -> dict:
+    """Environment for a subprocess in which importing any of `modules` raises ImportError."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(
         "import sys\n"
-        "BLOCKED = ('tensorflow', 'keras', 'tf2onnx', 'kerasreg', 'export', 'tensorflow_datasets')\n"
+        f"BLOCKED = {modules!r}\n"
         "class _Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name.split('.')[0] in BLOCKED:\n"
-        "            raise ImportError(f'{name} is blocked: serve must run without TensorFlow')\n"
+        "            raise ImportError(f'{name} is blocked for this test')\n"
         "        return None\n"
         "sys.meta_path.insert(0, _Block())\n"
     )
     repo = Path(__file__).resolve().parent.parent
     return {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{repo}"}
+
+
+@pytest.fixture(scope="session")
+def no_tensorflow_env(tmp_path_factory) -> dict:
+    """Environment for a subprocess in which importing TensorFlow (or kerasreg, export) fails."""
+    blocked = ("tensorflow", "keras", "tf2onnx", "kerasreg", "export", "tensorflow_datasets")
+    return env_blocking(tmp_path_factory.mktemp("no-tf"), blocked)

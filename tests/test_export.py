@@ -66,6 +66,29 @@ def test_saved_model_serving_signature(exported):
     assert signature(images=tf.constant(images[:3]))["probabilities"].shape == (3, classes)
 
 
+def test_saved_model_runs_without_kerasreg(exported, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import env_blocking
+
+    run, out, _, (shape, classes, _) = exported
+    code = (
+        "import numpy as np, tensorflow as tf; "
+        f"f = tf.saved_model.load({str(out / 'saved_model')!r}).signatures['serving_default']; "
+        f"print(f(images=tf.zeros((2, *{shape!r}), tf.uint8))['probabilities'].shape)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env_blocking(tmp_path, ("kerasreg", "export")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == f"(2, {classes})"
+
+
 def test_metadata_and_model_card(exported):
     run, out, card, (shape, classes, task) = exported
     props = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}

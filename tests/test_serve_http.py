@@ -226,3 +226,20 @@ def test_concurrent_requests_all_succeed(server, digits, expected):
     assert all(code == 200 for code, _ in results)
     for _, body in results:
         np.testing.assert_allclose(body["predictions"], expected, atol=1e-6)
+
+
+def test_slow_inference_answers_503_and_the_server_recovers(digits_export, digits):
+    from starlette.testclient import TestClient
+
+    from serve.dataplane import DataPlane
+    from serve.http_app import build_app
+    from serve.http_common import Limits
+
+    plane = DataPlane({"digits": Model.load(digits_export)})
+    body = {"instances": digits.test_images[:1].tolist()}
+    with TestClient(build_app(plane, Limits(timeout_seconds=1e-9))) as client:
+        response = client.post("/v1/models/digits:predict", json=body)
+        assert response.status_code == 503
+        assert response.json() == {"error": "inference timed out after 1e-09 s; retry later."}
+    with TestClient(build_app(plane)) as client:
+        assert client.post("/v1/models/digits:predict", json=body).status_code == 200

@@ -117,7 +117,7 @@ def test_cli_predict_runs_where_tensorflow_cannot_be_imported(digits_export, dig
     probe = subprocess.run(
         [sys.executable, "-c", "import tensorflow"], env=no_tensorflow_env, capture_output=True, text=True
     )
-    assert probe.returncode != 0 and "blocked" in probe.stderr  # the block really works
+    assert probe.returncode != 0 and "tensorflow is blocked" in probe.stderr  # the block really works
     result = subprocess.run(
         [sys.executable, "-m", "serve", "predict", str(digits_export), *paths, "--json", "--top-k", "2"],
         env=no_tensorflow_env,
