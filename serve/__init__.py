@@ -10,7 +10,9 @@ Imports numpy, onnxruntime and Pillow only (Starlette and uvicorn for `http`);
 never TensorFlow, Keras, tf2onnx, kerasreg or export.
 """
 
+__version__ = "0.1.0"
+
 from serve.errors import BadInput, ModelLoadError, ModelNotFound, ServeError
 from serve.model import Model
 
-__all__ = ["BadInput", "Model", "ModelLoadError", "ModelNotFound", "ServeError"]
+__all__ = ["__version__", "BadInput", "Model", "ModelLoadError", "ModelNotFound", "ServeError"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serve.dataplane import DataPlane
-from serve.errors import BadInput, NotReady, PayloadTooLarge
+from serve.errors import BadInput, ModelNotFound, NotReady, PayloadTooLarge
 from serve.images import decode_image
 
 
@@ -21,6 +21,18 @@ class Limits:
 
     max_body_bytes: int = 8 * 1024 * 1024  # 8 MiB: a batch of 256 CIFAR images as JSON numbers fits
     timeout_seconds: float = 10.0
+
+
+MODEL_VERSION = "1"  # one ONNX file per name: its only version
+
+
+def model_name(request) -> str:
+    """The model name in the path, after checking the version the path names, if any."""
+    name = request.path_params["name"]
+    version = request.path_params.get("version")
+    if version is not None and version != MODEL_VERSION:
+        raise ModelNotFound(f"model {name!r} has no version {version!r}; this server has version {MODEL_VERSION}.")
+    return name
 
 
 async def read_json(request, limits: Limits) -> dict:

@@ -14,9 +14,8 @@ from starlette.routing import Route
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, NotReady
-from serve.http_common import Limits, as_array, infer, read_json
+from serve.http_common import MODEL_VERSION, Limits, as_array, infer, model_name, read_json
 
-VERSION = "1"
 _NUMERIC = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 
 
@@ -24,7 +23,7 @@ def _model_metadata(plane: DataPlane, name: str) -> dict:
     info = plane.model(name).info
     return {
         "name": name,
-        "versions": [VERSION],
+        "versions": [MODEL_VERSION],
         "platform": "onnxruntime_onnx",
         "inputs": [{"name": info.input_name, "datatype": "UINT8", "shape": [-1, *info.input_shape]}],
         "outputs": [{"name": info.output_name, "datatype": "FP32", "shape": [-1, len(info.classes)]}],
@@ -70,26 +69,27 @@ def register(plane: DataPlane, limits: Limits) -> list[Route]:
 
     async def server_metadata(request: Request) -> JSONResponse:
         from serve import __name__ as package
+        from serve import __version__
 
-        return JSONResponse({"name": package, "version": VERSION, "extensions": []})
+        return JSONResponse({"name": package, "version": __version__, "extensions": []})
 
     async def model_metadata(request: Request) -> JSONResponse:
-        return JSONResponse(_model_metadata(plane, request.path_params["name"]))
+        return JSONResponse(_model_metadata(plane, model_name(request)))
 
     async def model_ready(request: Request) -> JSONResponse:
-        name = request.path_params["name"]
+        name = model_name(request)
         plane.model(name)
         return JSONResponse({"name": name, "ready": True})
 
     async def infer_endpoint(request: Request) -> JSONResponse:
-        name = request.path_params["name"]
+        name = model_name(request)
         info = plane.model(name).info
         body = await read_json(request, limits)
         images = _input_tensor(body, info.input_name)
         probabilities = await infer(plane, name, images, limits)
         response = {
             "model_name": name,
-            "model_version": VERSION,
+            "model_version": MODEL_VERSION,
             "outputs": [
                 {
                     "name": info.output_name,
@@ -103,11 +103,15 @@ def register(plane: DataPlane, limits: Limits) -> list[Route]:
             response["id"] = body["id"]
         return JSONResponse(response)
 
-    return [
+    routes = [
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
         Route("/v2", server_metadata, methods=["GET"]),
-        Route("/v2/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", infer_endpoint, methods=["POST"]),
     ]
+    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        routes += [
+            Route(base, model_metadata, methods=["GET"]),
+            Route(base + "/ready", model_ready, methods=["GET"]),
+            Route(base + "/infer", infer_endpoint, methods=["POST"]),
+        ]
+    return routes

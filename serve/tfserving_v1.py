@@ -1,6 +1,6 @@
 """TensorFlow Serving's REST API (v1): status, metadata and predict, as TF Serving answers them.
 
-    GET  /v1/models/NAME             model status
+    GET  /v1/models/NAME             model status      (each also under /v1/models/NAME/versions/1)
     GET  /v1/models/NAME/metadata    signature
     POST /v1/models/NAME:predict     {"instances": [...]} -> {"predictions": [...]}
                                      {"inputs": ...}      -> {"outputs": [...]}
@@ -16,9 +16,7 @@ from starlette.routing import Route
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput
-from serve.http_common import Limits, as_array, b64_image, infer, read_json
-
-VERSION = "1"
+from serve.http_common import MODEL_VERSION, Limits, as_array, b64_image, infer, model_name, read_json
 
 
 def _signature(plane: DataPlane, name: str) -> dict:
@@ -77,34 +75,41 @@ def register(plane: DataPlane, limits: Limits) -> list[Route]:
     """The v1 routes over `plane`."""
 
     async def status(request: Request) -> JSONResponse:
-        plane.model(request.path_params["name"])
+        plane.model(model_name(request))
         return JSONResponse(
             {
                 "model_version_status": [
-                    {"version": VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+                    {
+                        "version": MODEL_VERSION,
+                        "state": "AVAILABLE",
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
                 ]
             }
         )
 
     async def metadata(request: Request) -> JSONResponse:
-        name = request.path_params["name"]
+        name = model_name(request)
         return JSONResponse(
             {
-                "model_spec": {"name": name, "signature_name": "", "version": VERSION},
+                "model_spec": {"name": name, "signature_name": "", "version": MODEL_VERSION},
                 "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(plane, name)}}},
             }
         )
 
     async def predict(request: Request) -> JSONResponse:
-        name = request.path_params["name"]
+        name = model_name(request)
         plane.model(name)
         body = await read_json(request, limits)
         images, key = _images(body, plane, name)
         probabilities = await infer(plane, name, images, limits)
         return JSONResponse({key: probabilities.tolist()})
 
-    return [
-        Route("/v1/models/{name}:predict", predict, methods=["POST"]),
-        Route("/v1/models/{name}/metadata", metadata, methods=["GET"]),
-        Route("/v1/models/{name}", status, methods=["GET"]),
-    ]
+    routes = []
+    for base in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
+        routes += [
+            Route(base + ":predict", predict, methods=["POST"]),
+            Route(base + "/metadata", metadata, methods=["GET"]),
+            Route(base, status, methods=["GET"]),
+        ]
+    return routes

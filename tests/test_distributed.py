@@ -236,3 +236,28 @@ def test_custom_loop_matches_fit_and_handles_mixed_precision(tmp_path, two_cpu_s
     assert [r["epoch"] for r in files.read_history(tmp_path / "custom" / files.HISTORY)] == [0, 1, 2]
     mixed = TrainConfig(**{**base.__dict__, "training_loop": "custom", "mixed_precision": True})
     assert train_and_evaluate(mixed, tmp_path / "mixed")["accuracy"] >= fit["accuracy"] - 0.05
+
+
+def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_path):
+    import numpy as np
+
+    from kerasreg.callbacks import EpochBackup, HistoryRecorder
+    from kerasreg.model import build_model
+
+    model = build_model((8, 8, 1), 10, "multiclass")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)  # as make_model does: slots saved with the weights
+    backup = EpochBackup(tmp_path / "backup")
+    backup.save(model, 2)
+    saved = [w.copy() for w in model.get_weights()]
+    # A kill during the next backup: a half-written weights file, latest.json not yet renamed.
+    (tmp_path / "backup" / ".partial-999.weights.h5").write_bytes(b"\x89HDF\r\n half a file")
+    model.set_weights([w + 1 for w in saved])
+    assert backup.restore(model) == 2
+    for restored, expected in zip(model.get_weights(), saved, strict=True):
+        np.testing.assert_array_equal(restored, expected)
+    # Epoch 3 was logged to history.csv but never backed up: the resumed run drops its row.
+    files.write_history(tmp_path / files.HISTORY, [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(3)])
+    rows = []
+    HistoryRecorder(rows, tmp_path / files.HISTORY, initial_epoch=2)
+    assert [r["epoch"] for r in rows] == [0, 1]

@@ -115,6 +115,14 @@ def test_v1_predict_rows_columns_and_b64(server, digits, expected):
     np.testing.assert_allclose(b64.json()["predictions"], expected[:1], atol=1e-6)
 
 
+def test_versioned_paths(server, digits, expected):
+    body = {"instances": digits.test_images[:4].tolist()}
+    response = server.post("/v1/models/digits/versions/1:predict", json=body)
+    np.testing.assert_allclose(response.json()["predictions"], expected, atol=1e-6)
+    assert server.get("/v2/models/digits/versions/1/ready").json() == {"name": "digits", "ready": True}
+    assert server.get("/v2").json()["name"] == "serve"
+
+
 def test_v2_infer(server, digits, expected):
     images = digits.test_images[:4]
     body = {
@@ -201,6 +209,13 @@ def test_v2_infer(server, digits, expected):
             {"error": f"request body of {2 * MAX_BODY + 3} bytes exceeds the limit of {MAX_BODY}."},
         ),
         ("get", "/v3/nothing", {}, 404, {"error": "Not Found"}),
+        (
+            "get",
+            "/v1/models/digits/versions/2",
+            {},
+            404,
+            {"error": "model 'digits' has no version '2'; this server has version 1."},
+        ),
         ("get", "/v2/models/digits/infer", {}, 405, {"error": "Method Not Allowed"}),
     ],
 )
