@@ -50,6 +50,8 @@ async def read_json(request, limits: Limits) -> dict:
         body = json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as e:
         raise BadInput(f"request body is not valid JSON ({e}).") from None
+    except RecursionError:
+        raise BadInput("request body nests JSON too deeply.") from None
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object.")
     return body
@@ -83,6 +85,8 @@ def as_array(value, label: str) -> np.ndarray:
         array = np.asarray(value)
     except ValueError:
         raise BadInput(f"{label} is ragged: every image must have the same shape.") from None
+    except RecursionError:
+        raise BadInput(f"{label} nests too deeply.") from None
     if array.dtype == object or array.dtype.kind in "USb":
         raise BadInput(f"{label} must hold numbers 0..255, got {array.dtype.name} values.")
     return array

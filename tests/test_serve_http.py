@@ -208,6 +208,13 @@ def test_v2_infer(server, digits, expected):
             413,
             {"error": f"request body of {2 * MAX_BODY + 3} bytes exceeds the limit of {MAX_BODY}."},
         ),
+        (
+            "post",
+            "/v2/models/digits/infer",
+            {"content": b"[" * 100_000},
+            400,
+            {"error": "request body nests JSON too deeply."},
+        ),
         ("get", "/v3/nothing", {}, 404, {"error": "Not Found"}),
         (
             "get",
