@@ -204,3 +204,31 @@ def test_mixed_precision_run_exports_at_float32(tmp_path):
     model = onnx.load(str(tmp_path / "out" / "model.onnx"))
     assert all(t.data_type != onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_no_export_dir(small_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "export", str(small_run), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.partial-*/saved_model")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)  # mid-export: the SavedModel is being written or converted
+    process.wait()
+    assert list(tmp_path.glob(".out.partial-*")), "the kill came too late to test"
+    assert not out.exists()
+    # The next export is not confused by the leftover stage.
+    export_run(small_run, out)
+    assert (out / "model.onnx").is_file()

@@ -79,3 +79,12 @@ def test_labels_out_of_range_are_refused(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(30, 12, np.uint8)))
     with pytest.raises(DatasetError, match=r"labels must lie in 0..9, got 12..12"):
         load_mnist_files(tmp_path)
+
+
+def test_errors_through_load_dataset_name_the_dataset(tmp_path):
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(DatasetError) as e:
+        load_dataset("mnist", source="files", data_dir=tmp_path)
+    assert str(e.value).startswith(f"mnist: {path}: header says (20,) = 20 bytes but the file holds 17")

@@ -173,3 +173,14 @@ def test_serve_extras_do_not_pull_in_tensorflow():
     for extra in ("SERVE", "HTTP"):
         text = ast.unparse(lists[extra])
         assert "tensorflow" not in text and "keras" not in text and "tf2onnx" not in text and "TRAIN" not in text
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+def test_every_supported_file_format_decodes(tmp_path, fmt):
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:, 8:] = 255
+    path = tmp_path / f"x.{fmt.lower()}"
+    Image.fromarray(image, "RGB").save(path, format=fmt)
+    out = load_image_file(path, (8, 8), 1)
+    assert out.shape == (8, 8, 1)
+    assert out[:, :3].max() < 30 and out[:, 5:].min() > 225  # left dark, right light, whatever the codec

@@ -53,8 +53,18 @@ def load_dataset(name: str, source: str = "auto", data_dir: Path | str | None = 
     """Load dataset `name` from `source` ("auto" = files when present, else tfds).
 
     Raises:
-        DatasetError: unknown name, or data that cannot be had from that source.
+        DatasetError: unknown name, or data that cannot be had from that source;
+            the message starts with the dataset's name.
     """
+    try:
+        return _load(name, source, data_dir)
+    except DatasetError as e:
+        if str(e).startswith(f"{name}:") or name not in DATASET_CHOICES:
+            raise
+        raise DatasetError(f"{name}: {e}") from None
+
+
+def _load(name: str, source: str, data_dir: Path | str | None) -> ImageDataset:
     if name not in DATASET_CHOICES:
         raise DatasetError(f"Received dataset={name!r}. Expected one of {', '.join(DATASET_CHOICES)}.")
     if source not in SOURCE_CHOICES:
