@@ -232,3 +232,22 @@ def test_a_killed_export_leaves_no_export_dir(small_run, tmp_path):
     # The next export is not confused by the leftover stage.
     export_run(small_run, out)
     assert (out / "model.onnx").is_file()
+
+
+def test_wrong_onnx_names_fail_validation_with_every_problem_listed(small_run, tmp_path, monkeypatch):
+    from export import onnx_convert
+
+    real_convert = onnx_convert.convert_saved_model
+
+    def misnamed(saved_model_dir, opset):
+        model = real_convert(saved_model_dir, opset)
+        model.graph.output[0].name = "output_0"  # what a plain model.export would have called it
+        for node in model.graph.node:
+            node.output[:] = ["output_0" if o == "probabilities" else o for o in node.output]
+        return model
+
+    monkeypatch.setattr(onnx_convert, "convert_saved_model", misnamed)
+    with pytest.raises(ValidationFailed) as e:
+        export_run(small_run, tmp_path / "out")
+    assert e.value.failures == ["model.onnx: outputs are ['output_0'], expected ['probabilities']"]
+    assert not (tmp_path / "out").exists()
