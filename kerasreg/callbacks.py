@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import keras
@@ -77,7 +76,3 @@ class EpochBackup(keras.callbacks.Callback):
         for old in self.backup_dir.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
-
-    def discard(self) -> None:
-        """Remove the backup (the run finished, or --restart)."""
-        shutil.rmtree(self.backup_dir, ignore_errors=True)

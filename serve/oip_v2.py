@@ -8,6 +8,8 @@ POST /v2/models/NAME/infer   {"inputs": [{"name": "images", "shape": [N,H,W,C],
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -44,16 +46,9 @@ def _input_tensor(body: dict, input_name: str):
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise BadInput('"shape" must be a list of non-negative integers, e.g. [N, H, W, C].')
     data = as_array(tensor.get("data"), '"data"')
-    if data.size != _product(shape):
-        raise BadInput(f'"data" holds {data.size} values but shape {shape} needs {_product(shape)}.')
+    if data.size != math.prod(shape):
+        raise BadInput(f'"data" holds {data.size} values but shape {shape} needs {math.prod(shape)}.')
     return data.reshape(shape)
-
-
-def _product(shape: list[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def register(plane: DataPlane, limits: Limits) -> list[Route]:
