@@ -109,7 +109,7 @@ def _read_run(run_dir: Path) -> tuple[dict, dict]:
 def _validate(
     stage: Path, model, onnx_bytes: bytes, onnx_names, images, labels, binary: bool, atol: float, int8: bool
 ) -> tuple[dict, list[str]]:
-    from kerasreg.training import predict_probabilities
+    from kerasreg.model import predict_probabilities
 
     reference = predict_probabilities(model, images, BINARY if binary else MULTICLASS)
     problems = parity.check_onnx_names(ONNX, *onnx_names)

@@ -66,7 +66,8 @@ def evaluate_run(run_dir: Path, on: str = "test") -> dict:
     from kerasreg.config import TrainConfig
     from kerasreg.errors import RunDirError
     from kerasreg.evaluation import compute_metrics
-    from kerasreg.training import predict_probabilities, prepare_training_data
+    from kerasreg.model import predict_probabilities
+    from kerasreg.training import prepare_training_data
 
     record = files.read_json(run_dir / files.CONFIG)
     task = record["dataset"]["task"]

@@ -1,9 +1,13 @@
 """The model: logistic regression as a one-layer network that takes raw pixels.
 
-    Input(uint8 [H,W,C]) -> Rescaling(1/255) -> Flatten -> (Normalization) -> Dense(K|1)
+    Input(uint8 [H,W,C]) -> Rescaling(1/255) -> Flatten -> (Normalization)   the features
+      -> Dense(K|1) "classifier" (logits) -> softmax|sigmoid "probabilities"
 
 Preprocessing is part of the graph, so the saved model, the SavedModel and the ONNX
-file all take pixel values exactly as decoded from an image file.
+file all take pixel values exactly as decoded from an image file. The logits have a
+layer of their own so the training loop can take a numerically stable loss from
+them; the L2 penalty belongs to the training objective (kerasreg/epoch_loop.py), not
+to the model.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ def build_model(
     *,
     mean: np.ndarray | None = None,
     variance: np.ndarray | None = None,
-    l2: float = 0.0,
     mixed_precision: bool = False,
     name: str = "logreg",
 ):
@@ -40,7 +43,7 @@ def build_model(
     Returns a `keras.Model` with input "images" (uint8) and a softmax over
     `num_classes` outputs, or for a binary task one sigmoid output. With
     `mixed_precision` the layers compute in float16 but the final activation runs
-    in float32 as its own layer, so the output (and every export) stays float32.
+    in float32, so the output (and every export) stays float32.
     """
     import keras
     from keras import layers
@@ -53,16 +56,32 @@ def build_model(
         x = layers.Normalization(mean=mean, variance=variance, name="standardize", dtype=policy)(x)
     binary = task == BINARY
     activation = "sigmoid" if binary else "softmax"
-    outputs = layers.Dense(
-        1 if binary else num_classes,
-        activation=None if mixed_precision else activation,
-        kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
-        name="classifier",
-        dtype=policy,
-    )(x)
-    if mixed_precision:
-        outputs = layers.Activation(activation, dtype="float32", name="probabilities")(outputs)
+    logits = layers.Dense(1 if binary else num_classes, name="classifier", dtype=policy)(x)
+    outputs = layers.Activation(activation, dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=name)
+
+
+def feature_model(model):
+    """The model's preprocessing alone: uint8 images -> the features its classifier reads."""
+    import keras
+
+    return keras.Model(model.input, model.get_layer("classifier").input, name="features")
+
+
+PREDICT_BATCH = 1024
+
+
+def predict_probabilities(model, images: np.ndarray, task: str) -> np.ndarray:
+    """[N, K] class probabilities, calling the model directly in batches (works under any strategy)."""
+    from kerasreg.evaluation import class_probabilities
+
+    outputs = [
+        np.asarray(model(images[i : i + PREDICT_BATCH], training=False), dtype=np.float32)
+        for i in range(0, len(images), PREDICT_BATCH)
+    ]
+    width = 1 if task == BINARY else 0
+    stacked = np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)
+    return class_probabilities(stacked, task)
 
 
 def loss_name(task: str) -> str:

@@ -25,7 +25,6 @@ from kerasreg.config import (
     DEFAULT_LEARNING_RATES,
     NORMALIZE_CHOICES,
     OPTIMIZER_CHOICES,
-    TRAINING_LOOP_CHOICES,
     TrainConfig,
 )
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES, ImageDataset, load_dataset
@@ -150,12 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="mixed_float16 (for GPUs); the output layer stays float32 (default: off)",
     )
-    g.add_argument(
-        "--training-loop",
-        choices=TRAINING_LOOP_CHOICES,
-        default=d.training_loop,
-        help="auto: model.fit, or a strategy.run loop under multi-worker, where Keras 3's fit fails "
-        f"(default: {d.training_loop})",
+    p.add_argument(
+        "--backup-interval",
+        type=float,
+        default=d.backup_interval,
+        help="seconds between backups of the training state, which a rerun resumes from; one is always "
+        f"made at the end; 0 backs up after every epoch (default: {d.backup_interval:g})",
     )
     return p
 
@@ -197,8 +196,9 @@ def _fit_batch_to_replicas(config: TrainConfig, replicas: int) -> TrainConfig:
     return dataclasses.replace(config, batch_size=fitted)
 
 
-def _write_config(path: Path, config: TrainConfig, fitted: TrainConfig, data: ImageDataset, training, choice) -> None:
+def _write_config(path: Path, config: TrainConfig, setup) -> None:
     """config.json: the options as given, the dataset's facts, the strategy, the batch in force, versions."""
+    data, split, choice = setup.data, setup.split, setup.choice
     files.write_json(
         path,
         {
@@ -209,13 +209,13 @@ def _write_config(path: Path, config: TrainConfig, fitted: TrainConfig, data: Im
                 "source": data.source,
                 "class_names": list(data.class_names),
                 "input_shape": list(data.input_shape),
-                "n_train": len(training.train_labels),
-                "n_val": 0 if training.val is None else len(training.val[1]),
+                "n_train": len(split.train_labels),
+                "n_val": 0 if split.val is None else len(split.val[1]),
                 "n_test": len(data.test_labels),
             },
             "strategy": choice.describe(),
-            "global_batch_size": fitted.batch_size,
-            "per_replica_batch_size": fitted.batch_size // choice.replicas,
+            "global_batch_size": setup.config.batch_size,
+            "per_replica_batch_size": setup.config.batch_size // choice.replicas,
             "versions": library_versions(),
         },
     )
@@ -225,9 +225,11 @@ def _write_results(run_dir: Path, model, data: ImageDataset, history: list[dict]
     """The chief's outputs: model, test sample, plots, then metrics.json, whose presence marks a finished run."""
     from kerasreg.reports import write_reports
 
+    started = time.perf_counter()
     model.save(run_dir / files.MODEL)
     files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
     write_reports(run_dir, model, data, history, metrics)
+    metrics.setdefault("timings", {})["write_run_dir_seconds"] = round(time.perf_counter() - started, 4)
     files.write_json(run_dir / files.METRICS, metrics)
     shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
 
@@ -239,45 +241,53 @@ def train_and_evaluate(
 
     The strategy comes from `choose_strategy` (TF_CONFIG, visible GPUs,
     config.devices); only the chief writes `run_dir`. Rerunning after a crash
-    resumes from the last finished epoch unless config.restart.
+    resumes from the last backup unless config.restart. metrics.json's `timings`
+    says where the time went.
 
     Args:
         strategy: a tf.distribute strategy to use instead of `choose_strategy()`'s.
         datasets: an `ImageDataset` to train on instead of loading `config.dataset`.
     """
     from kerasreg.evaluation import compute_metrics, summary_lines
+    from kerasreg.model import predict_probabilities
     from kerasreg.strategy import choose_strategy, wrap_strategy
-    from kerasreg.training import fit, make_model, predict_probabilities, prepare_training_data, weights_digest
+    from kerasreg.training import TrainingSetup, fit, make_model, prepare_training_data, weights_digest
 
     run_dir = Path(run_dir)
+    clock = _PhaseClock()
     # First: a multi-worker strategy must exist before TensorFlow runs any op.
     if strategy is not None:
         choice = wrap_strategy(strategy)
     else:
         choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
+    clock.lap("start_tensorflow_seconds")
     work_dir = run_dir if choice.is_chief else files.worker_dir(run_dir, choice.worker_index)
     files.prepare_run_dir(work_dir, config)
     data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
+    clock.lap("load_data_seconds")
     _seed_everything(config.seed)
-    training = prepare_training_data(data, config)
-    if training.val is None:
+    split = prepare_training_data(data, config)
+    if split.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
-    fitted = _fit_batch_to_replicas(config, choice.replicas)  # config.json keeps the options as given
-    _write_config(work_dir / files.CONFIG, config, fitted, data, training, choice)
+    # config.json keeps the options as given; the setup carries the batch in force.
+    setup = TrainingSetup(data, split, _fit_batch_to_replicas(config, choice.replicas), choice)
+    _write_config(work_dir / files.CONFIG, config, setup)
     print(
-        f"{data.name}: {len(training.train_labels)} training images {data.input_shape}, "
+        f"{data.name}: {len(split.train_labels)} training images {data.input_shape}, "
         f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
         flush=True,
     )
-    model = make_model(data, training, fitted, choice)
-    started = time.perf_counter()
-    history = fit(model, data, training, fitted, choice, work_dir)
-    seconds = time.perf_counter() - started
+    model = make_model(setup)
+    clock.lap("build_model_seconds")
+    history, loop_timings = fit(model, setup, work_dir)
+    train_seconds = clock.lap("train_seconds")
     probabilities = predict_probabilities(model, data.test_images, data.task)
-    metrics = compute_metrics(data.test_labels, probabilities, data.task, training.train_labels)
-    metrics.update(epochs_trained=len(history), train_seconds=round(seconds, 3))
+    metrics = compute_metrics(data.test_labels, probabilities, data.task, split.train_labels)
+    clock.lap("evaluate_seconds")
+    metrics.update(epochs_trained=len(history), train_seconds=round(train_seconds, 3))
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
+        metrics["timings"] = {**clock.laps, **{k: round(v, 4) for k, v in loop_timings.items() if v is not None}}
         _write_results(run_dir, model, data, history, metrics, config.seed)
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -286,6 +296,21 @@ def train_and_evaluate(
     if choice.is_chief:
         print(f"run directory: {run_dir}")
     return metrics
+
+
+class _PhaseClock:
+    """Seconds spent in each phase of a run, for metrics.json's `timings`."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> float:
+        """Record the time since the previous lap under `name`; return it."""
+        now = time.perf_counter()
+        elapsed, self._last = now - self._last, now
+        self.laps[name] = round(elapsed, 4)
+        return elapsed
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -308,7 +333,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         devices=args.devices,
         collective=args.collective,
         mixed_precision=args.mixed_precision,
-        training_loop=args.training_loop,
+        backup_interval=args.backup_interval,
         restart=args.restart,
     )
 

@@ -1,9 +1,10 @@
-"""Fitting a compiled model under a strategy: data, model, callbacks, backup and resume."""
+"""Fitting the model under a strategy: data, model, the epoch loop, callbacks, backup and resume."""
 
 from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +12,14 @@ import numpy as np
 
 from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
-from kerasreg.datasets import BINARY, ImageDataset
+from kerasreg.datasets import ImageDataset
 from kerasreg.datasets.views import balanced_class_weights, split_validation, undersample
-from kerasreg.model import build_model, loss_name, pixel_statistics
-from kerasreg.pipeline import make_dataset
+from kerasreg.model import PREDICT_BATCH, build_model, feature_model, loss_name, pixel_statistics
 from kerasreg.strategy import StrategyChoice
 
-_PREDICT_BATCH = 1024
+
+LR_FACTOR = 0.5
+LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count as progress
 
 
 @dataclass(frozen=True)
@@ -48,28 +50,36 @@ def prepare_training_data(data: ImageDataset, config: TrainConfig) -> TrainingDa
     return TrainingData(images, labels, weights, val, val_weights)
 
 
-def make_model(data: ImageDataset, training: TrainingData, config: TrainConfig, choice: StrategyChoice):
-    """Build and compile the model in the strategy's scope (variables, optimizer, metrics)."""
+@dataclass(frozen=True)
+class TrainingSetup:
+    """Everything a training run is made of: the data, its split, the options in force, the strategy."""
+
+    data: ImageDataset
+    split: TrainingData
+    config: TrainConfig  # with the global batch fitted to the replicas
+    choice: StrategyChoice
+
+
+def make_model(setup: TrainingSetup):
+    """Build and compile the model in the strategy's scope (variables, optimizer slots)."""
     import keras
 
+    config, data = setup.config, setup.data
     mean = variance = None
     if config.normalize == "per-pixel":
-        mean, variance = pixel_statistics(training.train_images)
-    with choice.strategy.scope():
+        mean, variance = pixel_statistics(setup.split.train_images)
+    with setup.choice.strategy.scope():
         model = build_model(
             data.input_shape,
             data.num_classes,
             data.task,
             mean=mean,
             variance=variance,
-            l2=config.l2,
             mixed_precision=config.mixed_precision,
             name=f"logreg_{data.name}",
         )
         lr = config.resolved_learning_rate
         optimizer = keras.optimizers.Adam(lr) if config.optimizer == "adam" else keras.optimizers.SGD(lr)
-        if config.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 gradients underflow without it
         model.compile(optimizer=optimizer, loss=loss_name(data.task), metrics=["accuracy"])
         # Slots now, in scope: created lazily inside a strategy.run step they would be
         # per-replica placeholders that nothing feeds.
@@ -77,26 +87,51 @@ def make_model(data: ImageDataset, training: TrainingData, config: TrainConfig, 
     return model
 
 
-def uses_custom_loop(config: TrainConfig, choice: StrategyChoice) -> bool:
-    """Whether to train with the strategy.run loop rather than model.fit."""
-    if config.training_loop == "auto":
-        return choice.kind == "multi_worker"
-    return config.training_loop == "custom"
+def compute_features(model, images: np.ndarray) -> np.ndarray:
+    """The model's own preprocessing of `images`, [N, H*W*C], in batches."""
+    extract = feature_model(model)
+    parts = [np.asarray(extract(images[i : i + PREDICT_BATCH])) for i in range(0, len(images), PREDICT_BATCH)]
+    return np.concatenate(parts) if parts else np.zeros((0, int(np.prod(images.shape[1:]))), np.float32)
 
 
-def fit(
-    model, data: ImageDataset, training: TrainingData, config: TrainConfig, choice: StrategyChoice, work_dir: Path
-) -> list[dict]:
-    """Train with early stopping on validation loss, backing up every epoch; resume a backup if one is there.
-
-    Returns one dict per epoch of the whole run (resumed epochs included).
-    """
+def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
     import keras
 
-    from kerasreg.callbacks import EpochBackup, HistoryRecorder
+    from kerasreg.callbacks import HistoryRecorder
 
-    backup = EpochBackup(work_dir / files.BACKUP)
-    with choice.strategy.scope():
+    # History before backup: if a kill falls between them, the rerun trims the row
+    # of the epoch the backup does not hold, and logs it again once.
+    # The backup last: its final save holds the weights early stopping restored.
+    callbacks = [
+        HistoryRecorder(rows, work_dir / files.HISTORY, initial_epoch),
+        # Halve the step when an epoch stops lowering the training objective, so Adam
+        # settles instead of circling the optimum (measured on validation loss: MNIST
+        # 8k 0.347 -> 0.328 at batch 1024).
+        keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA),
+    ]
+    if setup.split.val is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=setup.config.patience, restore_best_weights=True, verbose=1
+            )
+        )
+    return [*callbacks, backup]
+
+
+def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
+    """Train with early stopping on validation loss, backing up the state; resume a backup if one is there.
+
+    Returns one dict per epoch of the whole run (resumed epochs included), and
+    where the time went (seconds per phase).
+    """
+    from kerasreg.callbacks import EpochBackup
+    from kerasreg.epoch_loop import EpochLoop, epoch_data
+
+    config, split, task = setup.config, setup.split, setup.data.task
+    timings: dict = {}
+    started = time.perf_counter()
+    backup = EpochBackup(work_dir / files.BACKUP, config.backup_interval)
+    with setup.choice.strategy.scope():
         initial_epoch = backup.restore(model)
     if initial_epoch:
         print(
@@ -104,57 +139,66 @@ def fit(
             f"{initial_epoch + 1} of {config.epochs}",
             flush=True,
         )
+    last_epoch = initial_epoch if backup.finished else config.epochs
+    if initial_epoch < last_epoch:
+        train = epoch_data(compute_features(model, split.train_images), split.train_labels, task, split.train_weights)
+        val = None
+        if split.val is not None:
+            val = epoch_data(compute_features(model, split.val[0]), split.val[1], task, split.val_weights)
+        loop = EpochLoop(model, setup.choice.strategy, task, config.batch_size, config.l2, config.mixed_precision)
+        loop.compile(train, val)
     rows: list[dict] = []
-    # History before backup: if a kill falls between them, the rerun trims the row
-    # of the epoch the backup does not hold, and logs it again once.
-    callbacks = [HistoryRecorder(rows, work_dir / files.HISTORY, initial_epoch), backup]
-    if training.val is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1
-            )
-        )
-    if uses_custom_loop(config, choice):
-        from kerasreg.distributed_loop import fit_custom
-
-        fit_custom(model, data, training, config, choice.strategy, callbacks, initial_epoch)
-        return rows
-    train_ds = make_dataset(
-        training.train_images,
-        training.train_labels,
-        data.task,
-        config.batch_size,
-        sample_weights=training.train_weights,
-        shuffle_seed=config.seed,
+    callbacks = _callbacks(setup, rows, work_dir, backup, initial_epoch)
+    for callback in callbacks:
+        callback.set_model(model)
+        callback.on_train_begin()
+    timings["setup_seconds"] = time.perf_counter() - started
+    progress = _Progress(config.epochs, initial_epoch)
+    model.stop_training = False
+    epoch_seconds, callback_seconds = [], 0.0
+    for epoch in range(initial_epoch, last_epoch):
+        tick = time.perf_counter()
+        logs = loop.run_epoch(config.seed, epoch)
+        tock = time.perf_counter()
+        epoch_seconds.append(tock - tick)
+        progress.update(epoch, logs)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        callback_seconds += time.perf_counter() - tock
+        if model.stop_training:
+            break
+    tick = time.perf_counter()
+    for callback in callbacks:
+        callback.on_train_end()
+    callback_seconds += time.perf_counter() - tick
+    timings.update(
+        first_epoch_seconds=epoch_seconds[0] if epoch_seconds else 0.0,
+        epoch_seconds_median=float(np.median(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None,
+        epochs_seconds=float(sum(epoch_seconds)),
+        callbacks_seconds=callback_seconds,
     )
-    val_ds = None
-    if training.val is not None:
-        val_ds = make_dataset(*training.val, data.task, config.batch_size, sample_weights=training.val_weights)
-    if initial_epoch < config.epochs:
-        # A live progress bar on a terminal; one line per epoch in logs and CI.
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,
-            shuffle=False,
-        )
-    return rows
+    return rows, timings
 
 
-def predict_probabilities(model, images: np.ndarray, task: str) -> np.ndarray:
-    """[N, K] class probabilities, calling the model directly in batches (works under any strategy)."""
-    from kerasreg.evaluation import class_probabilities
+class _Progress:
+    """A Keras progress bar over epochs on a terminal; one line per epoch otherwise (logs, CI)."""
 
-    outputs = [
-        np.asarray(model(images[i : i + _PREDICT_BATCH], training=False), dtype=np.float32)
-        for i in range(0, len(images), _PREDICT_BATCH)
-    ]
-    width = 1 if task == BINARY else None
-    stacked = np.concatenate(outputs) if outputs else np.zeros((0, width or 0), np.float32)
-    return class_probabilities(stacked, task)
+    def __init__(self, epochs: int, initial_epoch: int):
+        self.epochs = epochs
+        self.bar = None
+        if sys.stdout.isatty():
+            import keras
+
+            keys = ["loss", "accuracy", "val_loss", "val_accuracy"]
+            self.bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=keys)
+            self.bar.update(initial_epoch)
+
+    def update(self, epoch: int, logs: dict) -> None:
+        """Show the epoch just finished."""
+        if self.bar is not None:
+            self.bar.update(epoch + 1, values=list(logs.items()), finalize=epoch + 1 == self.epochs)
+        else:
+            print(f"Epoch {epoch + 1}/{self.epochs} - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
 
 
 def weights_digest(model) -> str:

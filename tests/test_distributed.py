@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -136,7 +137,6 @@ def test_two_workers_train_in_sync(tmp_path):
     assert digests[0] == digests[1]  # synchronous training: identical weights on both workers
     config = json.loads((run / files.CONFIG).read_text())
     assert config["strategy"]["kind"] == "multi_worker" and config["strategy"]["replicas"] == 2
-    assert config["options"]["training_loop"] == "auto"
     for name in (files.MODEL, files.METRICS, files.HISTORY, files.TEST_SAMPLE, files.WEIGHTS):
         assert (run / name).is_file()
     assert not (run / files.BACKUP).exists()
@@ -159,7 +159,8 @@ def test_two_workers_train_in_sync(tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes_at_the_next_epoch(tmp_path):
     run = tmp_path / "killed"
-    # Small batches make each epoch long enough (~1 s) to kill between epochs 2 and 3.
+    # Small batches make each epoch long enough (~1 s) to kill between epochs 2 and 3;
+    # a backup after every epoch, so there is one to resume at epoch 3.
     command = [
         sys.executable,
         "-m",
@@ -172,6 +173,8 @@ def test_killed_run_resumes_at_the_next_epoch(tmp_path):
         "4",
         "--patience",
         "10",
+        "--backup-interval",
+        "0",
         "--out",
         str(run),
     ]
@@ -226,21 +229,23 @@ def test_uneven_batch_warns_and_trains_with_an_even_one(tmp_path, capsys, two_cp
     assert config["global_batch_size"] == 126 and config["per_replica_batch_size"] == 63
 
 
-def test_custom_loop_matches_fit_and_handles_mixed_precision(tmp_path, two_cpu_strategy):
-    base = TrainConfig(dataset="digits", epochs=3, learning_rate=0.01)
-    fit = train_and_evaluate(base, tmp_path / "fit")
-    custom = train_and_evaluate(
-        TrainConfig(**{**base.__dict__, "training_loop": "custom"}), tmp_path / "custom", strategy=two_cpu_strategy
-    )
-    assert abs(custom["accuracy"] - fit["accuracy"]) <= 0.02
-    assert [r["epoch"] for r in files.read_history(tmp_path / "custom" / files.HISTORY)] == [0, 1, 2]
-    mixed = TrainConfig(**{**base.__dict__, "training_loop": "custom", "mixed_precision": True})
-    assert train_and_evaluate(mixed, tmp_path / "mixed")["accuracy"] >= fit["accuracy"] - 0.05
+def test_mirrored_loop_takes_the_same_steps_as_one_device_and_mixed_precision_trains(tmp_path, two_cpu_strategy):
+    # Each replica sums its slice's losses over the GLOBAL batch and the optimizer
+    # all-reduces the gradients: two replicas must land where one device does.
+    base = TrainConfig(dataset="digits", epochs=3, batch_size=100)  # 1294 % 100: a short last batch too
+    one = train_and_evaluate(base, tmp_path / "one")
+    two = train_and_evaluate(base, tmp_path / "two", strategy=two_cpu_strategy)
+    w_one = files.load_run_model(tmp_path / "one").get_layer("classifier").get_weights()
+    w_two = files.load_run_model(tmp_path / "two").get_layer("classifier").get_weights()
+    for a, b in zip(w_one, w_two, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert two["accuracy"] == pytest.approx(one["accuracy"], abs=0.003)
+    assert [r["epoch"] for r in files.read_history(tmp_path / "two" / files.HISTORY)] == [0, 1, 2]
+    mixed = TrainConfig(dataset="digits", epochs=3, batch_size=100, mixed_precision=True)
+    assert train_and_evaluate(mixed, tmp_path / "mixed")["accuracy"] >= one["accuracy"] - 0.05
 
 
 def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_path):
-    import numpy as np
-
     from kerasreg.callbacks import EpochBackup, HistoryRecorder
     from kerasreg.model import build_model
 

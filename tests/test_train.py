@@ -14,8 +14,8 @@ from kerasreg.evaluate import evaluate_run
 from kerasreg.evaluate import main as evaluate_main
 from kerasreg.train import main, train_and_evaluate
 
-# A larger step than the default, so three epochs learn digits well enough to test.
-SMALL = TrainConfig(dataset="digits", epochs=3, patience=2, learning_rate=0.01)
+# Small batches, so three epochs take enough steps to learn digits well enough to test.
+SMALL = TrainConfig(dataset="digits", epochs=3, patience=2, batch_size=128, learning_rate=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_help_shows_every_option_with_its_default():
         "--normalize",
     ):
         assert flag in result.stdout
-    assert "(default: 128)" in result.stdout and "GLOBAL batch size" in result.stdout
+    assert "(default: 1024)" in result.stdout and "GLOBAL batch size" in result.stdout
     assert "examples:" in result.stdout
 
 
