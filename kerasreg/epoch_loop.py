@@ -122,8 +122,11 @@ class EpochLoop:
         import tensorflow as tf
 
         strategy, optimizer = self.strategy, self.model.optimizer
-        train_t = tuple(tf.convert_to_tensor(a) for a in (train.features, train.targets, train.weights))
-        val_t = None if val is None else tuple(tf.convert_to_tensor(a) for a in (val.features, val.targets, val.weights))
+        def tensors(split: EpochData) -> tuple:
+            return tuple(tf.convert_to_tensor(a) for a in (split.features, split.targets, split.weights))
+
+        train_t = tensors(train)
+        val_t = None if val is None else tensors(val)
         n, batch = len(train.targets), self.global_batch
         steps = -(-n // batch)
         replicas = strategy.num_replicas_in_sync

@@ -17,7 +17,6 @@ from kerasreg.datasets.views import balanced_class_weights, split_validation, un
 from kerasreg.model import PREDICT_BATCH, build_model, feature_model, loss_name, pixel_statistics
 from kerasreg.strategy import StrategyChoice
 
-
 LR_FACTOR = 0.5
 LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count as progress
 
