@@ -18,10 +18,32 @@ examples:
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a bad value is the parser's one-line error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"Received {text!r}. Expected a positive integer.")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"Received {text!r}. Expected a positive number.")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m serve`."""
     from serve.dataplane import DEFAULT_MAX_BATCH
-    from serve.http_common import Limits
+    from serve.http_common import INLINE_MAX_VALUES, Limits
 
     p = argparse.ArgumentParser(
         prog="python -m serve",
@@ -33,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, BMP, .npy)")
     predict.add_argument("model", type=Path, help="model.onnx written by python -m export")
     predict.add_argument("images", type=Path, nargs="+", help="image files; resized to the model's input")
-    predict.add_argument("--top-k", type=int, default=3, help="classes to show per image (default: 3)")
+    predict.add_argument("--top-k", type=positive_int, default=3, help="classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
     predict.add_argument(
         "--invert",
@@ -48,22 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
     http.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF Serving's REST port)")
     http.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="server processes on the one port, one core each (default: 1)",
+    )
+    http.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=positive_int,
         default=Limits.max_body_bytes,
         help=f"larger request bodies get 413 (default: {Limits.max_body_bytes})",
     )
     http.add_argument(
         "--max-batch",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_BATCH,
         help=f"most images per request (default: {DEFAULT_MAX_BATCH})",
     )
     http.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=Limits.timeout_seconds,
-        help=f"seconds an inference may take before 503 (default: {Limits.timeout_seconds:g})",
+        help="seconds the inference of a large batch may take before 503; a batch of fewer than "
+        f"{INLINE_MAX_VALUES:,} pixel values takes under ~1 ms and runs at once (default: {Limits.timeout_seconds:g})",
     )
     return p
 
@@ -72,8 +101,6 @@ def _predict(args) -> int:
     from serve.images import load_image_file
     from serve.model import Model
 
-    if args.top_k < 1:
-        raise ServeError(f"Received --top-k {args.top_k}. Expected a positive integer.")
     model = Model.load(args.model)
     size, channels = model.info.input_shape[:2], model.info.channels
     failed = 0
@@ -112,24 +139,19 @@ def _info(args) -> int:
 
 
 def _http(args) -> int:
-    import uvicorn
-
-    from serve.dataplane import DataPlane
-    from serve.http_app import build_app
     from serve.http_common import Limits
+    from serve.http_server import run
     from serve.model import Model
 
-    for flag, value in (("--max-body-bytes", args.max_body_bytes), ("--max-batch", args.max_batch)):
-        if value < 1:
-            raise ServeError(f"Received {flag} {value}. Expected a positive integer.")
-    if not args.timeout > 0:
-        raise ServeError(f"Received --timeout {args.timeout}. Expected a positive number of seconds.")
-    model = Model.load(args.model)
-    name = args.name or model.info.dataset or args.model.stem
-    app = build_app(DataPlane({name: model}, args.max_batch), Limits(args.max_body_bytes, args.timeout))
-    print(f"serving {name!r} at http://{args.host}:{args.port}/v1/models/{name} and /v2/models/{name}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    info = Model.load(args.model).info  # a bad file fails here, with one line, before any worker starts
+    name = args.name or info.dataset or args.model.stem
+    print(
+        f"serving {name!r} at http://{args.host}:{args.port}/v1/models/{name} and /v2/models/{name}"
+        + (f" ({args.workers} workers)" if args.workers > 1 else ""),
+        flush=True,
+    )
+    limits = Limits(args.max_body_bytes, args.timeout)
+    return run(args.model, name, args.host, args.port, limits, args.max_batch, args.workers)
 
 
 def main(argv: list[str] | None = None) -> int:

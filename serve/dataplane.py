@@ -1,4 +1,4 @@
-"""The data plane: models by name, readiness, metadata and inference. No HTTP in here."""
+"""The data plane: models by name, readiness and batch checks. No HTTP in here."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ class DataPlane:
     def __init__(self, models: dict[str, Model], max_batch: int = DEFAULT_MAX_BATCH):
         self.models = models
         self.max_batch = max_batch
+        self.draining = False  # set when the server stops: ready turns false while requests finish
 
     def live(self) -> bool:
         """The process is up."""
         return True
 
     def ready(self) -> bool:
-        """Every model is loaded."""
-        return bool(self.models)
+        """At least one model is loaded and the server is not stopping."""
+        return bool(self.models) and not self.draining
 
     def model(self, name: str) -> Model:
         """The model called `name`, or ModelNotFound listing the names there are."""
@@ -34,12 +35,11 @@ class DataPlane:
                 f"model {name!r} not found; this server has: {', '.join(sorted(self.models))}."
             ) from None
 
-    def infer(self, name: str, images) -> np.ndarray:
-        """Probabilities [N, K] from `name` for a batch of images, within the batch cap."""
-        model = self.model(name)
+    def batch(self, model: Model, images) -> np.ndarray:
+        """`images` validated for `model` as uint8 [N,H,W,C], within this server's batch cap."""
         batch = model.validate(images)
         if len(batch) > self.max_batch:
             raise BadInput(f"batch of {len(batch)} images exceeds this server's limit of {self.max_batch}; split it.")
         if len(batch) == 0:
             raise BadInput("no images in the request.")
-        return model.run(batch)
+        return batch

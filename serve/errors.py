@@ -35,6 +35,12 @@ class NotReady(ServeError):
     status_code = 503
 
 
+class ClientDisconnected(ServeError):
+    """The client hung up before its request was read: nobody to answer, one log line."""
+
+    status_code = 400
+
+
 class ModelLoadError(ServeError, ValueError):
     """The ONNX file is missing, unreadable or lacks kerasreg's metadata."""
 

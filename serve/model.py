@@ -71,20 +71,23 @@ def read_info(session) -> ModelInfo:
 
 
 def session_options():
-    """Options tuned for one image at a time.
+    """Options for one image at a time and for large batches alike.
 
-    One intra-op thread: a single Dense layer over a few thousand pixels takes
-    microseconds, less than waking a thread pool, and the HTTP server runs
-    requests in parallel threads anyway. Full graph optimisation folds the
-    rescale/standardise arithmetic once at load.
+    A thread per core (onnxruntime's default): a batch of 1,024 MNIST images runs
+    1.8x faster on 2 cores than on one, while a single image is too small to be
+    split and runs on the calling thread either way (22 us both). No spinning:
+    idle pool threads would otherwise busy-wait between requests and take the
+    CPU from the server. Full graph optimisation folds the rescale/standardise
+    arithmetic once at load.
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = 0
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
@@ -157,9 +160,12 @@ class Model:
         """Probabilities [N, K] for uint8 images [N,H,W,C] (or one image [H,W,C])."""
         return self.run(self.validate(images))
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities [N, K] for a batch that `validate` returned (no second check)."""
-        return self.session.run([self.info.output_name], {self.info.input_name: batch})[0]
+    def run(self, batch: np.ndarray, run_options=None) -> np.ndarray:
+        """Probabilities [N, K] for a batch that `validate` returned (no second check).
+
+        `run_options`: an onnxruntime RunOptions, whose `terminate` stops the run from another thread.
+        """
+        return self.session.run([self.info.output_name], {self.info.input_name: batch}, run_options)[0]
 
     def classify(self, images, top_k: int = 3) -> list[list[tuple[str, float]]]:
         """The `top_k` most probable (class name, probability) pairs per image, highest first."""

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import math
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, NotReady
-from serve.http_common import MODEL_VERSION, Limits, as_array, infer, model_name, read_json
+from serve.http_common import MODEL_VERSION, Limits, Request, Response, as_array, infer, json_response, model_name
+from serve.model import Model
 
 _NUMERIC = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 
 
-def _model_metadata(plane: DataPlane, name: str) -> dict:
-    info = plane.model(name).info
+def _model_metadata(name: str, model: Model) -> dict:
+    info = model.info
     return {
         "name": name,
         "versions": [MODEL_VERSION],
@@ -51,62 +48,58 @@ def _input_tensor(body: dict, input_name: str):
     return data.reshape(shape)
 
 
-def register(plane: DataPlane, limits: Limits) -> list[Route]:
-    """The v2 routes over `plane`."""
+def register(router, plane: DataPlane, limits: Limits) -> None:
+    """Add the v2 routes over `plane` to `router`."""
 
-    async def live(request: Request) -> JSONResponse:
-        return JSONResponse({"live": plane.live()})
+    async def live(request: Request) -> Response:
+        return json_response({"live": plane.live()})
 
-    async def ready(request: Request) -> JSONResponse:
+    async def ready(request: Request) -> Response:
         if not plane.ready():
-            raise NotReady("no model is loaded yet.")
-        return JSONResponse({"ready": True})
+            raise NotReady("the server is not ready: no model is loaded, or it is shutting down.")
+        return json_response({"ready": True})
 
-    async def server_metadata(request: Request) -> JSONResponse:
+    async def server_metadata(request: Request) -> Response:
         from serve import __name__ as package
         from serve import __version__
 
-        return JSONResponse({"name": package, "version": __version__, "extensions": []})
+        return json_response({"name": package, "version": __version__, "extensions": []})
 
-    async def model_metadata(request: Request) -> JSONResponse:
-        return JSONResponse(_model_metadata(plane, model_name(request)))
+    async def model_metadata(request: Request) -> Response:
+        name = model_name(request)
+        return json_response(_model_metadata(name, plane.model(name)))
 
-    async def model_ready(request: Request) -> JSONResponse:
+    async def model_ready(request: Request) -> Response:
         name = model_name(request)
         plane.model(name)
-        return JSONResponse({"name": name, "ready": True})
+        return json_response({"name": name, "ready": plane.ready()})
 
-    async def infer_endpoint(request: Request) -> JSONResponse:
+    async def infer_endpoint(request: Request) -> Response:
         name = model_name(request)
-        info = plane.model(name).info
-        body = await read_json(request, limits)
-        images = _input_tensor(body, info.input_name)
-        probabilities = await infer(plane, name, images, limits)
+        model = plane.model(name)
+        body = await request.json()
+        images = plane.batch(model, _input_tensor(body, model.info.input_name))
+        probabilities = await infer(model, images, limits)
         response = {
             "model_name": name,
             "model_version": MODEL_VERSION,
             "outputs": [
                 {
-                    "name": info.output_name,
+                    "name": model.info.output_name,
                     "datatype": "FP32",
                     "shape": list(probabilities.shape),
-                    "data": probabilities.reshape(-1).tolist(),
+                    "data": probabilities.reshape(-1),
                 }
             ],
         }
         if "id" in body:
             response["id"] = body["id"]
-        return JSONResponse(response)
+        return json_response(response)
 
-    routes = [
-        Route("/v2/health/live", live, methods=["GET"]),
-        Route("/v2/health/ready", ready, methods=["GET"]),
-        Route("/v2", server_metadata, methods=["GET"]),
-    ]
+    router.add("/v2/health/live", {"GET": live})
+    router.add("/v2/health/ready", {"GET": ready})
+    router.add("/v2", {"GET": server_metadata})
     for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-        routes += [
-            Route(base, model_metadata, methods=["GET"]),
-            Route(base + "/ready", model_ready, methods=["GET"]),
-            Route(base + "/infer", infer_endpoint, methods=["POST"]),
-        ]
-    return routes
+        router.add(base, {"GET": model_metadata})
+        router.add(base + "/ready", {"GET": model_ready})
+        router.add(base + "/infer", {"POST": infer_endpoint})

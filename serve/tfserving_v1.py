@@ -10,17 +10,33 @@ An instance is an image as nested lists [H][W][C], {"images": ...}, or {"b64": "
 from __future__ import annotations
 
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput
-from serve.http_common import MODEL_VERSION, Limits, as_array, b64_image, infer, model_name, read_json
+from serve.http_common import (
+    MODEL_VERSION,
+    Limits,
+    Request,
+    Response,
+    as_array,
+    b64_image,
+    infer,
+    json_response,
+    model_name,
+    parse_json,
+)
+from serve.json_pixels import parse_instances
+from serve.model import Model
+
+_STATUS = {
+    "model_version_status": [
+        {"version": MODEL_VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+    ]
+}
 
 
-def _signature(plane: DataPlane, name: str) -> dict:
-    info = plane.model(name).info
+def _signature(model: Model) -> dict:
+    info = model.info
     h, w, c = info.input_shape
 
     def tensor(tensor_name, dtype, dims):
@@ -37,27 +53,26 @@ def _signature(plane: DataPlane, name: str) -> dict:
     }
 
 
-def _instance(value, index: int, plane: DataPlane, name: str, input_name: str):
+def _instance(value, index: int, model: Model):
     label = f"instances[{index}]"
     if isinstance(value, dict):
         if "b64" in value:
-            return b64_image(value, plane, name, label)
-        if input_name in value:
-            value = value[input_name]
-        else:
-            raise BadInput(f'{label}: expected an image array, {{"{input_name}": ...}} or {{"b64": ...}}.')
+            return b64_image(value, model, label)
+        if model.info.input_name in value:
+            return value[model.info.input_name]
+        raise BadInput(f'{label}: expected an image array, {{"{model.info.input_name}": ...}} or {{"b64": ...}}.')
     return value
 
 
-def _images(body: dict, plane: DataPlane, name: str) -> tuple[np.ndarray, str]:
-    input_name = plane.model(name).info.input_name
+def _images(body: dict, model: Model) -> tuple[np.ndarray, str]:
+    input_name = model.info.input_name
     if ("instances" in body) == ("inputs" in body):
         raise BadInput('request must have exactly one of "instances" (row format) or "inputs" (columnar format).')
     if "instances" in body:
         instances = body["instances"]
         if not isinstance(instances, list):
             raise BadInput('"instances" must be a list of images.')
-        rows = [_instance(v, i, plane, name, input_name) for i, v in enumerate(instances)]
+        rows = [_instance(v, i, model) for i, v in enumerate(instances)]
         arrays = [as_array(r, f"instances[{i}]") for i, r in enumerate(rows)]
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
@@ -71,45 +86,33 @@ def _images(body: dict, plane: DataPlane, name: str) -> tuple[np.ndarray, str]:
     return as_array(inputs, '"inputs"'), "outputs"
 
 
-def register(plane: DataPlane, limits: Limits) -> list[Route]:
-    """The v1 routes over `plane`."""
+def register(router, plane: DataPlane, limits: Limits) -> None:
+    """Add the v1 routes over `plane` to `router`."""
 
-    async def status(request: Request) -> JSONResponse:
+    async def status(request: Request) -> Response:
         plane.model(model_name(request))
-        return JSONResponse(
-            {
-                "model_version_status": [
-                    {
-                        "version": MODEL_VERSION,
-                        "state": "AVAILABLE",
-                        "status": {"error_code": "OK", "error_message": ""},
-                    }
-                ]
-            }
-        )
+        return json_response(_STATUS)
 
-    async def metadata(request: Request) -> JSONResponse:
+    async def metadata(request: Request) -> Response:
         name = model_name(request)
-        return JSONResponse(
+        return json_response(
             {
                 "model_spec": {"name": name, "signature_name": "", "version": MODEL_VERSION},
-                "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(plane, name)}}},
+                "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(plane.model(name))}}},
             }
         )
 
-    async def predict(request: Request) -> JSONResponse:
-        name = model_name(request)
-        plane.model(name)
-        body = await read_json(request, limits)
-        images, key = _images(body, plane, name)
-        probabilities = await infer(plane, name, images, limits)
-        return JSONResponse({key: probabilities.tolist()})
+    async def predict(request: Request) -> Response:
+        model = plane.model(model_name(request))
+        body = await request.body()
+        images = parse_instances(body, model.info.input_shape, plane.max_batch)
+        key = "predictions"
+        if images is None:  # anything but plain nested pixel lists: the general JSON path
+            images, key = _images(parse_json(body), model)
+        probabilities = await infer(model, plane.batch(model, images), limits)
+        return json_response({key: probabilities})
 
-    routes = []
     for base in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
-        routes += [
-            Route(base + ":predict", predict, methods=["POST"]),
-            Route(base + "/metadata", metadata, methods=["GET"]),
-            Route(base, status, methods=["GET"]),
-        ]
-    return routes
+        router.add(base + ":predict", {"POST": predict})
+        router.add(base + "/metadata", {"GET": metadata})
+        router.add(base, {"GET": status})

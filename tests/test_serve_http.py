@@ -255,13 +255,21 @@ def test_slow_inference_answers_503_and_the_server_recovers(digits_export, digit
 
     from serve.dataplane import DataPlane
     from serve.http_app import build_app
-    from serve.http_common import Limits
+    from serve.http_common import INLINE_MAX_VALUES, Limits
 
-    plane = DataPlane({"digits": Model.load(digits_export)})
-    body = {"instances": digits.test_images[:1].tolist()}
+    # Only a batch too large to run on the event loop goes to a thread under the timeout.
+    n = INLINE_MAX_VALUES // 64 + 1
+    images = np.resize(digits.test_images, (n, 8, 8, 1))
+    plane = DataPlane({"digits": Model.load(digits_export)}, max_batch=n)
+    body = {
+        "inputs": [
+            {"name": "images", "shape": list(images.shape), "datatype": "UINT8", "data": images.ravel().tolist()}
+        ]
+    }
     with TestClient(build_app(plane, Limits(timeout_seconds=1e-9))) as client:
-        response = client.post("/v1/models/digits:predict", json=body)
+        response = client.post("/v2/models/digits/infer", json=body)
         assert response.status_code == 503
         assert response.json() == {"error": "inference timed out after 1e-09 s; retry later."}
     with TestClient(build_app(plane)) as client:
-        assert client.post("/v1/models/digits:predict", json=body).status_code == 200
+        response = client.post("/v2/models/digits/infer", json=body)
+        assert response.status_code == 200 and response.json()["outputs"][0]["shape"] == [n, 10]

@@ -1,0 +1,71 @@
+"""A fast path for the commonest request: `{"instances": <nested lists of pixel values>}`.
+
+Parsing a 28x28 image with a JSON library and then `np.asarray` over the nested
+lists costs ~150 us (44 us orjson, ~110 us numpy's discovery of the nesting), more
+than everything else a request does. For bodies that are exactly that shape, with
+non-negative integers of at most three digits, this module reads the pixels from
+the bytes with a few numpy operations (~25 us). It returns None for anything else
+(floats, negatives, booleans, leading zeros, other keys, ragged lists, ...), and
+the caller takes the general JSON path, so no request is judged by this code
+alone: a test holds the two paths to the same arrays.
+
+How: numpy's text reader reads the numbers; with the digits taken out, the text
+must equal the skeleton of a regular array of the expected shape (cached per
+shape), no slot may be empty, and the digits must be exactly those the numbers
+need. Together these prove the nesting regular, the shape right and each number
+well formed.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+_WHITESPACE = b" \t\r\n"
+_PREFIX, _SUFFIX = b'{"instances":', b"}"
+_DIGITS = b"0123456789"
+_EMPTY_SLOTS = (b"[]", b"[,", b",,", b",]")
+_TO_SPACE = bytes.maketrans(b"[],", b"   ")  # separators -> spaces, for numpy's text reader
+
+
+@lru_cache(maxsize=64)
+def _skeleton(shape: tuple[int, ...]) -> bytes:
+    """The text of a regular array of `shape` with its numbers left out: "[[,],[,]]" for (2, 2)."""
+    text = b""
+    for size in reversed(shape):
+        text = b"[" + b",".join([text] * size) + b"]"
+    return text
+
+
+def parse_instances(body: bytes, image_shape: tuple[int, int, int], max_images: int) -> np.ndarray | None:
+    """The images of a `{"instances": [...]}` body as int64 [N,H,W,C] (or [N,H,W] for 1 channel), or None.
+
+    None means "not the simple case": parse the body as JSON instead. `max_images`
+    bounds the work: a longer batch is left to the general path, which refuses it.
+    """
+    compact = body.translate(None, _WHITESPACE)
+    if not (compact.startswith(_PREFIX + b"[") and compact.endswith(_SUFFIX)):
+        return None
+    array = compact[len(_PREFIX) : -len(_SUFFIX)]
+    if array.translate(None, _DIGITS + b"[],") or any(empty in array for empty in _EMPTY_SLOTS):
+        return None  # floats, signs, booleans, strings, more keys, or a slot without a number
+    # Read the numbers from the text with its white space, so "1 2" stays two numbers.
+    spaced = body[body.index(b"[") : body.rindex(b"]") + 1]
+    values = np.fromstring(spaced.translate(_TO_SPACE), dtype=np.int64, sep=" ")
+    count, pixels = values.size, math.prod(image_shape)
+    if count == 0 or count % pixels or count // pixels > max_images:
+        return None
+    if values.min() < 0 or values.max() > 999:
+        return None
+    # As many digits as the numbers need: no leading zeros (not JSON), nothing lost.
+    if len(array) - len(array.translate(None, _DIGITS)) != count + int((values >= 10).sum() + (values >= 100).sum()):
+        return None
+    stripped = array.translate(None, _DIGITS)
+    batch = count // pixels
+    shapes = [(batch, *image_shape)] + ([(batch, *image_shape[:2])] if image_shape[2] == 1 else [])
+    for shape in shapes:  # grayscale may come without its channel axis
+        if _skeleton(shape) == stripped:  # the nesting is regular and of this shape, one number per slot
+            return values.reshape(shape)
+    return None
