@@ -61,6 +61,28 @@ def build_model(
     return keras.Model(inputs, outputs, name=name)
 
 
+def folded_affine(model) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's weights with the rescale and standardisation folded in, as float32.
+
+    logits = flatten(pixels) @ kernel + bias gives the model's logits for raw pixel
+    values: the whole model as one affine map, for exports (computed in float64).
+    """
+    import keras
+
+    rescale = model.get_layer("rescale")
+    scale, offset = float(rescale.scale), float(rescale.offset)
+    kernel, bias = (np.asarray(w, np.float64) for w in model.get_layer("classifier").get_weights())
+    mean, std = np.zeros(kernel.shape[0]), np.ones(kernel.shape[0])
+    if any(layer.name == "standardize" for layer in model.layers):
+        norm = model.get_layer("standardize")
+        mean = np.asarray(norm.mean, np.float64).reshape(-1)
+        # As the Normalization layer divides: by max(sqrt(variance), epsilon).
+        std = np.maximum(np.sqrt(np.asarray(norm.variance, np.float64).reshape(-1)), keras.backend.epsilon())
+    folded_kernel = kernel * (scale / std)[:, np.newaxis]
+    folded_bias = bias + ((offset - mean) / std) @ kernel
+    return folded_kernel.astype(np.float32), folded_bias.astype(np.float32)
+
+
 def feature_model(model):
     """The model's preprocessing alone: uint8 images -> the features its classifier reads."""
     import keras

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m serve`."""
     from serve.dataplane import DEFAULT_MAX_BATCH
     from serve.http_common import INLINE_MAX_VALUES, Limits
+    from serve.http_server import ConnectionLimits
 
     p = argparse.ArgumentParser(
         prog="python -m serve",
@@ -74,6 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=1,
         help="server processes on the one port, one core each (default: 1)",
+    )
+    http.add_argument(
+        "--request-timeout",
+        type=positive_float,
+        default=ConnectionLimits.request_timeout,
+        help="seconds a request may take to arrive, from its first byte to its last, before 408 "
+        f"(default: {ConnectionLimits.request_timeout:g})",
+    )
+    http.add_argument(
+        "--keep-alive",
+        type=positive_float,
+        default=ConnectionLimits.keep_alive_timeout,
+        help=f"seconds an idle connection stays open (default: {ConnectionLimits.keep_alive_timeout:g})",
+    )
+    http.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=ConnectionLimits.max_connections,
+        help=f"open connections per worker; more get 503 (default: {ConnectionLimits.max_connections})",
     )
     http.add_argument(
         "--max-body-bytes",
@@ -140,7 +160,7 @@ def _info(args) -> int:
 
 def _http(args) -> int:
     from serve.http_common import Limits
-    from serve.http_server import run
+    from serve.http_server import ConnectionLimits, run
     from serve.model import Model
 
     info = Model.load(args.model).info  # a bad file fails here, with one line, before any worker starts
@@ -151,7 +171,8 @@ def _http(args) -> int:
         flush=True,
     )
     limits = Limits(args.max_body_bytes, args.timeout)
-    return run(args.model, name, args.host, args.port, limits, args.max_batch, args.workers)
+    connections = ConnectionLimits(args.request_timeout, args.keep_alive, args.max_connections)
+    return run(args.model, name, args.host, args.port, limits, args.max_batch, args.workers, connections)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,11 @@
-"""The ASGI app: both protocols' routes over one data plane, one error handler, one body shape.
+"""The app: both protocols' routes over one data plane, one error handler, one body shape.
 
-A plain ASGI callable rather than a web framework: a single-image request does
-~100 us of work, and a framework's request, routing and response objects cost
-about as much again (measured: Starlette halves the requests/s of this app).
-What a framework would give is here in a few lines: routes with path
-parameters, 404/405, and every error as `{"error": "..."}` with its status.
+No web framework: a single-image request does ~60 us of work, and a framework's
+request, routing and response objects cost as much again (Starlette under
+uvicorn served half the requests/s of this app on uvicorn, and uvicorn itself
+another 25 us a request; see http_server.py). What a framework would give is
+here in a few lines: routes with path parameters, 404/405, and every error as
+`{"error": "..."}` with its status.
 """
 
 from __future__ import annotations
@@ -15,26 +16,40 @@ from collections.abc import Awaitable, Callable
 
 from serve import oip_v2, tfserving_v1
 from serve.dataplane import DataPlane
-from serve.errors import ClientDisconnected, ServeError
+from serve.errors import ServeError
 from serve.http_common import Limits, Request, Response, json_response
 
 log = logging.getLogger("serve.http")
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], "Response | Awaitable[Response]"]
 
 
 class Router:
     """Routes "/v1/models/{name}:predict" style patterns (a parameter never spans "/" or ":")."""
 
+    _CACHE_SIZE = 1024  # paths remembered; clients repeat the same few
+
     def __init__(self):
         self._routes: list[tuple[re.Pattern, dict[str, Endpoint]]] = []
+        self._cache: dict[tuple[str, str], tuple[Endpoint, dict[str, str]]] = {}
 
     def add(self, pattern: str, methods: dict[str, Endpoint]) -> None:
         """Serve `pattern` with one endpoint per HTTP method."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}"))
         self._routes.append((re.compile(regex + r"\Z"), methods))
+        self._cache.clear()
 
     def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
         """The endpoint and path parameters for a request, or a 404/405 ServeError."""
+        found = self._cache.get((method, path))
+        if found is not None:
+            return found[0], dict(found[1])
+        endpoint, params = self._search(method, path)
+        if len(self._cache) >= self._CACHE_SIZE:
+            self._cache.clear()
+        self._cache[(method, path)] = (endpoint, params)
+        return endpoint, dict(params)
+
+    def _search(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
         allowed = False
         for regex, methods in self._routes:
             found = regex.match(path)
@@ -64,7 +79,7 @@ class MethodNotAllowed(ServeError):
 
 
 class HttpApp:
-    """The ASGI application over a `DataPlane`."""
+    """Routes a request to its endpoint and turns every failure into `{"error": ...}`."""
 
     def __init__(self, plane: DataPlane, limits: Limits):
         self.plane = plane
@@ -73,41 +88,24 @@ class HttpApp:
         tfserving_v1.register(self.router, plane, limits)
         oip_v2.register(self.router, plane, limits)
 
-    async def __call__(self, scope: dict, receive, send) -> None:
-        """Serve one ASGI connection scope."""
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        """The response to `request`, or an awaitable of it when the endpoint's work leaves the event loop."""
         try:
-            endpoint, params = self.router.match(scope["method"], scope["path"])
-            response = await endpoint(Request(scope, receive, params, self.limits))
-        except ClientDisconnected as e:
-            log.info("%s %s: %s", scope["method"], scope["path"], e)
-            return
-        except ServeError as e:
-            if e.status_code >= 500:
-                log.error("%s %s: %s", scope["method"], scope["path"], e)
-            response = json_response({"error": str(e)}, e.status_code)
-        except Exception:
-            log.exception("%s %s failed", scope["method"], scope["path"])
-            response = json_response({"error": "internal server error"}, 500)
-        headers = [(b"content-type", response.content_type), *response.headers]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+            endpoint, request.path_params = self.router.match(request.method, request.path)
+            return endpoint(request)
+        except Exception as e:  # noqa: BLE001 - every failure becomes a response; error_response logs the unexpected
+            return self.error_response(request, e)
 
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.plane.draining = True
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def error_response(self, request: Request, error: BaseException) -> Response:
+        """`{"error": ...}` with the error's status; anything not a ServeError is a logged 500 that says nothing."""
+        if isinstance(error, ServeError):
+            if error.status_code >= 500:
+                log.error("%s %s: %s", request.method, request.path, error)
+            return json_response({"error": str(error)}, error.status_code)
+        log.error("%s %s failed", request.method, request.path, exc_info=error)
+        return json_response({"error": "internal server error"}, 500)
 
 
 def build_app(plane: DataPlane, limits: Limits | None = None) -> HttpApp:
-    """An ASGI app serving `plane` over TF Serving REST (v1) and the Open Inference Protocol (v2)."""
+    """The app serving `plane` over TF Serving REST (v1) and the Open Inference Protocol (v2)."""
     return HttpApp(plane, limits or Limits())

@@ -60,7 +60,7 @@ def parse_instances(body: bytes, image_shape: tuple[int, int, int], max_images: 
     if values.min() < 0 or values.max() > 999:
         return None
     # As many digits as the numbers need: no leading zeros (not JSON), nothing lost.
-    if len(array) - len(array.translate(None, _DIGITS)) != count + int((values >= 10).sum() + (values >= 100).sum()):
+    if len(array) - len(array.translate(None, _DIGITS)) != _digits_needed(values):
         return None
     stripped = array.translate(None, _DIGITS)
     batch = count // pixels
@@ -69,3 +69,8 @@ def parse_instances(body: bytes, image_shape: tuple[int, int, int], max_images: 
         if _skeleton(shape) == stripped:  # the nesting is regular and of this shape, one number per slot
             return values.reshape(shape)
     return None
+
+
+def _digits_needed(values: np.ndarray) -> int:
+    """Digits to write non-negative integers below 1000 without leading zeros."""
+    return values.size + int((values >= 10).sum() + (values >= 100).sum())

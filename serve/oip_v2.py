@@ -9,10 +9,21 @@ POST /v2/models/NAME/infer   {"inputs": [{"name": "images", "shape": [N,H,W,C],
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, NotReady
-from serve.http_common import MODEL_VERSION, Limits, Request, Response, as_array, infer, json_response, model_name
+from serve.http_common import (
+    MODEL_VERSION,
+    Limits,
+    Request,
+    Response,
+    as_array,
+    holds_booleans,
+    infer,
+    json_response,
+    model_name,
+)
 from serve.model import Model
 
 _NUMERIC = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
@@ -30,7 +41,7 @@ def _model_metadata(name: str, model: Model) -> dict:
     }
 
 
-def _input_tensor(body: dict, input_name: str):
+def _input_tensor(body: dict, input_name: str, check_booleans: bool = True):
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise BadInput(f'"inputs" must be a list with one tensor named "{input_name}".')
@@ -42,7 +53,7 @@ def _input_tensor(body: dict, input_name: str):
     shape = tensor.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise BadInput('"shape" must be a list of non-negative integers, e.g. [N, H, W, C].')
-    data = as_array(tensor.get("data"), '"data"')
+    data = as_array(tensor.get("data"), '"data"', check_booleans)
     if data.size != math.prod(shape):
         raise BadInput(f'"data" holds {data.size} values but shape {shape} needs {math.prod(shape)}.')
     return data.reshape(shape)
@@ -51,50 +62,48 @@ def _input_tensor(body: dict, input_name: str):
 def register(router, plane: DataPlane, limits: Limits) -> None:
     """Add the v2 routes over `plane` to `router`."""
 
-    async def live(request: Request) -> Response:
+    def live(request: Request) -> Response:
         return json_response({"live": plane.live()})
 
-    async def ready(request: Request) -> Response:
+    def ready(request: Request) -> Response:
         if not plane.ready():
             raise NotReady("the server is not ready: no model is loaded, or it is shutting down.")
         return json_response({"ready": True})
 
-    async def server_metadata(request: Request) -> Response:
+    def server_metadata(request: Request) -> Response:
         from serve import __name__ as package
         from serve import __version__
 
         return json_response({"name": package, "version": __version__, "extensions": []})
 
-    async def model_metadata(request: Request) -> Response:
+    def model_metadata(request: Request) -> Response:
         name = model_name(request)
         return json_response(_model_metadata(name, plane.model(name)))
 
-    async def model_ready(request: Request) -> Response:
+    def model_ready(request: Request) -> Response:
         name = model_name(request)
         plane.model(name)
         return json_response({"name": name, "ready": plane.ready()})
 
-    async def infer_endpoint(request: Request) -> Response:
+    def infer_endpoint(request: Request) -> Response | Awaitable[Response]:
         name = model_name(request)
         model = plane.model(name)
-        body = await request.json()
-        images = plane.batch(model, _input_tensor(body, model.info.input_name))
-        probabilities = await infer(model, images, limits)
-        response = {
-            "model_name": name,
-            "model_version": MODEL_VERSION,
-            "outputs": [
-                {
-                    "name": model.info.output_name,
-                    "datatype": "FP32",
-                    "shape": list(probabilities.shape),
-                    "data": probabilities.reshape(-1),
-                }
-            ],
-        }
-        if "id" in body:
-            response["id"] = body["id"]
-        return json_response(response)
+        body = request.json()
+        images = plane.batch(model, _input_tensor(body, model.info.input_name, holds_booleans(request.body)))
+
+        def respond(probabilities) -> Response:
+            output = {
+                "name": model.info.output_name,
+                "datatype": "FP32",
+                "shape": list(probabilities.shape),
+                "data": probabilities.reshape(-1),
+            }
+            response = {"model_name": name, "model_version": MODEL_VERSION, "outputs": [output]}
+            if "id" in body:
+                response["id"] = body["id"]
+            return json_response(response)
+
+        return infer(model, images, limits, respond)
 
     router.add("/v2/health/live", {"GET": live})
     router.add("/v2/health/ready", {"GET": ready})

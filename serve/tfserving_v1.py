@@ -9,6 +9,8 @@ An instance is an image as nested lists [H][W][C], {"images": ...}, or {"b64": "
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import numpy as np
 
 from serve.dataplane import DataPlane
@@ -20,6 +22,7 @@ from serve.http_common import (
     Response,
     as_array,
     b64_image,
+    holds_booleans,
     infer,
     json_response,
     model_name,
@@ -64,7 +67,7 @@ def _instance(value, index: int, model: Model):
     return value
 
 
-def _images(body: dict, model: Model) -> tuple[np.ndarray, str]:
+def _images(body: dict, model: Model, check_booleans: bool = True) -> tuple[np.ndarray, str]:
     input_name = model.info.input_name
     if ("instances" in body) == ("inputs" in body):
         raise BadInput('request must have exactly one of "instances" (row format) or "inputs" (columnar format).')
@@ -73,7 +76,9 @@ def _images(body: dict, model: Model) -> tuple[np.ndarray, str]:
         if not isinstance(instances, list):
             raise BadInput('"instances" must be a list of images.')
         rows = [_instance(v, i, model) for i, v in enumerate(instances)]
-        arrays = [as_array(r, f"instances[{i}]") for i, r in enumerate(rows)]
+        arrays = [as_array(r, f"instances[{i}]", check_booleans) for i, r in enumerate(rows)]
+        if len(arrays) == 1:
+            return arrays[0][np.newaxis], "predictions"
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
             raise BadInput(f"instances have different shapes: {sorted(shapes)}.")
@@ -83,17 +88,17 @@ def _images(body: dict, model: Model) -> tuple[np.ndarray, str]:
         if set(inputs) != {input_name}:
             raise BadInput(f'"inputs" must name exactly the input "{input_name}", got {sorted(inputs)}.')
         inputs = inputs[input_name]
-    return as_array(inputs, '"inputs"'), "outputs"
+    return as_array(inputs, '"inputs"', check_booleans), "outputs"
 
 
 def register(router, plane: DataPlane, limits: Limits) -> None:
     """Add the v1 routes over `plane` to `router`."""
 
-    async def status(request: Request) -> Response:
+    def status(request: Request) -> Response:
         plane.model(model_name(request))
         return json_response(_STATUS)
 
-    async def metadata(request: Request) -> Response:
+    def metadata(request: Request) -> Response:
         name = model_name(request)
         return json_response(
             {
@@ -102,15 +107,13 @@ def register(router, plane: DataPlane, limits: Limits) -> None:
             }
         )
 
-    async def predict(request: Request) -> Response:
+    def predict(request: Request) -> Response | Awaitable[Response]:
         model = plane.model(model_name(request))
-        body = await request.body()
-        images = parse_instances(body, model.info.input_shape, plane.max_batch)
+        images = parse_instances(request.body, model.info.input_shape, plane.max_batch)
         key = "predictions"
         if images is None:  # anything but plain nested pixel lists: the general JSON path
-            images, key = _images(parse_json(body), model)
-        probabilities = await infer(model, plane.batch(model, images), limits)
-        return json_response({key: probabilities})
+            images, key = _images(parse_json(request.body), model, holds_booleans(request.body))
+        return infer(model, plane.batch(model, images), limits, lambda p: json_response({key: p}))
 
     for base in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
         router.add(base + ":predict", {"POST": predict})

@@ -43,6 +43,9 @@ def test_onnx_contract_names_shapes_and_parity(exported):
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     assert dims == ["batch", *shape]
     assert [d.dim_param or d.dim_value for d in outp.type.tensor_type.shape.dim] == ["batch", classes]
+    # Rescale and standardisation are folded into the classifier: one affine map, then the activation.
+    ops = [n.op_type for n in model.graph.node]
+    assert ops[:4] == ["Cast", "Reshape", "MatMul", "Add"] and ops.count("MatMul") == 1 and len(ops) <= 7, ops
 
     images, _ = files.read_test_sample(run)
     keras_probs = class_probabilities(files.load_run_model(run).predict(images, verbose=0), task)

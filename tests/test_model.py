@@ -49,3 +49,21 @@ def test_pixel_statistics_floor_constant_pixels():
     assert variance[0] == pytest.approx(
         ((np.arange(10) * 25 / 255.0) ** 2).mean() - (np.arange(10) * 25 / 255.0).mean() ** 2, rel=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    "task, classes, normalize", [("multiclass", 10, True), ("binary", 2, True), ("multiclass", 3, False)]
+)
+def test_folded_affine_is_the_whole_model_as_one_map(task, classes, normalize):
+    from kerasreg.model import folded_affine
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 6, 5, 3), dtype=np.uint8)
+    mean, variance = pixel_statistics(images) if normalize else (None, None)
+    model = build_model((6, 5, 3), classes, task, mean=mean, variance=variance)
+    classifier = model.get_layer("classifier")
+    classifier.set_weights([rng.normal(size=w.shape).astype("float32") for w in classifier.get_weights()])
+    kernel, bias = folded_affine(model)
+    logits = images.reshape(40, -1).astype(np.float64) @ kernel + bias
+    expected = 1 / (1 + np.exp(-logits)) if task == "binary" else np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(model(images)), expected, atol=2e-5)

@@ -184,3 +184,25 @@ def test_every_supported_file_format_decodes(tmp_path, fmt):
     out = load_image_file(path, (8, 8), 1)
     assert out.shape == (8, 8, 1)
     assert out[:, :3].max() < 30 and out[:, 5:].min() > 225  # left dark, right light, whatever the codec
+
+
+@pytest.mark.parametrize("mode, shape", [("L", (30, 20)), ("RGB", (16, 24, 3))])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fast_png_decoder_gives_what_pillow_gives(monkeypatch, mode, shape, channels):
+    from serve import images
+
+    array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    data = _png(array, mode)
+    fast = decode_image(data, "x.png", (8, 8), channels)
+    monkeypatch.setattr(images, "_plain_png", lambda *args: None)  # Pillow alone
+    np.testing.assert_array_equal(fast, decode_image(data, "x.png", (8, 8), channels))
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding():
+    data = _png(np.zeros((40, 50), np.uint8), "L")
+    with pytest.raises(BadInput, match=r"^x.png: 50x40 pixels exceeds the limit of 1,999; send it smaller.$"):
+        decode_image(data, "x.png", (8, 8), 1, max_pixels=1999)
+    jpeg = io.BytesIO()
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(jpeg, format="JPEG")
+    with pytest.raises(BadInput, match="50x40 pixels exceeds the limit"):
+        decode_image(jpeg.getvalue(), "x.jpg", (8, 8), 1, max_pixels=1999)
