@@ -1,0 +1,156 @@
+"""What every benchmark needs: medians, ratios, processes, free ports, wrk, and the machine's name."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def median(values) -> float:
+    """The median of a non-empty sequence."""
+    return float(statistics.median(values))
+
+
+@dataclass
+class Target:
+    """One line of the Performance table: a figure, its baseline in the same run, and the target."""
+
+    name: str
+    figure: str
+    baseline: str
+    ratio: float | None
+    target: str
+    passed: bool | None  # None: a figure reported for information, with no target
+
+    def row(self) -> dict:
+        """As results.json stores it."""
+        status = "info" if self.passed is None else "PASS" if self.passed else "MISS"
+        return {**self.__dict__, "status": status}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Block until something accepts on 127.0.0.1:port, or fail if `process` died."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {seconds} s")
+
+
+def start_server(command: list[str], port: int, cpus: str | None = None) -> subprocess.Popen:
+    """Start a server process (pinned to `cpus` with taskset when given) and wait for its port."""
+    prefix = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    wait_for_port(port, process)
+    return process
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM, then wait (kill after 10 s)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("KERASREG_BENCH_BODY"), "rb"); wrk.body = f:read("*a"); f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %.3f %.6f %.6f %d %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1e6, latency:percentile(99) / 1e6,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def require_wrk() -> str:
+    """The wrk binary, or exit with how to install it."""
+    path = shutil.which("wrk")
+    if path is None:
+        sys.exit("benchmarks need wrk, the HTTP load generator: apt-get install wrk (Debian/Ubuntu), brew install wrk")
+    return path
+
+
+def wrk(url: str, body_file: Path, seconds: float, connections: int = 16, cpus: str | None = None) -> dict:
+    """requests/s, p50/p99 latency (s) and errors of `seconds` of POSTs of `body_file` to `url`."""
+    script = body_file.with_suffix(".lua")
+    script.write_text(_WRK_SCRIPT)
+    prefix = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+    command = [*prefix, require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    out = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "KERASREG_BENCH_BODY": str(body_file)}, check=True
+    ).stdout
+    found = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+) (\d+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no result: {out[-1000:]}")
+    rps, p50, p99, errors, non_2xx = found.groups()
+    return {
+        "requests_per_s": float(rps),
+        "p50_s": float(p50),
+        "p99_s": float(p99),
+        "errors": int(errors) + int(non_2xx),
+    }
+
+
+def machine() -> str:
+    """CPU model, cores, OS and Python: the `machine` column of the table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def run_json(command: list[str], timeout: float = 600) -> tuple[float, str]:
+    """Run a command to completion; its wall seconds and stdout (raises with its stderr on failure)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-3000:]}")
+    return seconds, result.stdout
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file."""
+    return json.loads(Path(path).read_text())

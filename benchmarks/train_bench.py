@@ -1,0 +1,187 @@
+"""Training speed and accuracy against scikit-learn and a numpy floor, on real MNIST 8k/2k.
+
+    python benchmarks/train_bench.py [--data DIR] [--rounds 3]
+
+DIR holds the official MNIST test set (../shared/data/mnist: t10k-*-ubyte.gz). Its
+first 8,000 images become the training files and its last 2,000 the test files
+of a folder in the MNIST distribution format, and `python -m kerasreg.train
+--dataset mnist --source files` trains on them as a user would. Each round runs,
+one after the other on the same machine:
+
+- the numpy floor: a full-batch forward and backward pass of softmax regression
+  over the same 7,200 x 784 training matrix (the arithmetic of one epoch);
+- scikit-learn's `LogisticRegression()` (lbfgs) fit on the same 7,200 images
+  scaled to [0, 1], and its test accuracy;
+- kerasreg's command line with today's defaults and `--l2 0.01`.
+
+Ratios are taken within a round, then the median over rounds is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.measure import PYTHON, Target, median, read_json, run_json  # noqa: E402
+
+
+def read_idx_gz(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (gzip)."""
+    data = gzip.decompress(path.read_bytes())
+    ndim = data[3]
+    shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write uint8 `array` as an IDX file (the MNIST distribution format)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def mnist_8k_2k_folder(data: Path, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Write MNIST 8k/2k as distribution files in `folder`; the images and labels."""
+    images = read_idx_gz(data / "mnist" / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx_gz(data / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    write_idx(folder / "train-images-idx3-ubyte", images[:8000])
+    write_idx(folder / "train-labels-idx1-ubyte", labels[:8000])
+    write_idx(folder / "t10k-images-idx3-ubyte", images[8000:])
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels[8000:])
+    return images, labels
+
+
+def numpy_floor_seconds(x: np.ndarray, y: np.ndarray, repeats: int = 30) -> float:
+    """Median seconds of one full-batch softmax-regression forward + backward pass over x [N,D]."""
+    w = np.zeros((x.shape[1], 10), np.float32)
+    b = np.zeros(10, np.float32)
+    onehot = np.eye(10, dtype=np.float32)[y]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        z = x @ w + b
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        g = (p - onehot) / len(x)
+        _ = (x.T @ g, g.sum(axis=0))
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def sklearn_fit(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> tuple[float, float]:
+    """Seconds of LogisticRegression().fit and its test accuracy."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # lbfgs stops at max_iter=100, as a user would see
+        model = LogisticRegression().fit(x, y)
+    seconds = time.perf_counter() - start
+    return seconds, float((model.predict(x_test) == y_test).mean())
+
+
+def kerasreg_train(args: list[str], out: Path) -> dict:
+    """Run `python -m kerasreg.train ARGS --out OUT`; its metrics.json plus the process's wall seconds."""
+    shutil.rmtree(out, ignore_errors=True)
+    wall, _ = run_json([PYTHON, "-m", "kerasreg.train", *args, "--out", str(out)])
+    return {**read_json(out / "metrics.json"), "process_seconds": wall}
+
+
+def run(data: Path, rounds: int, work: Path) -> dict:
+    """Every training figure and target; see the module docstring."""
+    from kerasreg.datasets.views import split_validation
+
+    folder = work / "mnist-8k-2k"
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = mnist_8k_2k_folder(data, folder)
+    (train_x, train_y), _ = split_validation(images[:8000, ..., None], labels[:8000].astype(np.int64), 0.1, 0)
+    x = train_x.reshape(len(train_x), -1).astype(np.float32) / 255.0
+    x_test = images[8000:].reshape(2000, -1).astype(np.float32) / 255.0
+    y_test = labels[8000:]
+    per_round = []
+    for r in range(rounds):
+        floor = numpy_floor_seconds(x, train_y)
+        sk_seconds, sk_accuracy = sklearn_fit(x, train_y, x_test, y_test)
+        ours = kerasreg_train(
+            ["--dataset", "mnist", "--source", "files", "--data-dir", str(folder), "--l2", "0.01"], work / "run-mnist"
+        )
+        per_round.append({"floor": floor, "sk_seconds": sk_seconds, "sk_accuracy": sk_accuracy, "ours": ours})
+        print(
+            f"  round {r + 1}: floor {floor * 1e3:.1f} ms, sklearn fit {sk_seconds:.2f} s ({sk_accuracy:.4f}), "
+            f"kerasreg train {ours['train_seconds']:.3f} s, "
+            f"epoch {ours['timings']['epoch_seconds_median'] * 1e3:.1f} ms "
+            f"({ours['accuracy']:.4f}, {ours['epochs_trained']} epochs)",
+            flush=True,
+        )
+    digits = kerasreg_train(["--dataset", "digits"], work / "run-digits")
+    train_ratio = median(r["ours"]["train_seconds"] / r["sk_seconds"] for r in per_round)
+    epoch_ratio = median(r["ours"]["timings"]["epoch_seconds_median"] / r["floor"] for r in per_round)
+    accuracy = median(r["ours"]["accuracy"] for r in per_round)
+    sk_accuracy = median(r["sk_accuracy"] for r in per_round)
+    typical = sorted(per_round, key=lambda r: r["ours"]["train_seconds"])[len(per_round) // 2]["ours"]
+    targets = [
+        Target(
+            "train MNIST 8k: train_seconds",
+            f"{median(r['ours']['train_seconds'] for r in per_round):.3f} s",
+            f"scikit-learn fit {median(r['sk_seconds'] for r in per_round):.2f} s",
+            train_ratio,
+            "<= 0.25 (aim 0.10)",
+            train_ratio <= 0.25,
+        ),
+        Target(
+            "train MNIST 8k: steady-state epoch",
+            f"{median(r['ours']['timings']['epoch_seconds_median'] for r in per_round) * 1e3:.1f} ms",
+            f"numpy floor {median(r['floor'] for r in per_round) * 1e3:.1f} ms",
+            epoch_ratio,
+            "<= 3",
+            epoch_ratio <= 3,
+        ),
+        Target(
+            "train MNIST 8k: test accuracy",
+            f"{accuracy:.4f}",
+            f"scikit-learn {sk_accuracy:.4f}",
+            None,
+            ">= 0.92",
+            accuracy >= 0.92,
+        ),
+        Target(
+            "digits demo: stops early, accuracy",
+            f"{digits['epochs_trained']} epochs, {digits['accuracy']:.4f}",
+            "epoch cap 100",
+            None,
+            "< 100 epochs, >= 0.96",
+            digits["epochs_trained"] < 100 and digits["accuracy"] >= 0.96,
+        ),
+    ]
+    return {"targets": [t.row() for t in targets], "rounds": per_round, "profile": typical, "digits": digits}
+
+
+def main() -> int:
+    """Run the training benchmark and print its JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("KERASREG_TEST_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported (default: 3)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        print(json.dumps(run(args.data, args.rounds, Path(work)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
