@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kerasreg import run_dir as files
+from kerasreg.errors import RunDirError
 
 LATEST = "latest.json"
 
@@ -41,9 +43,10 @@ class HistoryRecorder(keras.callbacks.Callback):
 class EpochBackup(keras.callbacks.Callback):
     """Backs up weights and optimizer state every `interval_seconds` and at the end, so a rerun resumes there.
 
-    An interval, not every epoch: writing the backup takes a few milliseconds, as
-    long as a whole epoch of MNIST 8k, so a backup per epoch would double the
-    training time. A crash loses at most `interval_seconds` of training; 0 backs up
+    The state is every variable of the model and its optimizer (slots, step count,
+    learning rate), saved by path in an .npz: 1 ms, where Keras's save_weights
+    takes 20 ms, longer than an epoch of MNIST 8k. An interval, not every epoch,
+    all the same: even 1 ms an epoch adds up. A crash loses at most `interval_seconds` of training; 0 backs up
     after every epoch. The backup at the end (after early stopping has restored the
     best weights) is marked finished: a rerun after a crash while the results were
     being written goes straight to writing them.
@@ -70,7 +73,15 @@ class EpochBackup(keras.callbacks.Callback):
         record = json.loads(latest.read_text())
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.backup_dir / record["weights"])
+        variables = {v.path: v for v in _state(model)}
+        with np.load(self.backup_dir / record["weights"], allow_pickle=False) as saved:
+            values = [saved[f"v{i}"] for i in range(len(record["variables"]))]
+        if sorted(record["variables"]) != sorted(variables):
+            raise RunDirError(
+                f"{self.backup_dir}: the backup holds other variables than this model; pass --restart to discard it."
+            )
+        for path, value in zip(record["variables"], values, strict=True):
+            variables[path].assign(value)
         self.finished = bool(record.get("finished", False))
         self._epochs_done = int(record["epoch"])
         return self._epochs_done
@@ -92,12 +103,20 @@ class EpochBackup(keras.callbacks.Callback):
     def save(self, model, epochs_done: int, finished: bool = False) -> None:
         """Atomically back up `model` as having finished `epochs_done` epochs."""
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.weights.h5"
-        partial = self.backup_dir / f".partial-{os.getpid()}.weights.h5"
-        model.save_weights(partial, overwrite=True)
+        name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.npz"
+        partial = self.backup_dir / f".partial-{os.getpid()}.npz"
+        state = _state(model)
+        with open(partial, "wb") as f:
+            np.savez(f, **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(state)})
         os.replace(partial, self.backup_dir / name)
-        files.write_json(self.backup_dir / LATEST, {"epoch": epochs_done, "weights": name, "finished": finished})
-        for old in self.backup_dir.glob("epoch-*.weights.h5"):
+        record = {"epoch": epochs_done, "weights": name, "finished": finished, "variables": [v.path for v in state]}
+        files.write_json(self.backup_dir / LATEST, record)
+        for old in self.backup_dir.glob("epoch-*.npz"):
             if old.name != name:
                 old.unlink(missing_ok=True)
         self._saved_at = time.monotonic()
+
+
+def _state(model) -> list:
+    """Every variable a resumed run needs: the model's and its optimizer's."""
+    return [*model.weights, *(model.optimizer.variables if model.optimizer is not None else [])]

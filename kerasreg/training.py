@@ -14,7 +14,7 @@ from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import ImageDataset
 from kerasreg.datasets.views import balanced_class_weights, split_validation, undersample
-from kerasreg.model import PREDICT_BATCH, build_model, feature_model, loss_name, pixel_statistics
+from kerasreg.model import build_model, loss_name, pixel_statistics, preprocess
 from kerasreg.strategy import StrategyChoice
 
 LR_FACTOR = 0.5
@@ -86,13 +86,6 @@ def make_model(setup: TrainingSetup):
     return model
 
 
-def compute_features(model, images: np.ndarray) -> np.ndarray:
-    """The model's own preprocessing of `images`, [N, H*W*C], in batches."""
-    extract = feature_model(model)
-    parts = [np.asarray(extract(images[i : i + PREDICT_BATCH])) for i in range(0, len(images), PREDICT_BATCH)]
-    return np.concatenate(parts) if parts else np.zeros((0, int(np.prod(images.shape[1:]))), np.float32)
-
-
 def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
     import keras
 
@@ -140,10 +133,10 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
         )
     last_epoch = initial_epoch if backup.finished else config.epochs
     if initial_epoch < last_epoch:
-        train = epoch_data(compute_features(model, split.train_images), split.train_labels, task, split.train_weights)
+        train = epoch_data(preprocess(model, split.train_images), split.train_labels, task, split.train_weights)
         val = None
         if split.val is not None:
-            val = epoch_data(compute_features(model, split.val[0]), split.val[1], task, split.val_weights)
+            val = epoch_data(preprocess(model, split.val[0]), split.val[1], task, split.val_weights)
         loop = EpochLoop(model, setup.choice.strategy, task, config.batch_size, config.l2, config.mixed_precision)
         loop.compile(train, val)
     rows: list[dict] = []
@@ -173,6 +166,7 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
     timings.update(
         first_epoch_seconds=epoch_seconds[0] if epoch_seconds else 0.0,
         epoch_seconds_median=float(np.median(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None,
+
         epochs_seconds=float(sum(epoch_seconds)),
         callbacks_seconds=callback_seconds,
     )

@@ -256,9 +256,12 @@ def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_pa
     backup.save(model, 2)
     saved = [w.copy() for w in model.get_weights()]
     # A kill during the next backup: a half-written weights file, latest.json not yet renamed.
-    (tmp_path / "backup" / ".partial-999.weights.h5").write_bytes(b"\x89HDF\r\n half a file")
+    (tmp_path / "backup" / ".partial-999.npz").write_bytes(b"PK\x03\x04 half a file")
     model.set_weights([w + 1 for w in saved])
+    learning_rate = float(model.optimizer.learning_rate)
+    model.optimizer.learning_rate = learning_rate / 4  # as ReduceLROnPlateau would have, after the backup
     assert backup.restore(model) == 2
+    assert float(model.optimizer.learning_rate) == learning_rate  # the optimizer's state comes back too
     for restored, expected in zip(model.get_weights(), saved, strict=True):
         np.testing.assert_array_equal(restored, expected)
     # Epoch 3 was logged to history.csv but never backed up: the resumed run drops its row.

@@ -67,3 +67,13 @@ def test_folded_affine_is_the_whole_model_as_one_map(task, classes, normalize):
     logits = images.reshape(40, -1).astype(np.float64) @ kernel + bias
     expected = 1 / (1 + np.exp(-logits)) if task == "binary" else np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     np.testing.assert_allclose(np.asarray(model(images)), expected, atol=2e-5)
+
+
+def test_preprocess_is_the_models_own_preprocessing():
+    from kerasreg.model import preprocess
+
+    images = np.random.default_rng(0).integers(0, 256, (30, 8, 8, 1), dtype=np.uint8)
+    mean, variance = pixel_statistics(images)
+    model = build_model((8, 8, 1), 10, "multiclass", mean=mean, variance=variance)
+    layers = model.get_layer("standardize")(model.get_layer("flatten")(model.get_layer("rescale")(images)))
+    np.testing.assert_allclose(preprocess(model, images), np.asarray(layers), rtol=1e-6, atol=1e-6)
