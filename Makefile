@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ demo: $(VENV)/.stamp-dev
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Speed against scikit-learn, a numpy floor, a 20-line endpoint and bare onnxruntime
+# (~4 min): writes benchmarks/results.json and the README's Performance section.
+# Needs the real MNIST test set (KERASREG_TEST_DATA, default ../shared/data) and wrk.
+bench: $(VENV)/.stamp-dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "make bench needs wrk, the HTTP load generator: sudo apt-get install wrk"; exit 2; }
+	$(PY) benchmarks/run_all.py
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .

@@ -50,7 +50,11 @@ KINDS = {
     "v2 infer": "/v2/models/bench/infer",
     "v1 b64 PNG": "/v1/models/bench:predict",
 }
-_RSS = "import resource; print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+# The peak RSS of this process's own memory (VmHWM): getrusage's ru_maxrss can carry the
+# parent's figure into a child started from a large benchmark process.
+_RSS = (
+    "import re; print('RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
+)
 
 
 def request_bodies(export: Path, work: Path) -> dict[str, Path]:
@@ -81,23 +85,29 @@ def _servers(model: Path) -> dict[str, list[str]]:
     }
 
 
-def http_round(model: Path, bodies: dict[str, Path], seconds: float) -> dict:
-    """One round of every request kind against both servers, each pinned to core 0, wrk on core 1."""
+def http_round(model: Path, bodies: dict[str, Path], seconds: float, naive_first: bool) -> dict:
+    """One round of every request kind against both servers, pinned to core 0, wrk on core 1.
+
+    Both servers run for the whole round and each kind is measured on one right
+    after the other (which goes first alternates between rounds), so drift in the
+    machine's speed falls on both alike.
+    """
     pinned = (os.cpu_count() or 1) >= 2
-    results: dict = {}
-    for server, command in _servers(model).items():
-        port = free_port()
-        process = start_server(
-            [*command, "--port", str(port)] if server == "serve" else [*command, str(port)],
-            port,
-            "0" if pinned else None,
-        )
-        try:
-            for kind, path in KINDS.items():
-                url = f"http://127.0.0.1:{port}{path}"
+    ports, processes = {}, {}
+    try:
+        for server, command in _servers(model).items():
+            ports[server] = free_port()
+            args = [*command, "--port", str(ports[server])] if server == "serve" else [*command, str(ports[server])]
+            processes[server] = start_server(args, ports[server], "0" if pinned else None)
+        results: dict = {}
+        order = ["naive", "serve"] if naive_first else ["serve", "naive"]
+        for kind, path in KINDS.items():
+            for server in order:
+                url = f"http://127.0.0.1:{ports[server]}{path}"
                 wrk(url, bodies[kind], 1, cpus="1" if pinned else None)  # warm-up
                 results[(server, kind)] = wrk(url, bodies[kind], seconds, cpus="1" if pinned else None)
-        finally:
+    finally:
+        for process in processes.values():
             stop_server(process)
     return results
 
@@ -167,7 +177,7 @@ def run(export: Path, rounds: int, seconds: float, work: Path) -> dict:
     bodies = request_bodies(export, work)
     http_rounds, worker_rounds, batch_rounds = [], [], []
     for r in range(rounds):
-        http_rounds.append(http_round(model, bodies, seconds))
+        http_rounds.append(http_round(model, bodies, seconds, naive_first=r % 2 == 1))
         worker_rounds.append(workers_round(model, bodies["v1 instances"], seconds))
         batch_rounds.append(batch_round(model))
         line = ", ".join(
@@ -239,8 +249,8 @@ def main() -> int:
     """Run the serving benchmark and print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path, help="an export directory (python -m export)")
-    parser.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported (default: 3)")
-    parser.add_argument("--seconds", type=float, default=4, help="length of each wrk run (default: 4)")
+    parser.add_argument("--rounds", type=int, default=5, help="repeats; medians are reported (default: 5)")
+    parser.add_argument("--seconds", type=float, default=3, help="length of each wrk run (default: 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         print(json.dumps(run(args.export, args.rounds, args.seconds, Path(work)), indent=2))

@@ -131,6 +131,7 @@ def run(data: Path, rounds: int, work: Path) -> dict:
             flush=True,
         )
     digits = kerasreg_train(["--dataset", "digits"], work / "run-digits")
+    digits = {k: digits[k] for k in ("accuracy", "epochs_trained", "train_seconds")}
     train_ratio = median(r["ours"]["train_seconds"] / r["sk_seconds"] for r in per_round)
     epoch_ratio = median(r["ours"]["timings"]["epoch_seconds_median"] / r["floor"] for r in per_round)
     accuracy = median(r["ours"]["accuracy"] for r in per_round)
@@ -170,7 +171,10 @@ def run(data: Path, rounds: int, work: Path) -> dict:
             digits["epochs_trained"] < 100 and digits["accuracy"] >= 0.96,
         ),
     ]
-    return {"targets": [t.row() for t in targets], "rounds": per_round, "profile": typical, "digits": digits}
+    keep = ("accuracy", "epochs_trained", "train_seconds", "timings", "process_seconds")
+    rounds = [{**r, "ours": {k: r["ours"][k] for k in keep}} for r in per_round]
+    profile = {k: typical[k] for k in keep}
+    return {"targets": [t.row() for t in targets], "rounds": rounds, "profile": profile, "digits": digits}
 
 
 def main() -> int:

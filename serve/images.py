@@ -62,6 +62,8 @@ def to_model_input(image, size: tuple[int, int], channels: int, invert: bool = F
     from PIL import Image
 
     if isinstance(image, np.ndarray):
+        if image.shape == (*size, channels):  # already the model's input: no round trip through Pillow
+            return 255 - image if invert else image
         image = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
     mode = "L" if channels == 1 else "RGB"
     if image.mode != mode:

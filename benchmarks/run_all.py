@@ -1,0 +1,138 @@
+"""`make bench`: every benchmark, benchmarks/results.json, and the README's Performance section.
+
+    python benchmarks/run_all.py [--data DIR] [--rounds 3] [--no-readme]
+
+Trains MNIST 8k/2k against scikit-learn and the numpy floor (train_bench.py),
+exports that run, serves it against the naive endpoint and bare onnxruntime
+(serve_bench.py), then writes the table between the README's bench markers.
+Each figure sits beside its baseline measured in the same run; ratios are
+medians over rounds. Needs wrk (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import serve_bench, train_bench  # noqa: E402
+from benchmarks.measure import PYTHON, REPO, machine, require_wrk, run_json  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results.json"
+README = REPO / "README.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+PROFILE_ROWS = [
+    ("start_tensorflow_seconds", "import TensorFlow, choose the strategy"),
+    ("load_data_seconds", "load the dataset files"),
+    ("build_model_seconds", "split, per-pixel statistics, build and compile the model"),
+    ("setup_seconds", "train: preprocess the features once, restore a backup, set up callbacks"),
+    ("first_epoch_seconds", "train: first epoch (graph tracing, then the epoch)"),
+    ("later_epochs_seconds", "train: the other epochs (steps, objective and validation in one graph call each)"),
+    ("callbacks_seconds", "train: callbacks (history.csv, learning rate, early stopping, backups)"),
+    ("evaluate_seconds", "test metrics"),
+    ("write_run_dir_seconds", "write model.keras, test sample, plots, metrics.json"),
+]
+
+
+def profile_rows(run: dict) -> list[tuple[str, float]]:
+    """(phase, seconds) of one training run, from its metrics.json timings."""
+    timings = dict(run["timings"])
+    timings["later_epochs_seconds"] = timings["epochs_seconds"] - timings["first_epoch_seconds"]
+    rows = [(label, timings[key]) for key, label in PROFILE_ROWS]
+    accounted = sum(seconds for _, seconds in rows)
+    rows.append(
+        ("Python start, imports before the clock, exit (TensorFlow's teardown)", run["process_seconds"] - accounted)
+    )
+    rows.append(("whole process (`python -m kerasreg.train`)", run["process_seconds"]))
+    return rows
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def markdown(results: dict) -> str:
+    """The README's Performance section body."""
+    lines = [
+        f"Measured by `make bench` on {results['date']}: {results['machine']}. Each figure's baseline ran in the "
+        "same script run; ratios are medians over rounds (figure / baseline).",
+        "",
+        "| figure | value | baseline (same run) | ratio | target | status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        lines.append(
+            f"| {t['name']} | {t['figure']} | {t['baseline']} | {_ratio(t['ratio'])} | {t['target']} | {t['status']} |"
+        )
+    run = results["training"]["profile"]
+    lines += [
+        "",
+        f"Where the time goes in one `python -m kerasreg.train --dataset mnist --l2 0.01` run on MNIST 8k "
+        f"({run['epochs_trained']} epochs, the run with the median `train_seconds`):",
+        "",
+        "| phase | seconds |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {seconds:.3f} |" for label, seconds in profile_rows(run)]
+    return "\n".join(lines)
+
+
+def write_readme(section: str) -> None:
+    """Replace the text between the bench markers of README.md."""
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers to write the table between.")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+
+
+def main() -> int:
+    """Run everything; write results.json and the README section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("KERASREG_TEST_DATA") or str(REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported (default: 3)")
+    parser.add_argument(
+        "--http-rounds", type=int, default=5, help="repeats of the HTTP runs, the noisiest figures (default: 5)"
+    )
+    parser.add_argument("--no-readme", action="store_true", help="write results.json only")
+    args = parser.parse_args()
+    require_wrk()
+    if not (args.data / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"no MNIST test set in {args.data / 'mnist'}; pass --data DIR or set KERASREG_TEST_DATA")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        print("training benchmark", flush=True)
+        training = train_bench.run(args.data, args.rounds, work)
+        print("export", flush=True)
+        run_json([PYTHON, "-m", "export", str(work / "run-mnist"), "--out", str(work / "export")])
+        print("serving benchmark", flush=True)
+        serving = serve_bench.run(work / "export", args.http_rounds, 3, work)
+    results = {
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "seconds": round(time.monotonic() - started, 1),
+        "targets": training["targets"] + serving["targets"],
+        "training": training,
+        "serving": serving,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    section = markdown(results)
+    print(section)
+    if not args.no_readme:
+        write_readme(section)
+    print(f"\n{RESULTS} written in {results['seconds']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
