@@ -159,10 +159,14 @@ def _info(args) -> int:
 
 
 def _http(args) -> int:
+    import logging
+
     from serve.http_common import Limits
     from serve.http_server import ConnectionLimits, run
     from serve.model import Model
 
+    # One line per event a server operator wants to see: hang-ups, timeouts, errors (with tracebacks for 500s).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     info = Model.load(args.model).info  # a bad file fails here, with one line, before any worker starts
     name = args.name or info.dataset or args.model.stem
     print(

@@ -3,15 +3,12 @@
 import base64
 import io
 import json
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
+from http_servers import start_server
 from PIL import Image
 
 from kerasreg.datasets import load_dataset
@@ -20,50 +17,16 @@ from serve import Model
 MAX_BODY = 200_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(digits_export, no_tensorflow_env):
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serve",
-            "http",
-            str(digits_export),
-            "--port",
-            str(port),
-            "--max-batch",
-            "8",
-            "--max-body-bytes",
-            str(MAX_BODY),
-        ],
-        env=no_tensorflow_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process, port = start_server(
+        digits_export, no_tensorflow_env, "--max-batch", "8", "--max-body-bytes", str(MAX_BODY)
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if client.get("/v2/health/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start: {process.communicate()[1][-2000:]}")
-        time.sleep(0.2)
     yield client
     client.close()
     process.terminate()
-    process.wait(timeout=10)
+    process.communicate(timeout=20)
 
 
 @pytest.fixture(scope="module")
