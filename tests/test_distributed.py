@@ -107,7 +107,7 @@ def _env(**extra):
     return {**env, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
-TRAIN = [sys.executable, "-m", "kerasreg.train", "--dataset", "digits", "--epochs", "6", "--learning-rate", "0.01"]
+TRAIN = [sys.executable, "-m", "kerasreg.train", "--dataset", "digits", "--epochs", "6", "--batch-size", "128"]
 
 
 @pytest.mark.slow
