@@ -254,3 +254,20 @@ def test_wrong_onnx_names_fail_validation_with_every_problem_listed(small_run, t
         export_run(small_run, tmp_path / "out")
     assert e.value.failures == ["model.onnx: outputs are ['output_0'], expected ['probabilities']"]
     assert not (tmp_path / "out").exists()
+
+
+def test_int8_export_without_real_data_and_the_root_logger_untouched(small_run, tmp_path, caplog):
+    import logging
+
+    level = logging.getLogger().level
+    with caplog.at_level(logging.WARNING):
+        card = export_run(small_run, tmp_path / "out", quantize="int8")
+    assert logging.getLogger().level == level
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
+    entry = card["parity"]["artifacts"]["model.int8.onnx"]
+    assert entry["argmax_agreement"] >= 0.9 and "accuracy_change" in entry
+    session = ort.InferenceSession(str(tmp_path / "out" / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    images, _ = files.read_test_sample(small_run)
+    assert session.run(None, {"images": images[:4]})[0].shape[0] == 4
+    props = {p.key for p in onnx.load(str(tmp_path / "out" / "model.int8.onnx")).metadata_props}
+    assert {"kerasreg.classes", "kerasreg.quantization"} <= props
