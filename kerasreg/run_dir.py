@@ -124,17 +124,20 @@ def load_run_model(run_dir: Path):
         raise RunDirError(f"{path}: cannot load the model ({type(e).__name__}: {str(e)[:200]}).") from None
 
 
-def prepare_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    """Refuse a finished run or a mismatched unfinished one; honour --restart."""
+def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: str = "auto") -> None:
+    """Refuse a finished run or a mismatched unfinished one; `resume` "restart" discards, "required" insists."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"--out {run_dir} is a file; expected a directory.")
     if (run_dir / METRICS).exists():
         raise RunDirError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
     backup = run_dir / BACKUP
-    if config.restart:
+    unfinished = backup.exists() and (run_dir / CONFIG).exists()
+    if resume == "required" and not unfinished:
+        raise RunDirError(f"{run_dir} holds no unfinished run to resume; run without --resume to start one.")
+    if resume == "restart":
         shutil.rmtree(backup, ignore_errors=True)
         (run_dir / HISTORY).unlink(missing_ok=True)
-    elif backup.exists() and (run_dir / CONFIG).exists():
+    elif unfinished:
         differences = config.resume_differences(read_json(run_dir / CONFIG).get("options", {}))
         if differences:
             raise RunDirError(

@@ -21,16 +21,10 @@ from pathlib import Path
 from kerasreg import __version__
 from kerasreg import run_dir as files
 from kerasreg.cli import run_cli
-from kerasreg.config import (
-    DEFAULT_LEARNING_RATES,
-    NORMALIZE_CHOICES,
-    OPTIMIZER_CHOICES,
-    TrainConfig,
-)
-from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES, ImageDataset, load_dataset
-from kerasreg.datasets.views import BALANCE_CHOICES
+from kerasreg.config import TrainConfig
+from kerasreg.datasets import ImageDataset, load_dataset
 from kerasreg.errors import KerasregError
-from kerasreg.strategy import COLLECTIVE_CHOICES, even_global_batch
+from kerasreg.strategy import even_global_batch
 
 _DEFAULTS = TrainConfig()
 _EPILOG = """\
@@ -46,79 +40,29 @@ the course's train_catvnoncat.h5 and test_catvnoncat.h5; digits is bundled offli
 """
 
 
+_FLAG_TYPES = {"int": int, "float": float, "str": str}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of `python -m kerasreg.train`."""
+    """The command line of `python -m kerasreg.train`: one flag per TrainConfig field, plus where the run goes."""
     p = argparse.ArgumentParser(
         prog="python -m kerasreg.train",
         description="Train a logistic-regression classifier (one Dense layer) on raw image pixels.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d = _DEFAULTS
-    p.add_argument(
-        "--dataset", choices=DATASET_CHOICES, default=d.dataset, help=f"what to learn (default: {d.dataset})"
-    )
-    p.add_argument(
-        "--source",
-        choices=SOURCE_CHOICES,
-        default=d.source,
-        help=f"auto: the files in --data-dir when they are there, else tensorflow-datasets (default: {d.source})",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=d.data_dir,
-        help="folder holding the dataset files; for tfds, its data_dir (default: tfds's own)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=d.epochs,
-        help=f"most epochs to train; early stopping usually ends sooner (default: {d.epochs})",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=d.batch_size,
-        help=f"GLOBAL batch size; each of R replicas gets batch-size/R (default: {d.batch_size})",
-    )
-    p.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        help="step size (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + ")",
-    )
-    p.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default=d.optimizer, help=f"(default: {d.optimizer})")
-    p.add_argument(
-        "--l2", type=float, default=d.l2, help=f"L2 penalty on the weights; 0 turns it off (default: {d.l2:g})"
-    )
-    p.add_argument(
-        "--normalize",
-        choices=NORMALIZE_CHOICES,
-        default=d.normalize,
-        help=f"standardise each pixel with training-split statistics, inside the model (default: {d.normalize})",
-    )
-    p.add_argument(
-        "--seed", type=int, default=d.seed, help=f"seed for splits, shuffling and weights (default: {d.seed})"
-    )
-    p.add_argument(
-        "--balance",
-        choices=BALANCE_CHOICES,
-        default=d.balance,
-        help=f"for imbalanced tasks: weigh classes equally, drop majority examples, or nothing (default: {d.balance})",
-    )
-    p.add_argument(
-        "--val-split",
-        type=float,
-        default=d.val_split,
-        help="fraction of training data held out for validation and early stopping; 0 trains on "
-        f"all of it with no early stopping (default: {d.val_split})",
-    )
-    p.add_argument(
-        "--patience",
-        type=int,
-        default=d.patience,
-        help=f"epochs without a better validation loss before stopping (default: {d.patience})",
-    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for field in dataclasses.fields(TrainConfig):
+        meta = field.metadata
+        group = groups.setdefault(meta["group"], p.add_argument_group(meta["group"])) if meta["group"] else p
+        flag = "--" + field.name.replace("_", "-")
+        shown = meta["shown"] if meta["shown"] is not None else field.default
+        help_text = f"{meta['help']} (default: {shown})"
+        if field.type == "bool":
+            group.add_argument(flag, action="store_true", help=help_text)
+        else:
+            kind = _FLAG_TYPES[field.type.split(" |")[0]]
+            group.add_argument(flag, type=kind, default=field.default, choices=meta["choices"], help=help_text)
     p.add_argument(
         "--out",
         default=None,
@@ -129,32 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument(
         "--resume",
         action="store_true",
-        help="continue an unfinished run in --out from its last finished epoch (the default when a backup exists)",
+        help="require an unfinished run in --out and continue it; fail if there is none (default: resume one if "
+        "it is there, else start)",
     )
     resume.add_argument(
         "--restart", action="store_true", help="discard an unfinished run's backup in --out and start over"
-    )
-    g = p.add_argument_group("distribution (see README: Training on GPUs and clusters)")
-    g.add_argument(
-        "--devices", default=None, help="GPU indices for MirroredStrategy, e.g. 0,2 (default: every visible GPU)"
-    )
-    g.add_argument(
-        "--collective",
-        choices=COLLECTIVE_CHOICES,
-        default=d.collective,
-        help=f"all-reduce of MultiWorkerMirroredStrategy when TF_CONFIG names a cluster (default: {d.collective})",
-    )
-    g.add_argument(
-        "--mixed-precision",
-        action="store_true",
-        help="mixed_float16 (for GPUs); the output layer stays float32 (default: off)",
-    )
-    p.add_argument(
-        "--backup-interval",
-        type=float,
-        default=d.backup_interval,
-        help="seconds between backups of the training state, which a rerun resumes from; one is always "
-        f"made at the end; 0 backs up after every epoch (default: {d.backup_interval:g})",
     )
     return p
 
@@ -234,18 +157,25 @@ def _write_results(run_dir: Path, model, data: ImageDataset, history: list[dict]
 
 
 def train_and_evaluate(
-    config: TrainConfig, run_dir: Path | str, *, strategy=None, datasets: ImageDataset | None = None
+    config: TrainConfig,
+    run_dir: Path | str,
+    *,
+    strategy=None,
+    datasets: ImageDataset | None = None,
+    resume: str = "auto",
 ) -> dict:
     """Train as `config` says, write `run_dir`, and return the test metrics.
 
     The strategy comes from `choose_strategy` (TF_CONFIG, visible GPUs,
-    config.devices); only the chief writes `run_dir`. Rerunning after a crash
-    resumes from the last backup unless config.restart. metrics.json's `timings`
+    config.devices); only the chief writes `run_dir`. metrics.json's `timings`
     says where the time went.
 
     Args:
         strategy: a tf.distribute strategy to use instead of `choose_strategy()`'s.
         datasets: an `ImageDataset` to train on instead of loading `config.dataset`.
+        resume: "auto" continues an unfinished run in `run_dir` (after a crash) or
+            starts one; "required" fails when there is none to continue;
+            "restart" discards it.
     """
     from kerasreg.evaluation import compute_metrics, summary_lines
     from kerasreg.model import predict_probabilities
@@ -261,7 +191,7 @@ def train_and_evaluate(
         choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
     clock.lap("start_tensorflow_seconds")
     work_dir = run_dir if choice.is_chief else files.worker_dir(run_dir, choice.worker_index)
-    files.prepare_run_dir(work_dir, config)
+    files.prepare_run_dir(work_dir, config, resume)
     data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
     clock.lap("load_data_seconds")
     _seed_everything(config.seed)
@@ -313,28 +243,8 @@ class _PhaseClock:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Turn parsed arguments into a validated TrainConfig."""
-    return TrainConfig(
-        dataset=args.dataset,
-        source=args.source,
-        data_dir=args.data_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        optimizer=args.optimizer,
-        l2=args.l2,
-        normalize=args.normalize,
-        seed=args.seed,
-        balance=args.balance,
-        val_split=args.val_split,
-        patience=args.patience,
-        out=args.out,
-        devices=args.devices,
-        collective=args.collective,
-        mixed_precision=args.mixed_precision,
-        backup_interval=args.backup_interval,
-        restart=args.restart,
-    )
+    """Turn parsed arguments into a validated TrainConfig (every field has its flag)."""
+    return TrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,10 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except KerasregError as e:
         parser.error(str(e))
-    out = Path(config.out) if config.out else Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(args.out) if args.out else Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
-    hint = f"the last finished epoch is backed up in {out}; rerun the same command to resume"
-    return run_cli(parser.prog, lambda: train_and_evaluate(config, out), interrupted_hint=hint)
+    resume = "restart" if args.restart else "required" if args.resume else "auto"
+    hint = f"the last backed-up epoch is in {out}; rerun the same command to resume"
+    return run_cli(parser.prog, lambda: train_and_evaluate(config, out, resume=resume), interrupted_hint=hint)
 
 
 if __name__ == "__main__":

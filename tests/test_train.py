@@ -147,6 +147,31 @@ def test_help_shows_every_option_with_its_default():
     assert "examples:" in result.stdout
 
 
+def test_every_option_is_a_flag_in_help_and_a_row_of_the_readme():
+    import dataclasses
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    help_text = _run_cli("--help").stdout
+    flags = ["--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainConfig)] + [
+        "--out",
+        "--resume",
+        "--restart",
+    ]
+    for flag in flags:
+        assert flag in help_text, flag
+        assert f"| `{flag}` |" in readme, f"README's option table has no row for {flag}"
+    assert "--training-loop" not in help_text and "| `--training-loop` |" not in readme
+
+
+def test_resume_with_nothing_to_resume_is_refused(tmp_path, capsys):
+    assert main(["--dataset", "digits", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m kerasreg.train: error: {tmp_path / 'new'} holds no unfinished run to resume; "
+        "run without --resume to start one."
+    )
+
+
 def test_bad_flag_value_is_one_line_and_exit_2():
     result = _run_cli("--batch-size", "0")
     assert result.returncode == 2
