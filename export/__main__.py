@@ -1,5 +1,9 @@
 import sys
 
-from export.cli import main
+from kerasreg.extras import require_extra
+
+require_extra("export", "python -m export")
+
+from export.cli import main  # noqa: E402 - only once the export extra is known to be there
 
 sys.exit(main())

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 from export.onnx_convert import DEFAULT_OPSET, MIN_OPSET
 
-EXIT_VALIDATION_FAILED = 1
 _EPILOG = """\
 examples:
   python -m export runs/digits --out exports/digits
@@ -78,27 +76,17 @@ def _print_report(card: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse, export, print the parity report; 2 for a bad request, 1 for failed validation."""
+    """Parse, export, print the parity report; exit codes as kerasreg.cli.run_cli's (1: validation failed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    from export.errors import ValidationFailed
     from export.exporter import export_run
-    from kerasreg.errors import KerasregError
+    from kerasreg.cli import run_cli
 
-    try:
-        card = export_run(
-            args.run_dir, args.out, opset=args.opset, atol=args.atol, quantize=args.quantize, overwrite=args.overwrite
-        )
-    except KerasregError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 2
-    except ValidationFailed as e:
-        print(f"{parser.prog}: validation failed, nothing written to {args.out}:", file=sys.stderr)
-        for failure in e.failures:
-            print(f"  {failure}", file=sys.stderr)
-        return EXIT_VALIDATION_FAILED
-    _print_report(card, args.out)
-    return 0
+    def export() -> None:
+        options = {"opset": args.opset, "atol": args.atol, "quantize": args.quantize, "overwrite": args.overwrite}
+        _print_report(export_run(args.run_dir, args.out, **options), args.out)
+
+    return run_cli(parser.prog, export)

@@ -185,7 +185,7 @@ def export_run(
         )
         report["images_from"] = images_from
         if failures:
-            raise ValidationFailed(failures, report)
+            raise ValidationFailed(failures, report, out)
         exported_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         properties = {
             "kerasreg.classes": class_names,

@@ -1,22 +1,43 @@
-"""What every kerasreg command does with a user mistake: one line, exit code 2."""
+"""How every kerasreg command ends: 0 done, 1 a check failed, 2 a user mistake, 130 interrupted.
+
+`python -m kerasreg.train`, `python -m kerasreg.evaluate` and `python -m export`
+run through `run_cli`. (`python -m serve` follows the same codes in serve/cli.py,
+since serve may not import kerasreg.)
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-from kerasreg.errors import KerasregError
+from kerasreg.errors import CheckFailed, KerasregError
 
+EXIT_CHECK_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
 def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "") -> int:
-    """Run `action`; a KerasregError prints "prog: error: ..." and returns 2, Ctrl-C returns 130."""
+    """Run `action` and return the exit code; every failure a user can act on is printed, not raised.
+
+    A KerasregError (bad input, unusable data or run directory) and an OSError (a
+    path that cannot be read or written) print "prog: error: ..." and return 2; a
+    CheckFailed prints its headline and details and returns 1; Ctrl-C returns 130.
+    Anything else is a bug and keeps its traceback.
+    """
     try:
         action()
     except KerasregError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except CheckFailed as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        for line in e.details:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{prog}: error: {where}{e.strerror or e}; check the path and its permissions.", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted" + (f"; {interrupted_hint}" if interrupted_hint else ""), file=sys.stderr)

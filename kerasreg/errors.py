@@ -17,3 +17,11 @@ class DatasetError(KerasregError):
 
 class RunDirError(KerasregError):
     """A run directory that is missing, incomplete or unreadable."""
+
+
+class CheckFailed(Exception):
+    """A command ran but its result did not pass a check (exit 1): a headline and one line per failure."""
+
+    def __init__(self, headline: str, details: list[str]):
+        super().__init__(headline)
+        self.details = details

@@ -9,6 +9,11 @@ dir and seed), or with `--on sample` uses the test images kept in the run direct
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before the imports below, which need the train extra
+    from kerasreg.extras import require_extra
+
+    require_extra("train", "python -m kerasreg.evaluate")
+
 import argparse
 import json
 import os

@@ -9,6 +9,11 @@ The run directory's files are listed in kerasreg/run_dir.py.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before the imports below, which need the train extra
+    from kerasreg.extras import require_extra
+
+    require_extra("train", "python -m kerasreg.train")
+
 import argparse
 import dataclasses
 import os

@@ -13,6 +13,15 @@ never TensorFlow, Keras, tf2onnx, kerasreg or export.
 __version__ = "0.1.0"
 
 from serve.errors import BadInput, ModelLoadError, ModelNotFound, ServeError
-from serve.model import Model
 
 __all__ = ["__version__", "BadInput", "Model", "ModelLoadError", "ModelNotFound", "ServeError"]
+
+
+def __getattr__(name: str):
+    # `Model` on first use: `python -m serve` imports this package before it can check
+    # that numpy and onnxruntime are installed (serve/extras.py).
+    if name == "Model":
+        from serve.model import Model
+
+        return Model
+    raise AttributeError(f"module 'serve' has no attribute {name!r}")

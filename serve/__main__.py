@@ -1,5 +1,9 @@
 import sys
 
-from serve.cli import main
+from serve.extras import require_extra
+
+require_extra("serve", "python -m serve")
+
+from serve.cli import main  # noqa: E402 - only once the serve extra is known to be there
 
 sys.exit(main())

@@ -42,9 +42,7 @@ def positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m serve`."""
-    from serve.dataplane import DEFAULT_MAX_BATCH
-    from serve.http_common import INLINE_MAX_VALUES, Limits
-    from serve.http_server import ConnectionLimits
+    from serve.limits import DEFAULT_MAX_BATCH, INLINE_MAX_VALUES, ConnectionLimits, Limits
 
     p = argparse.ArgumentParser(
         prog="python -m serve",
@@ -161,8 +159,11 @@ def _info(args) -> int:
 def _http(args) -> int:
     import logging
 
-    from serve.http_common import Limits
-    from serve.http_server import ConnectionLimits, run
+    from serve.extras import require_extra
+
+    require_extra("http", "python -m serve http")
+    from serve.http_server import run
+    from serve.limits import ConnectionLimits, Limits
     from serve.model import Model
 
     # One line per event a server operator wants to see: hang-ups, timeouts, errors (with tracebacks for 500s).
@@ -179,12 +180,28 @@ def _http(args) -> int:
     return run(args.model, name, args.host, args.port, limits, args.max_batch, args.workers, connections)
 
 
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch a subcommand; a user mistake prints one line and exits 2."""
-    args = build_parser().parse_args(argv)
+    """Dispatch a subcommand; exit codes as every kerasreg command's (kerasreg/cli.py, which serve may not import).
+
+    A bad flag is argparse's one line and exit 2; a ServeError (bad input or model)
+    or an OSError prints "python -m serve: error: ..." and exits 2; Ctrl-C exits 130.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
     command = {"predict": _predict, "info": _info, "http": _http}[args.command]
     try:
         return command(args)
     except ServeError as e:
-        print(f"python -m serve: error: {e}", file=sys.stderr)
-        return 2
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{parser.prog}: error: {where}{e.strerror or e}; check the path and its permissions.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from serve.errors import BadInput, ModelNotFound
+from serve.limits import DEFAULT_MAX_BATCH
 from serve.model import Model
-
-DEFAULT_MAX_BATCH = 256
 
 
 class DataPlane:

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from serve import oip_v2, tfserving_v1
 from serve.dataplane import DataPlane
 from serve.errors import ServeError
-from serve.http_common import Limits, Request, Response, json_response
+from serve.http_common import Request, Response, json_response
+from serve.limits import Limits
 
 log = logging.getLogger("serve.http")
 Endpoint = Callable[[Request], "Response | Awaitable[Response]"]

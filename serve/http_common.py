@@ -19,24 +19,11 @@ import orjson
 
 from serve.errors import BadInput, ModelNotFound, NotReady
 from serve.images import decode_image
+from serve.limits import INLINE_MAX_VALUES, Limits
 from serve.model import Model
 
 MODEL_VERSION = "1"  # one ONNX file per name: its only version
 JSON = b"application/json"
-# Batches of at most this many pixel values run on the event loop: ~1 ms of work at
-# most, less than the ~40 us a hop to a worker thread and back costs a 20 us model
-# several times over. Larger batches run in a thread, under the timeout.
-INLINE_MAX_VALUES = 1 << 18
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Request limits; see `python -m serve http --help`."""
-
-    max_body_bytes: int = 8 * 1024 * 1024  # 8 MiB: a batch of 256 CIFAR images as JSON numbers fits
-    timeout_seconds: float = 10.0
-
-
 @dataclass(slots=True)
 class Response:
     """What an endpoint answers: a status and a body (JSON unless said otherwise)."""

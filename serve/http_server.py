@@ -42,21 +42,12 @@ import httptools
 
 from serve.errors import ServeError
 from serve.http_app import HttpApp
-from serve.http_common import Limits, Request, Response, json_response
+from serve.http_common import Request, Response, json_response
+from serve.limits import ConnectionLimits, Limits
 
 log = logging.getLogger("serve.http")
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    """How long and how many: see `python -m serve http --help`."""
-
-    request_timeout: float = 10.0  # from a request's first byte to its last
-    keep_alive_timeout: float = 5.0  # an idle connection between requests
-    max_connections: int = 512  # open at once; well under the usual 1024 file descriptors
-    shutdown_grace: float = 10.0  # for requests in flight after SIGTERM
 
 
 @dataclass

@@ -15,7 +15,6 @@ from serve.dataplane import DataPlane
 from serve.errors import BadInput, NotReady
 from serve.http_common import (
     MODEL_VERSION,
-    Limits,
     Request,
     Response,
     as_array,
@@ -24,6 +23,7 @@ from serve.http_common import (
     json_response,
     model_name,
 )
+from serve.limits import Limits
 from serve.model import Model
 
 _NUMERIC = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}

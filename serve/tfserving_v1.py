@@ -17,7 +17,6 @@ from serve.dataplane import DataPlane
 from serve.errors import BadInput
 from serve.http_common import (
     MODEL_VERSION,
-    Limits,
     Request,
     Response,
     as_array,
@@ -29,6 +28,7 @@ from serve.http_common import (
     parse_json,
 )
 from serve.json_pixels import parse_instances
+from serve.limits import Limits
 from serve.model import Model
 
 _STATUS = {

@@ -235,7 +235,7 @@ def _answer(app, method: str, path: str, body: bytes = b""):
 def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits):
     from serve.dataplane import DataPlane
     from serve.http_app import build_app
-    from serve.http_common import INLINE_MAX_VALUES, Limits
+    from serve.limits import INLINE_MAX_VALUES, Limits
 
     # Only a batch too large to run on the event loop goes to a thread under the timeout.
     n = INLINE_MAX_VALUES // 64 + 1
