@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(VENV)/.stamp-dev: setup.py pyproject.toml
 	touch $@
 
 demo: $(VENV)/.stamp-dev
+	@echo "make demo: .venv holds kerasreg[dev] (TensorFlow, Keras, tf2onnx, onnxruntime, scikit-learn, ...)"
 	rm -rf $(RUN)
 	$(PY) -m kerasreg.train --dataset digits --out $(RUN)
 	$(PY) -m export $(RUN) --out $(EXPORT) --quantize int8 --overwrite
@@ -23,6 +24,10 @@ demo: $(VENV)/.stamp-dev
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: everything but the tests marked slow (under a minute here).
+test-fast: $(VENV)/.stamp-dev
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # Speed against scikit-learn, a numpy floor, a 20-line endpoint and bare onnxruntime
 # (~4 min): writes benchmarks/results.json and the README's Performance section.

@@ -14,6 +14,8 @@ from PIL import Image
 from kerasreg.datasets import load_dataset
 from serve import Model
 
+pytestmark = pytest.mark.slow  # a real server process
+
 MAX_BODY = 200_000
 
 

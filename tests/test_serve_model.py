@@ -108,6 +108,7 @@ def test_corrupt_image_is_bad_input(tmp_path):
         load_image_file(path, (8, 8), 1)
 
 
+@pytest.mark.slow
 def test_cli_predict_runs_where_tensorflow_cannot_be_imported(digits_export, digits, no_tensorflow_env, tmp_path):
     paths = []
     for i in range(3):
@@ -134,6 +135,7 @@ def test_cli_predict_runs_where_tensorflow_cannot_be_imported(digits_export, dig
         assert line["predictions"][0]["probability"] == pytest.approx(top[0][1], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_info_and_errors(digits_export, no_tensorflow_env, tmp_path):
     info = subprocess.run(
         [sys.executable, "-m", "serve", "info", str(digits_export)],

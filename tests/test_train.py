@@ -63,6 +63,7 @@ def test_saved_model_reloads_and_evaluate_recomputes_the_metrics(digits_run, cap
     assert printed["accuracy"] == metrics["accuracy"]  # the sample is the whole digits test split
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(tmp_path):
     config = TrainConfig(dataset="digits", epochs=2, seed=7)
     a = train_and_evaluate(config, tmp_path / "a")
@@ -123,6 +124,7 @@ def _run_cli(*args):
     return subprocess.run([sys.executable, "-m", "kerasreg.train", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_help_shows_every_option_with_its_default():
     result = _run_cli("--help")
     assert result.returncode == 0
@@ -147,6 +149,7 @@ def test_help_shows_every_option_with_its_default():
     assert "examples:" in result.stdout
 
 
+@pytest.mark.slow
 def test_every_option_is_a_flag_in_help_and_a_row_of_the_readme():
     import dataclasses
     from pathlib import Path
@@ -172,6 +175,7 @@ def test_resume_with_nothing_to_resume_is_refused(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_bad_flag_value_is_one_line_and_exit_2():
     result = _run_cli("--batch-size", "0")
     assert result.returncode == 2
