@@ -42,54 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def reload_dataset(record: dict, allow_download: bool = True):
-    """The run's dataset loaded again as config.json recorded it, or None when it cannot be.
-
-    File sources reload from their files only (never "auto", which with the files
-    gone would fall back to a tfds download); data given in Python gives None;
-    tfds sources reload only when `allow_download`, since tfds may fetch them.
-    """
-    from kerasreg.config import TrainConfig
-    from kerasreg.datasets import load_dataset
-
-    source = record.get("dataset", {}).get("source", "")
-    if source.startswith("files:"):
-        mode = "files"
-    elif source.startswith("sklearn"):
-        mode = "auto"
-    elif source.startswith("tfds:") and allow_download:
-        mode = "tfds"
-    else:
-        return None
-    config = TrainConfig.from_dict(record.get("options", {}))
-    data = load_dataset(config.dataset, mode, config.data_dir)
-    return data if data.source == source else None
-
-
 def evaluate_run(run_dir: Path, on: str = "test") -> dict:
-    """Metrics of the run's model on its test split (or its stored sample)."""
-    from kerasreg.config import TrainConfig
+    """Metrics of the run's model on its test split (or its stored sample).
+
+    The majority baseline answers the class metrics.json recorded (the training
+    split's most common), so the training data need not be loaded again.
+    """
     from kerasreg.errors import RunDirError
     from kerasreg.evaluation import compute_metrics
     from kerasreg.model import predict_probabilities
-    from kerasreg.training import prepare_training_data
+    from kerasreg.runs import FinishedRun
 
-    record = files.read_json(run_dir / files.CONFIG)
-    task = record["dataset"]["task"]
-    model = files.load_run_model(run_dir)
-    train_labels = None
+    run = FinishedRun.open(run_dir)
     if on == "sample":
-        images, labels = files.read_test_sample(run_dir)
+        images, labels = files.read_test_sample(run.path)
     else:
-        data = reload_dataset(record)
+        data = run.reload_dataset()
         if data is None:
             raise RunDirError(
-                f"{run_dir} was trained on data given in Python ({record['dataset'].get('source')}); "
+                f"{run_dir} was trained on data given in Python ({run.dataset.get('source')}); "
                 "evaluate it with --on sample."
             )
         images, labels = data.test_images, data.test_labels
-        train_labels = prepare_training_data(data, TrainConfig.from_dict(record["options"])).train_labels
-    return compute_metrics(labels, predict_probabilities(model, images, task), task, train_labels)
+    probabilities = predict_probabilities(run.load_model(), images, run.task)
+    return compute_metrics(labels, probabilities, run.task, majority_class=run.metrics.get("majority_class"))
 
 
 def _report(run_dir: Path, on: str, as_json: bool) -> None:

@@ -40,13 +40,17 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def compute_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, task: str, train_labels: np.ndarray | None = None
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    task: str,
+    train_labels: np.ndarray | None = None,
+    majority_class: int | None = None,
 ) -> dict:
     """accuracy, loss, per-class accuracy, confusion matrix, n_test, majority baseline;
     for binary tasks also balanced accuracy, precision, recall and ROC AUC.
 
     `probabilities` is [N, K]; the majority baseline answers the most common
-    training class (the test's own when `train_labels` is None).
+    training class, or `majority_class` when given (the test's own when neither is).
     """
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = probabilities.shape[1]
@@ -55,7 +59,9 @@ def compute_metrics(
     support = cm.sum(axis=1)
     per_class = [_ratio(cm[k, k], support[k]) for k in range(num_classes)]
     picked = np.clip(probabilities[np.arange(len(labels)), labels], _EPS, 1.0)
-    majority = int(np.bincount(train_labels if train_labels is not None else labels).argmax())
+    if majority_class is None:
+        majority_class = int(np.bincount(train_labels if train_labels is not None else labels).argmax())
+    majority = int(majority_class)
     metrics = {
         "accuracy": float((predicted == labels).mean()),
         "loss": float(-np.log(picked).mean()),

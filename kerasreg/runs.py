@@ -1,0 +1,106 @@
+"""A finished run read back: its record, metrics, model and test images.
+
+    from kerasreg.runs import FinishedRun
+    run = FinishedRun.open("runs/mnist")
+    images, labels, where = run.test_images()
+    probabilities = predict_probabilities(run.load_model(), images, run.task)
+
+The public surface that `python -m kerasreg.evaluate` and `python -m export` use;
+neither reaches into the training code or the other's command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kerasreg import run_dir as files
+from kerasreg.errors import DatasetError, RunDirError
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run directory whose training finished: config.json, metrics.json, model.keras, test_sample.npz."""
+
+    path: Path
+    record: dict  # config.json
+    metrics: dict  # metrics.json
+
+    @classmethod
+    def open(cls, run_dir: Path | str) -> FinishedRun:
+        """Read a finished run's record and metrics, or raise RunDirError saying what is missing."""
+        path = Path(run_dir)
+        if not path.is_dir():
+            raise RunDirError(f"{path} is not a directory; pass a run directory written by python -m kerasreg.train.")
+        record = files.read_json(path / files.CONFIG)
+        metrics = files.read_json(path / files.METRICS)
+        try:
+            dataset = record["dataset"]
+            _ = (dataset["class_names"], dataset["input_shape"], dataset["task"], dataset["name"])
+        except (KeyError, TypeError):
+            raise RunDirError(f"{path / files.CONFIG}: missing dataset facts; the run directory is corrupt.") from None
+        return cls(path, record, metrics)
+
+    @property
+    def dataset(self) -> dict:
+        """config.json's dataset facts: name, task, source, class_names, input_shape, sizes."""
+        return self.record["dataset"]
+
+    @property
+    def task(self) -> str:
+        """"multiclass" or "binary"."""
+        return self.dataset["task"]
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class names, in the order of the model's outputs."""
+        return list(self.dataset["class_names"])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        return tuple(self.dataset["input_shape"])
+
+    def load_model(self):
+        """The trained Keras model (model.keras)."""
+        return files.load_run_model(self.path)
+
+    def reload_dataset(self, allow_download: bool = True):
+        """The run's dataset loaded again as config.json recorded it, or None when it cannot be.
+
+        File sources reload from their files only (never "auto", which with the files
+        gone would fall back to a tfds download); data given in Python gives None;
+        tfds sources reload only when `allow_download`, since tfds may fetch them.
+        """
+        from kerasreg.config import TrainConfig
+        from kerasreg.datasets import load_dataset
+
+        source = self.dataset.get("source", "")
+        if source.startswith("files:"):
+            mode = "files"
+        elif source.startswith("sklearn"):
+            mode = "auto"
+        elif source.startswith("tfds:") and allow_download:
+            mode = "tfds"
+        else:
+            return None
+        config = TrainConfig.from_dict(self.record.get("options", {}))
+        data = load_dataset(config.dataset, mode, config.data_dir)
+        return data if data.source == source else None
+
+    def test_images(self, allow_download: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+        """Labelled test images and where they came from: the test split when it reloads, else the stored sample.
+
+        By default a tensorflow-datasets source is not reloaded: tfds could start a
+        download in the middle of an export.
+        """
+        try:
+            data = self.reload_dataset(allow_download)
+        except (DatasetError, TypeError, ValueError):
+            data = None  # the files moved, or config.json is from another version: use the sample
+        if data is not None:
+            return data.test_images, data.test_labels, f"test split ({data.source})"
+        images, labels = files.read_test_sample(self.path)
+        return images, labels, f"stored sample ({files.TEST_SAMPLE})"
