@@ -19,24 +19,23 @@ def class_probabilities(outputs: np.ndarray, task: str) -> np.ndarray:
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts [true, predicted]."""
-    return np.bincount(labels * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+    """Counts [true, predicted], every class a row and a column."""
+    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
+    return sklearn_confusion_matrix(labels, predicted, labels=np.arange(num_classes))
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); None with one class only."""
-    from scipy.stats import rankdata
+    """Area under the ROC curve (ties count half); None when the labels hold one class only."""
+    from sklearn.metrics import roc_auc_score
 
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if len(np.unique(labels)) < 2:
         return None
-    ranks = rankdata(scores)
-    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(labels, scores))
 
 
-def _ratio(num: float, den: float) -> float | None:
-    return float(num / den) if den else None
+def _or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def compute_metrics(
@@ -55,9 +54,11 @@ def compute_metrics(
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = probabilities.shape[1]
     predicted = probabilities.argmax(axis=1)
+    from sklearn.metrics import recall_score
+
     cm = confusion_matrix(labels, predicted, num_classes)
-    support = cm.sum(axis=1)
-    per_class = [_ratio(cm[k, k], support[k]) for k in range(num_classes)]
+    recalls = recall_score(labels, predicted, labels=np.arange(num_classes), average=None, zero_division=np.nan)
+    per_class = [_or_none(r) for r in recalls]  # each class's accuracy: its recall
     picked = np.clip(probabilities[np.arange(len(labels)), labels], _EPS, 1.0)
     if majority_class is None:
         majority_class = int(np.bincount(train_labels if train_labels is not None else labels).argmax())
@@ -72,12 +73,12 @@ def compute_metrics(
         "majority_class": majority,
     }
     if task == BINARY:
-        tp, fp, fn = int(cm[1, 1]), int(cm[0, 1]), int(cm[1, 0])
-        recalls = [r for r in per_class if r is not None]
+        from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score
+
         metrics.update(
-            balanced_accuracy=float(np.mean(recalls)),
-            precision=_ratio(tp, tp + fp),
-            recall=_ratio(tp, tp + fn),
+            balanced_accuracy=float(balanced_accuracy_score(labels, predicted)),
+            precision=_or_none(precision_score(labels, predicted, zero_division=np.nan)),
+            recall=_or_none(recall_score(labels, predicted, zero_division=np.nan)),
             roc_auc=roc_auc(labels, probabilities[:, 1]),
         )
     return metrics

@@ -60,9 +60,10 @@ def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.n
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Per-class weights n / (K * count_k), so every class carries the same total weight."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    present = counts > 0
+    """Per-class weights n / (K * count_k) (scikit-learn's "balanced"), 0 for classes absent from `labels`."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
     weights = np.zeros(num_classes)
-    weights[present] = len(labels) / (present.sum() * counts[present])
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
     return weights
