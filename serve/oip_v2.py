@@ -48,10 +48,12 @@ def _input_tensor(body: dict, input_name: str, check_booleans: bool = True):
     tensor = inputs[0]
     if tensor.get("name") != input_name:
         raise BadInput(f'input tensor is named {tensor.get("name")!r}; expected "{input_name}".')
-    if tensor.get("datatype") not in _NUMERIC:
-        raise BadInput(f"datatype {tensor.get('datatype')!r} is not supported; send UINT8 pixel values.")
+    datatype = tensor.get("datatype")
+    if not isinstance(datatype, str) or datatype not in _NUMERIC:
+        raise BadInput(f'"datatype" {datatype!r} is not supported; send UINT8 pixel values.')
     shape = tensor.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    # type() rather than isinstance: JSON's true is a bool, and a bool is an int to Python.
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise BadInput('"shape" must be a list of non-negative integers, e.g. [N, H, W, C].')
     data = as_array(tensor.get("data"), '"data"', check_booleans)
     if data.size != math.prod(shape):

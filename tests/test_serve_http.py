@@ -164,7 +164,7 @@ def test_v2_infer(server, digits, expected):
             "/v2/models/digits/infer",
             {"json": {"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}},
             400,
-            {"error": "datatype 'BYTES' is not supported; send UINT8 pixel values."},
+            {"error": "\"datatype\" 'BYTES' is not supported; send UINT8 pixel values."},
         ),
         (
             "post",
@@ -179,6 +179,34 @@ def test_v2_infer(server, digits, expected):
             {"content": b"[" * 100_000},
             400,
             {"error": "request body nests JSON too deeply."},
+        ),
+        (
+            "post",
+            "/v2/models/digits/infer",
+            {"json": {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [True] * 64}]}},
+            400,
+            {"error": '"data" must hold numbers 0..255, got true or false.'},
+        ),
+        (
+            "post",
+            "/v2/models/digits/infer",
+            {"json": {"inputs": [{"name": "images", "shape": [True, 8, 8, 1], "datatype": "UINT8", "data": [0] * 64}]}},
+            400,
+            {"error": '"shape" must be a list of non-negative integers, e.g. [N, H, W, C].'},
+        ),
+        (
+            "post",
+            "/v2/models/digits/infer",
+            {"json": {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": ["UINT8"], "data": [0] * 64}]}},
+            400,
+            {"error": "\"datatype\" ['UINT8'] is not supported; send UINT8 pixel values."},
+        ),
+        (
+            "post",
+            "/v1/models/digits:predict",
+            {"json": {"instances": [[[[0]] * 8] * 7 + [[[True]] * 8]]}},
+            400,
+            {"error": "instances[0] must hold numbers 0..255, got true or false."},
         ),
         ("get", "/v3/nothing", {}, 404, {"error": "Not Found"}),
         (
