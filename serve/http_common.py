@@ -131,8 +131,12 @@ def as_array(value, label: str, check_booleans: bool = True) -> np.ndarray:
         except (TypeError, ValueError):
             pass  # anything else: numpy below, and its checks
     try:
-        if check_booleans and _has_boolean(value):
-            raise BadInput(f"{label} must hold numbers 0..255, got true or false.")
+        booleans = check_booleans and _has_boolean(value)
+    except RecursionError:
+        raise BadInput(f"{label} nests too deeply.") from None
+    if booleans:
+        raise BadInput(f"{label} must hold numbers 0..255, got true or false.")
+    try:
         array = np.asarray(value)
     except ValueError:
         raise BadInput(f"{label} is ragged: every image must have the same shape.") from None
