@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -25,10 +26,18 @@ def check_target(out: Path, overwrite: bool) -> None:
         raise ExportError(f"{parent} is not writable; choose a writable --out.")
 
 
+OWNER = ".owner"  # in a stage: "host pid" of the export building it
+
+
 def make_stage(out: Path) -> Path:
-    """A fresh temporary directory beside `out`, on the same filesystem so a rename is atomic."""
+    """A fresh temporary directory beside `out`, on the same filesystem so a rename is atomic.
+
+    Stages left by exports that were killed are removed first (see `remove_stale_stages`).
+    """
+    remove_stale_stages(out)
     try:
         stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+        (stage / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     except OSError as e:
         raise ExportError(f"cannot write in {out.parent} ({e.strerror}); choose a writable --out.") from None
     umask = os.umask(0)
@@ -37,8 +46,41 @@ def make_stage(out: Path) -> Path:
     return stage
 
 
+def remove_stale_stages(out: Path) -> list[Path]:
+    """Remove `.NAME.partial-*` stages beside `out` whose export process is gone; the ones removed.
+
+    A stage whose owner runs on this host and is alive is another export still
+    running and is left alone, as is one from another host (shared storage), which
+    this machine cannot check.
+    """
+    removed = []
+    for stage in out.parent.glob(f".{out.name}.partial-*"):
+        try:
+            host, pid = (stage / OWNER).read_text().split()
+        except (OSError, ValueError):
+            host, pid = socket.gethostname(), "0"  # an unreadable or unowned stage: from a killed export
+        if host != socket.gethostname() or _alive(int(pid)):
+            continue
+        shutil.rmtree(stage, ignore_errors=True)
+        removed.append(stage)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 def publish(stage: Path, out: Path) -> None:
     """Move the validated `stage` to `out`; an old `out` is renamed aside first, then removed."""
+    (stage / OWNER).unlink(missing_ok=True)
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))

@@ -58,6 +58,7 @@ def read_info(session) -> ModelInfo:
         raise ModelLoadError("kerasreg.input metadata is malformed; export the model again.") from None
     if len(shape) != 3 or shape[2] not in (1, 3):
         raise ModelLoadError(f"kerasreg.input shape {spec['shape']} is not [batch,H,W,1|3].")
+    _check_graph(session, name, shape, classes)
     outputs = session.get_outputs()
     return ModelInfo(
         classes,
@@ -68,6 +69,23 @@ def read_info(session) -> ModelInfo:
         str(props.get("kerasreg.dataset", "")),
         props,
     )
+
+
+def _check_graph(session, input_name: str, shape: tuple[int, int, int], classes: tuple[str, ...]) -> None:
+    """The metadata must describe the graph it sits in: input name, dtype and size, and one output per class."""
+    (graph_input,), (graph_output,) = session.get_inputs()[:1], session.get_outputs()[:1]
+    if graph_input.name != input_name:
+        raise ModelLoadError(f"kerasreg.input names {input_name!r} but the graph's input is {graph_input.name!r}.")
+    if graph_input.type != "tensor(uint8)":
+        raise ModelLoadError(f"the graph's input is {graph_input.type}; kerasreg.input says uint8 pixels.")
+    if list(graph_input.shape[1:]) != list(shape):
+        raise ModelLoadError(
+            f"kerasreg.input says images of {list(shape)} but the graph takes {list(graph_input.shape[1:])}."
+        )
+    if len(graph_output.shape) != 2 or graph_output.shape[1] != len(classes):
+        raise ModelLoadError(
+            f"kerasreg.classes names {len(classes)} classes but the graph's output is {graph_output.shape}."
+        )
 
 
 def session_options():

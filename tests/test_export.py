@@ -239,9 +239,27 @@ def test_a_killed_export_leaves_no_export_dir(small_run, tmp_path):
     else:
         pytest.skip("in 3 tries the kill never landed while the export was staging")
     assert not out.exists()
-    # The next export is not confused by the leftover stage.
+    # The next export is not confused by the leftover stage, and removes it.
     export_run(small_run, out)
-    assert (out / "model.onnx").is_file()
+    assert (out / "model.onnx").is_file() and not (out / ".owner").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_a_stage_of_an_export_still_running_is_left_alone(small_run, tmp_path):
+    import os
+    import socket
+
+    from export.staging import OWNER, remove_stale_stages
+
+    out = tmp_path / "out"
+    running = tmp_path / ".out.partial-running"
+    running.mkdir()
+    (running / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")  # this process: alive
+    dead = tmp_path / ".out.partial-dead"
+    dead.mkdir()
+    (dead / OWNER).write_text(f"{socket.gethostname()} 999999999\n")
+    assert remove_stale_stages(out) == [dead]
+    assert running.is_dir() and not dead.exists()
 
 
 def test_wrong_onnx_names_fail_validation_with_every_problem_listed(small_run, tmp_path, monkeypatch):

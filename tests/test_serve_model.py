@@ -208,3 +208,30 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding():
     Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(jpeg, format="JPEG")
     with pytest.raises(BadInput, match="50x40 pixels exceeds the limit"):
         decode_image(jpeg.getvalue(), "x.jpg", (8, 8), 1, max_pixels=1999)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (
+            "kerasreg.input",
+            {"name": "images", "shape": [None, 28, 28, 1]},
+            "says images of [28, 28, 1] but the graph takes [8, 8, 1]",
+        ),
+        ("kerasreg.classes", ["a", "b", "c"], "names 3 classes but the graph's output is ['batch', 10]"),
+        (
+            "kerasreg.input",
+            {"name": "pixels", "shape": [None, 8, 8, 1]},
+            "names 'pixels' but the graph's input is 'images'",
+        ),
+    ],
+)
+def test_metadata_that_disagrees_with_the_graph_is_one_clear_error(digits_export, tmp_path, key, value, message):
+    model = onnx.load(str(digits_export))
+    props = {p.key: p.value for p in model.metadata_props}
+    props[key] = json.dumps(value)
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, tmp_path / "tampered.onnx")
+    with pytest.raises(ModelLoadError) as e:
+        Model.load(tmp_path / "tampered.onnx")
+    assert message in str(e.value) and str(e.value).startswith(str(tmp_path / "tampered.onnx"))
