@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=positive_int, default=3, help="classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
     predict.add_argument(
+        "--max-image-pixels",
+        type=positive_int,
+        default=None,
+        help="largest image accepted, in pixels (default: sized to the model: 4096 times its input, 4-50 Mpx)",
+    )
+    predict.add_argument(
         "--invert",
         action="store_true",
         help="invert pixel values: for dark-on-light scans fed to MNIST-style models (default: off)",
@@ -100,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"larger request bodies get 413 (default: {Limits.max_body_bytes})",
     )
     http.add_argument(
+        "--max-image-pixels",
+        type=positive_int,
+        default=None,
+        help="largest image a request may send, in pixels; a request's images may declare 4 times that in all "
+        "(default: sized to the model: 4096 times its input, 4-50 Mpx)",
+    )
+    http.add_argument(
         "--max-batch",
         type=positive_int,
         default=DEFAULT_MAX_BATCH,
@@ -116,15 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _predict(args) -> int:
-    from serve.images import load_image_file
+    from serve.images import load_image_file, max_pixels_for
     from serve.model import Model
 
     model = Model.load(args.model)
     size, channels = model.info.input_shape[:2], model.info.channels
+    max_pixels = args.max_image_pixels or max_pixels_for(model.info.input_shape)
     failed = 0
     for path in args.images:
         try:
-            image = load_image_file(path, size, channels, args.invert)
+            image = load_image_file(path, size, channels, args.invert, max_pixels)
         except ServeError as e:
             print(f"python -m serve: error: {e}", file=sys.stderr)
             failed += 1
@@ -175,7 +189,7 @@ def _http(args) -> int:
         + (f" ({args.workers} workers)" if args.workers > 1 else ""),
         flush=True,
     )
-    limits = Limits(args.max_body_bytes, args.timeout)
+    limits = Limits(args.max_body_bytes, args.timeout, args.max_image_pixels)
     connections = ConnectionLimits(args.request_timeout, args.keep_alive, args.max_connections)
     return run(args.model, name, args.host, args.port, limits, args.max_batch, args.workers, connections)
 

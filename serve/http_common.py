@@ -18,12 +18,14 @@ import numpy as np
 import orjson
 
 from serve.errors import BadInput, ModelNotFound, NotReady
-from serve.images import decode_image
-from serve.limits import INLINE_MAX_VALUES, Limits
+from serve.images import declared_pixels, decode_image
+from serve.limits import INLINE_DECODE_PIXELS, INLINE_MAX_VALUES, Limits
 from serve.model import Model
 
 MODEL_VERSION = "1"  # one ONNX file per name: its only version
 JSON = b"application/json"
+
+
 @dataclass(slots=True)
 class Response:
     """What an endpoint answers: a status and a body (JSON unless said otherwise)."""
@@ -104,15 +106,52 @@ async def _infer_in_thread(
     return respond(probabilities)
 
 
-def b64_image(value: dict, model: Model, label: str) -> np.ndarray:
-    """Decode {"b64": "<png or jpeg bytes>"} into the model's input [H,W,C]."""
+def b64_bytes(value: dict, label: str) -> bytes:
+    """The image bytes of {"b64": "<png or jpeg bytes>"}."""
     if not isinstance(value.get("b64"), str):
         raise BadInput(f'{label}: expected {{"b64": "<base64 image bytes>"}}.')
     try:
-        data = base64.b64decode(value["b64"], validate=True)
+        return base64.b64decode(value["b64"], validate=True)
     except (binascii.Error, ValueError):
         raise BadInput(f"{label}: b64 is not valid base64.") from None
-    return decode_image(data, label, model.info.input_shape[:2], model.info.channels)
+
+
+def decode_images(
+    encoded: dict[int, bytes], model: Model, limits: Limits
+) -> Callable[[], dict[int, np.ndarray]] | dict[int, np.ndarray]:
+    """Decode a request's images within the pixel limits: at once when small, else a job for a thread.
+
+    Every header is read first: an image over the per-image limit, or images over
+    the request's total, are refused before any pixel is decoded. Returns the
+    decoded images by index, or, when they declare more than INLINE_DECODE_PIXELS,
+    a function that decodes them (to run off the event loop, under the timeout).
+    """
+    per_image = limits.image_pixel_limit(model.info.input_shape)
+    declared = {i: declared_pixels(data, f"instances[{i}]") for i, data in encoded.items()}
+    for i, pixels in declared.items():
+        if pixels > per_image:
+            raise BadInput(f"instances[{i}]: {pixels:,} pixels exceeds the limit of {per_image:,}; send it smaller.")
+    total, budget = sum(declared.values()), 4 * per_image
+    if total > budget:
+        raise BadInput(f"the images of this request declare {total:,} pixels; the limit is {budget:,}; split it.")
+    size, channels = model.info.input_shape[:2], model.info.channels
+
+    def decode() -> dict[int, np.ndarray]:
+        return {
+            i: decode_image(data, f"instances[{i}]", size, channels, max_pixels=per_image)
+            for i, data in encoded.items()
+        }
+
+    return decode() if total <= INLINE_DECODE_PIXELS else decode
+
+
+async def in_thread(job: Callable, limits: Limits, what: str):
+    """`job()` in a worker thread, or NotReady after the timeout (the event loop serves on meanwhile)."""
+    future = asyncio.get_running_loop().run_in_executor(None, job)
+    try:
+        return await asyncio.wait_for(future, limits.timeout_seconds)
+    except asyncio.TimeoutError:
+        raise NotReady(f"{what} timed out after {limits.timeout_seconds:g} s; retry later.") from None
 
 
 def holds_booleans(body: bytes) -> bool:

@@ -31,6 +31,33 @@ def _from_array(array: np.ndarray, label: str) -> np.ndarray:
     return array
 
 
+def max_pixels_for(input_shape: tuple[int, int, int]) -> int:
+    """The default size limit of one image for a model: 4,096 times its input, within 4 and 50 Mpx.
+
+    Nobody sends a 50 Mpx picture to a 28x28 classifier: its limit is 4 Mpx
+    (2000x2000), a 64x64 model's 16.8 Mpx. `--max-image-pixels` overrides it.
+    """
+    height, width = input_shape[:2]
+    return int(min(MAX_PIXELS, max(4_000_000, 4096 * height * width)))
+
+
+def declared_pixels(data: bytes, label: str) -> int:
+    """Width x height as the image's header declares it, without decoding a pixel (0 for .npy)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if data[:6] == NPY_MAGIC:
+        return 0  # raw array bytes: already bounded by the body size
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width * height
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise BadInput(f"{label}: not a readable PNG, JPEG, BMP or .npy image ({type(e).__name__}).") from None
+    return width * height
+
+
 def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
     """An 8-bit grayscale or RGB PNG decoded by libspng (pyspng), or None for Pillow to decode.
 
@@ -115,11 +142,13 @@ def decode_image(
     return to_model_input(image, size, channels, invert)
 
 
-def load_image_file(path: Path | str, size: tuple[int, int], channels: int, invert: bool = False) -> np.ndarray:
-    """Read an image file from disk into the model's input [H,W,C]."""
+def load_image_file(
+    path: Path | str, size: tuple[int, int], channels: int, invert: bool = False, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Read an image file from disk into the model's input [H,W,C], refusing one over `max_pixels`."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror}).") from None
-    return decode_image(data, str(path), size, channels, invert)
+    return decode_image(data, str(path), size, channels, invert, max_pixels)

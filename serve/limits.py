@@ -12,6 +12,9 @@ DEFAULT_MAX_BATCH = 256  # images per request
 # most, less than the ~40 us a hop to a worker thread and back costs a 20 us model
 # several times over. Larger batches run in a thread, under the timeout.
 INLINE_MAX_VALUES = 1 << 18
+# Images declaring at most this many pixels in all are decoded on the event loop
+# (a few ms at most); more are decoded in a thread, under the timeout.
+INLINE_DECODE_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,13 @@ class Limits:
 
     max_body_bytes: int = 8 * 1024 * 1024  # 8 MiB: a batch of 256 CIFAR images as JSON numbers fits
     timeout_seconds: float = 10.0
+    max_image_pixels: int | None = None  # None: sized to the model (serve.images.max_pixels_for)
+
+    def image_pixel_limit(self, input_shape: tuple[int, int, int]) -> int:
+        """The most pixels one image may declare, for a model taking `input_shape`."""
+        from serve.images import max_pixels_for
+
+        return self.max_image_pixels or max_pixels_for(input_shape)
 
 
 @dataclass(frozen=True)

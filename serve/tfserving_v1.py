@@ -20,8 +20,10 @@ from serve.http_common import (
     Request,
     Response,
     as_array,
-    b64_image,
+    b64_bytes,
+    decode_images,
     holds_booleans,
+    in_thread,
     infer,
     json_response,
     model_name,
@@ -56,18 +58,30 @@ def _signature(model: Model) -> dict:
     }
 
 
-def _instance(value, index: int, model: Model):
+def _instance(value, index: int, model: Model, encoded: dict[int, bytes]):
     label = f"instances[{index}]"
     if isinstance(value, dict):
         if "b64" in value:
-            return b64_image(value, model, label)
+            encoded[index] = b64_bytes(value, label)
+            return None  # decoded below, once every image's size is known
         if model.info.input_name in value:
             return value[model.info.input_name]
         raise BadInput(f'{label}: expected an image array, {{"{model.info.input_name}": ...}} or {{"b64": ...}}.')
     return value
 
 
-def _images(body: dict, model: Model, check_booleans: bool = True) -> tuple[np.ndarray, str]:
+def _stack(rows: list, check_booleans: bool) -> np.ndarray:
+    arrays = [as_array(r, f"instances[{i}]", check_booleans) for i, r in enumerate(rows)]
+    if len(arrays) == 1:
+        return arrays[0][np.newaxis]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise BadInput(f"instances have different shapes: {sorted(shapes)}.")
+    return np.stack(arrays) if arrays else np.zeros((0,), np.uint8)
+
+
+def _images(body: dict, model: Model, check_booleans: bool, max_batch: int, limits: Limits):
+    """The request's images and its answer's key; or, for images to decode in a thread, a job giving them."""
     input_name = model.info.input_name
     if ("instances" in body) == ("inputs" in body):
         raise BadInput('request must have exactly one of "instances" (row format) or "inputs" (columnar format).')
@@ -75,14 +89,18 @@ def _images(body: dict, model: Model, check_booleans: bool = True) -> tuple[np.n
         instances = body["instances"]
         if not isinstance(instances, list):
             raise BadInput('"instances" must be a list of images.')
-        rows = [_instance(v, i, model) for i, v in enumerate(instances)]
-        arrays = [as_array(r, f"instances[{i}]", check_booleans) for i, r in enumerate(rows)]
-        if len(arrays) == 1:
-            return arrays[0][np.newaxis], "predictions"
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise BadInput(f"instances have different shapes: {sorted(shapes)}.")
-        return (np.stack(arrays) if arrays else np.zeros((0,), np.uint8)), "predictions"
+        if len(instances) > max_batch:  # before decoding anything
+            raise BadInput(f"batch of {len(instances)} images exceeds this server's limit of {max_batch}; split it.")
+        encoded: dict[int, bytes] = {}
+        rows = [_instance(v, i, model, encoded) for i, v in enumerate(instances)]
+        decoded = decode_images(encoded, model, limits) if encoded else {}
+
+        def assemble(images: dict[int, np.ndarray]) -> np.ndarray:
+            return _stack([images.get(i, row) for i, row in enumerate(rows)], check_booleans)
+
+        if callable(decoded):
+            return (lambda: assemble(decoded())), "predictions"
+        return assemble(decoded), "predictions"
     inputs = body["inputs"]
     if isinstance(inputs, dict):
         if set(inputs) != {input_name}:
@@ -112,8 +130,16 @@ def register(router, plane: DataPlane, limits: Limits) -> None:
         images = parse_instances(request.body, model.info.input_shape, plane.max_batch)
         key = "predictions"
         if images is None:  # anything but plain nested pixel lists: the general JSON path
-            images, key = _images(parse_json(request.body), model, holds_booleans(request.body))
+            body = parse_json(request.body)
+            images, key = _images(body, model, holds_booleans(request.body), plane.max_batch, limits)
+        if callable(images):  # large images: decode them off the event loop, then infer
+            return _decode_then_infer(model, images, key)
         return infer(model, plane.batch(model, images), limits, lambda p: json_response({key: p}))
+
+    async def _decode_then_infer(model: Model, decode, key: str) -> Response:
+        images = await in_thread(decode, limits, "decoding the images")
+        result = infer(model, plane.batch(model, images), limits, lambda p: json_response({key: p}))
+        return result if isinstance(result, Response) else await result
 
     for base in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
         router.add(base + ":predict", {"POST": predict})

@@ -199,3 +199,18 @@ def test_a_port_in_use_is_one_line_and_exit_2(digits_export, no_tensorflow_env):
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"python -m serve: error: cannot listen on 127.0.0.1:{port} ("), last
+
+
+def test_a_decompression_bomb_request_is_refused_at_once_and_the_server_stays_live(server):
+    import base64
+
+    from test_serve_limits import bomb_png
+
+    body = json.dumps({"instances": [{"b64": base64.b64encode(bomb_png()).decode()}] * 5}).encode()
+    started = time.monotonic()
+    with _connect(server) as sock:
+        sock.sendall(_request("POST", "/v1/models/digits:predict", body))
+        status, _, answer = Responses(sock).next()
+    assert status == 400 and "exceeds the limit of 4,000,000" in json.loads(answer)["error"]
+    assert time.monotonic() - started < 1
+    assert _live(server)

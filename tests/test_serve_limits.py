@@ -1,0 +1,134 @@
+"""No request can stall the server: batch caps before decoding, pixel limits from headers, big work off the loop."""
+
+import asyncio
+import base64
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from serve import BadInput, Model
+from serve.dataplane import DataPlane
+from serve.http_app import build_app
+from serve.http_common import Request, Response, decode_images
+from serve.images import decode_image, max_pixels_for
+from serve.limits import Limits
+
+
+def _answer(app, path: str, body: dict) -> tuple[int, dict]:
+    async def run():
+        request = Request("POST", path, {}, json.dumps(body).encode())
+        result = app.handle(request)
+        if not isinstance(result, Response):
+            try:
+                result = await result
+            except Exception as e:  # noqa: BLE001 - as the server does
+                result = app.error_response(request, e)
+        return result
+
+    response = asyncio.run(run())
+    return response.status, json.loads(response.body)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int = 9999, height: int = 9999) -> bytes:
+    """A small PNG that declares width x height 1-bit pixels (its data would inflate to all of them)."""
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+    rows = zlib.compress(b"\0" * ((width + 7) // 8 + 1) * 64)  # a start of the data is enough to hold the shape
+    return b"\x89PNG\r\n\x1a\n" + header + _chunk(b"IDAT", rows) + _chunk(b"IEND", b"")
+
+
+def _b64(data: bytes) -> dict:
+    return {"b64": base64.b64encode(data).decode()}
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model(digits_export):
+    return Model.load(digits_export)
+
+
+def test_the_limit_is_sized_to_the_model():
+    assert max_pixels_for((8, 8, 1)) == 4_000_000  # the floor
+    assert max_pixels_for((64, 64, 3)) == 4096 * 64 * 64
+    assert max_pixels_for((2000, 2000, 3)) == 50_000_000  # the ceiling
+
+
+def test_images_declaring_too_many_pixels_are_refused_before_decoding(model):
+    app = build_app(DataPlane({"digits": model}, max_batch=32))
+    status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(bomb_png())] * 30})
+    assert (status, body) == (
+        400,
+        {"error": "instances[0]: 99,980,001 pixels exceeds the limit of 4,000,000; send it smaller."},
+    )
+    # Each image under the limit, together over four times it.
+    app = build_app(DataPlane({"digits": model}, max_batch=32), Limits(max_image_pixels=10_000))
+    small = _png(np.zeros((100, 90), np.uint8))
+    status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(small)] * 5})
+    assert (status, body) == (
+        400,
+        {"error": "the images of this request declare 45,000 pixels; the limit is 40,000; split it."},
+    )
+
+
+def test_the_batch_cap_comes_before_any_decoding(model, monkeypatch):
+    from serve import images
+
+    def decode_must_not_run(*args, **kwargs):
+        raise AssertionError("decoded before the batch cap was checked")
+
+    monkeypatch.setattr(images, "decode_image", decode_must_not_run)
+    app = build_app(DataPlane({"digits": model}, max_batch=8))
+    status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(bomb_png())] * 9})
+    assert (status, body) == (400, {"error": "batch of 9 images exceeds this server's limit of 8; split it."})
+
+
+def test_large_images_are_decoded_off_the_loop_under_the_timeout(model):
+    big = {0: _png(np.zeros((1200, 1000), np.uint8))}  # 1.2 Mpx: more than the loop decodes itself
+    small = {0: _png(np.zeros((100, 100), np.uint8))}
+    assert callable(decode_images(big, model, Limits()))
+    assert decode_images(small, model, Limits())[0].shape == (8, 8, 1)
+    instances = [_b64(big[0])]
+    status, body = _answer(
+        build_app(DataPlane({"digits": model}), Limits(timeout_seconds=1e-9)),
+        "/v1/models/digits:predict",
+        {"instances": instances},
+    )
+    assert (status, body) == (503, {"error": "decoding the images timed out after 1e-09 s; retry later."})
+    status, body = _answer(
+        build_app(DataPlane({"digits": model})), "/v1/models/digits:predict", {"instances": instances}
+    )
+    assert status == 200 and len(body["predictions"][0]) == 10
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "WEBP", "ICO"])
+def test_only_the_documented_formats_are_decoded(fmt):
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buffer, format=fmt)
+    with pytest.raises(
+        BadInput, match=r"^x: not a readable PNG, JPEG, BMP or .npy image \(UnidentifiedImageError\)\.$"
+    ):
+        decode_image(buffer.getvalue(), "x", (8, 8), 1)
+
+
+def test_the_cli_refuses_an_image_over_the_models_limit(digits_export, tmp_path, capsys):
+    from serve.cli import main
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png())
+    assert main(["predict", str(digits_export), str(path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m serve: error: {path}: 9999x9999 pixels exceeds the limit of 4,000,000; send it smaller."
+    )
