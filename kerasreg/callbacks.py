@@ -62,9 +62,14 @@ class EpochBackup(keras.callbacks.Callback):
         self.backup_dir = Path(backup_dir)
         self.interval_seconds = interval_seconds
         self.finished = False
+        self.tracked: list = []  # callbacks whose state is backed up too (early stopping, the LR schedule)
+        self._restored: tuple[list, dict] | None = None
         self._epochs_done = 0
         self._saved_at = time.monotonic()
 
+    def track(self, callbacks: list) -> None:
+        """Back up the state of these callbacks as well, so a resumed run decides as the uninterrupted one."""
+        self.tracked = [c for c in callbacks if type(c).__name__ in _CALLBACK_STATE]
     def restore(self, model) -> int:
         """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0."""
         latest = self.backup_dir / LATEST
@@ -73,21 +78,31 @@ class EpochBackup(keras.callbacks.Callback):
         record = json.loads(latest.read_text())
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        variables = {v.path: v for v in _state(model)}
+        variables = _state(model)
         with np.load(self.backup_dir / record["weights"], allow_pickle=False) as saved:
             values = [saved[f"v{i}"] for i in range(len(record["variables"]))]
-        if sorted(record["variables"]) != sorted(variables):
+            arrays = {key: saved[key] for key in saved.files if key.startswith("cb")}
+        # By position, as saved (model weights, then the optimizer's): names carry per-process suffixes.
+        if [tuple(v.shape) for v in variables] != [value.shape for value in values]:
             raise RunDirError(
                 f"{self.backup_dir}: the backup holds other variables than this model; pass --restart to discard it."
             )
-        for path, value in zip(record["variables"], values, strict=True):
-            variables[path].assign(value)
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
+        self._restored = (record.get("callbacks", []), arrays)
         self.finished = bool(record.get("finished", False))
         self._epochs_done = int(record["epoch"])
         return self._epochs_done
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        """Start the interval clock."""
+        """Put back the tracked callbacks' state from the backup (they reset theirs just before); start the clock.
+
+        Put this callback after the ones it tracks: their on_train_begin resets them first.
+        """
+        if self._restored is not None:
+            states, arrays = self._restored
+            for i, (callback, state) in enumerate(zip(self.tracked, states, strict=False)):
+                _set_callback_state(callback, state, arrays, f"cb{i}")
         self._saved_at = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -106,10 +121,22 @@ class EpochBackup(keras.callbacks.Callback):
         name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.npz"
         partial = self.backup_dir / f".partial-{os.getpid()}.npz"
         state = _state(model)
+        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(state)}
+        callbacks = []
+        for i, callback in enumerate(self.tracked):
+            values, weights = _callback_state(callback)
+            callbacks.append(values)
+            arrays.update({f"cb{i}_w{j}": w for j, w in enumerate(weights)})
         with open(partial, "wb") as f:
-            np.savez(f, **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(state)})
+            np.savez(f, **arrays)
         os.replace(partial, self.backup_dir / name)
-        record = {"epoch": epochs_done, "weights": name, "finished": finished, "variables": [v.path for v in state]}
+        record = {
+            "epoch": epochs_done,
+            "weights": name,
+            "finished": finished,
+            "variables": [v.path for v in state],
+            "callbacks": callbacks,
+        }
         files.write_json(self.backup_dir / LATEST, record)
         for old in self.backup_dir.glob("epoch-*.npz"):
             if old.name != name:
@@ -120,3 +147,31 @@ class EpochBackup(keras.callbacks.Callback):
 def _state(model) -> list:
     """Every variable a resumed run needs: the model's and its optimizer's."""
     return [*model.weights, *(model.optimizer.variables if model.optimizer is not None else [])]
+
+
+# What a resumed run needs of each stateful Keras callback, beyond the model's variables.
+_CALLBACK_STATE = {
+    "EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch"),
+    "ReduceLROnPlateau": ("wait", "cooldown_counter", "best"),
+}
+
+
+def _callback_state(callback) -> tuple[dict, list[np.ndarray]]:
+    """JSON-ready attributes (an infinite or missing best as None) and weights (early stopping's best)."""
+    values = {}
+    for name in _CALLBACK_STATE[type(callback).__name__]:
+        value = getattr(callback, name)
+        if value is not None and not isinstance(value, int):
+            value = float(value) if np.isfinite(value) else None
+        values[name] = value
+    weights = getattr(callback, "best_weights", None) or []
+    return values, [np.asarray(w) for w in weights]
+
+
+def _set_callback_state(callback, values: dict, arrays: dict, prefix: str) -> None:
+    for name, value in values.items():
+        if value is not None:  # None: the value its on_train_begin just set (no best yet)
+            setattr(callback, name, value)
+    weights = sorted((k for k in arrays if k.startswith(prefix + "_w")), key=lambda k: int(k.rsplit("w", 1)[1]))
+    if weights:
+        callback.best_weights = [arrays[k] for k in weights]

@@ -141,6 +141,7 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
         loop.compile(train, val)
     rows: list[dict] = []
     callbacks = _callbacks(setup, rows, work_dir, backup, initial_epoch)
+    backup.track(callbacks)  # early stopping's and the schedule's state resume too: the run is the same run
     for callback in callbacks:
         callback.set_model(model)
         callback.on_train_begin()

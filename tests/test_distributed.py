@@ -280,3 +280,43 @@ def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_pa
     rows = []
     HistoryRecorder(rows, tmp_path / files.HISTORY, initial_epoch=2)
     assert [r["epoch"] for r in rows] == [0, 1]
+
+
+EXACT = TrainConfig(dataset="digits", epochs=40, batch_size=256, patience=3, backup_interval=0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run = tmp_path_factory.mktemp("exact") / "whole"
+    metrics = train_and_evaluate(EXACT, run)
+    return run, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed_after", [1, 3, 6, 10, 14])
+def test_a_run_killed_after_any_epoch_resumes_to_the_same_weights_and_history(
+    uninterrupted, tmp_path, monkeypatch, killed_after
+):
+    from kerasreg.epoch_loop import EpochLoop
+
+    whole, metrics = uninterrupted
+    assert killed_after < metrics["epochs_trained"]
+    run_epoch = EpochLoop.run_epoch
+
+    def crash(self, seed, epoch):
+        if epoch == killed_after:  # dies before this epoch; the backup holds the ones before it
+            raise KeyboardInterrupt
+        return run_epoch(self, seed, epoch)
+
+    monkeypatch.setattr(EpochLoop, "run_epoch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(EXACT, tmp_path / "run")
+    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+    assert json.loads((tmp_path / "run" / files.BACKUP / "latest.json").read_text())["epoch"] == killed_after
+    resumed = train_and_evaluate(EXACT, tmp_path / "run")
+    assert (tmp_path / "run" / files.HISTORY).read_text() == (whole / files.HISTORY).read_text()
+    for a, b in zip(
+        files.load_run_model(tmp_path / "run").get_weights(), files.load_run_model(whole).get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert resumed["accuracy"] == metrics["accuracy"] and resumed["epochs_trained"] == metrics["epochs_trained"]
