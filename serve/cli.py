@@ -40,6 +40,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0..65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"Received {text!r}. Expected a port number 0..65535.")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m serve`."""
     from serve.limits import DEFAULT_MAX_BATCH, INLINE_MAX_VALUES, ConnectionLimits, Limits
@@ -73,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("model", type=Path, help="model.onnx written by python -m export")
     http.add_argument("--name", default=None, help="model name in URLs (default: the dataset name in its metadata)")
     http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
-    http.add_argument("--port", type=int, default=8501, help="port (default: 8501, TF Serving's REST port)")
+    http.add_argument("--port", type=port_number, default=8501, help="port (default: 8501, TF Serving's REST port)")
     http.add_argument(
         "--workers",
         type=positive_int,

@@ -36,9 +36,9 @@ class DataPlane:
 
     def batch(self, model: Model, images) -> np.ndarray:
         """`images` validated for `model` as uint8 [N,H,W,C], within this server's batch cap."""
+        if len(images) == 0:
+            raise BadInput("no images in the request.")
         batch = model.validate(images)
         if len(batch) > self.max_batch:
             raise BadInput(f"batch of {len(batch)} images exceeds this server's limit of {self.max_batch}; split it.")
-        if len(batch) == 0:
-            raise BadInput("no images in the request.")
         return batch

@@ -182,7 +182,8 @@ def as_array(value, label: str, check_booleans: bool = True) -> np.ndarray:
     except RecursionError:
         raise BadInput(f"{label} nests too deeply.") from None
     if array.dtype == object or array.dtype.kind in "USb":
-        raise BadInput(f"{label} must hold numbers 0..255, got {array.dtype.name} values.")
+        got = {"U": "text", "S": "text", "b": "true or false"}.get(array.dtype.kind, "nulls or mixed values")
+        raise BadInput(f"{label} must hold numbers 0..255, got {got}.")
     return array
 
 

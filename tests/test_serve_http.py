@@ -121,7 +121,7 @@ def test_v2_infer(server, digits, expected):
             "/v1/models/digits:predict",
             {"json": {"instances": [[["x"] * 8] * 8]}},
             400,
-            {"error": "instances[0] must hold numbers 0..255, got str32 values."},
+            {"error": "instances[0] must hold numbers 0..255, got text."},
         ),
         (
             "post",
