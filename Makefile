@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ bench: $(VENV)/.stamp-dev
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "make bench needs wrk, the HTTP load generator: sudo apt-get install wrk"; exit 2; }
 	$(PY) benchmarks/run_all.py
+
+# Load and soak (~2 min): 20,000+ requests per kind, single images and batches of 32,
+# both protocols, against the demo's export; exits 1 on any failed request.
+soak: demo
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "make soak needs wrk, the HTTP load generator: sudo apt-get install wrk"; exit 2; }
+	$(PY) benchmarks/soak_bench.py $(EXPORT)
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .

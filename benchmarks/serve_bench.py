@@ -52,9 +52,7 @@ KINDS = {
 }
 # The peak RSS of this process's own memory (VmHWM): getrusage's ru_maxrss can carry the
 # parent's figure into a child started from a large benchmark process.
-_RSS = (
-    "import re; print('RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
-)
+_RSS = "import re; print('RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
 
 
 def request_bodies(export: Path, work: Path) -> dict[str, Path]:
