@@ -70,6 +70,7 @@ class EpochBackup(keras.callbacks.Callback):
     def track(self, callbacks: list) -> None:
         """Back up the state of these callbacks as well, so a resumed run decides as the uninterrupted one."""
         self.tracked = [c for c in callbacks if type(c).__name__ in _CALLBACK_STATE]
+
     def restore(self, model) -> int:
         """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0."""
         latest = self.backup_dir / LATEST

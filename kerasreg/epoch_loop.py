@@ -83,7 +83,7 @@ def epoch_data(features: np.ndarray, labels: np.ndarray, task: str, weights: np.
 class EpochLoop:
     """Trains `model`'s classifier one epoch per call; see the module docstring.
 
-    Build it in nothing: it enters `strategy.scope()` itself where it must.
+    Needs no strategy scope around it: it enters `strategy.scope()` itself where it must.
     """
 
     def __init__(self, model, strategy, task: str, global_batch: int, l2: float, mixed_precision: bool = False):
@@ -96,7 +96,7 @@ class EpochLoop:
         self.classifier = model.get_layer("classifier")
         self.loss_scale = STATIC_LOSS_SCALE if mixed_precision else 1.0
         with strategy.scope():
-            # A variable, not a constant: one trace serves every L2 strength (the L2 search reuses it).
+            # A variable, not a constant: the strength can change without tracing again.
             self.l2 = tf.Variable(float(l2), trainable=False, dtype=tf.float32, name="l2")
         self._train_fn = None
 
@@ -142,6 +142,7 @@ class EpochLoop:
         import tensorflow as tf
 
         strategy, optimizer = self.strategy, self.model.optimizer
+
         def tensors(split: EpochData) -> tuple:
             return tuple(tf.convert_to_tensor(a) for a in (split.features, split.targets, split.weights))
 
@@ -196,7 +197,3 @@ class EpochLoop:
         with _without_graph_rewrites():
             logs = self._train_fn(tf.constant([seed, epoch], tf.int64))
         return {k: float(v) for k, v in logs.items()}
-
-    def set_l2(self, l2: float) -> None:
-        """Change the L2 strength of the objective without retracing."""
-        self.l2.assign(float(l2))

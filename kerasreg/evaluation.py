@@ -51,11 +51,11 @@ def compute_metrics(
     `probabilities` is [N, K]; the majority baseline answers the most common
     training class, or `majority_class` when given (the test's own when neither is).
     """
+    from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score
+
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = probabilities.shape[1]
     predicted = probabilities.argmax(axis=1)
-    from sklearn.metrics import recall_score
-
     cm = confusion_matrix(labels, predicted, num_classes)
     recalls = recall_score(labels, predicted, labels=np.arange(num_classes), average=None, zero_division=np.nan)
     per_class = [_or_none(r) for r in recalls]  # each class's accuracy: its recall
@@ -73,8 +73,6 @@ def compute_metrics(
         "majority_class": majority,
     }
     if task == BINARY:
-        from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score
-
         metrics.update(
             balanced_accuracy=float(balanced_accuracy_score(labels, predicted)),
             precision=_or_none(precision_score(labels, predicted, zero_division=np.nan)),

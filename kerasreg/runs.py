@@ -50,7 +50,7 @@ class FinishedRun:
 
     @property
     def task(self) -> str:
-        """"multiclass" or "binary"."""
+        """ "multiclass" or "binary"."""
         return self.dataset["task"]
 
     @property

@@ -31,7 +31,6 @@ from kerasreg.datasets import ImageDataset, load_dataset
 from kerasreg.errors import KerasregError
 from kerasreg.strategy import even_global_batch
 
-_DEFAULTS = TrainConfig()
 _EPILOG = """\
 examples:
   python -m kerasreg.train --dataset digits --out runs/digits

@@ -167,7 +167,6 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
     timings.update(
         first_epoch_seconds=epoch_seconds[0] if epoch_seconds else 0.0,
         epoch_seconds_median=float(np.median(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None,
-
         epochs_seconds=float(sum(epoch_seconds)),
         callbacks_seconds=callback_seconds,
     )
