@@ -21,16 +21,13 @@ TRAIN = [
 EXPORT = TRAIN + ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33"]
 # pyspng (libspng): decodes a small PNG 7x faster than Pillow; Pillow does every other image.
 SERVE = ["numpy>=1.26", "onnxruntime>=1.32,<1.33", "pillow>=10", "pyspng>=0.1.4"]
-# uvloop and httptools: uvicorn's fast event loop and parser (2x the requests/s of its
-# pure-Python defaults); orjson: JSON in and out at a third of the stdlib's cost.
-HTTP = SERVE + [
-    "uvicorn>=0.30",
-    "uvloop>=0.19; sys_platform != 'win32'",
-    "httptools>=0.6",
-    "orjson>=3.9",
-]
-# starlette: its TestClient drives the ASGI app in tests; hypothesis: property-based tests.
-DEV = sorted(set(EXPORT + HTTP + ["pytest>=8", "httpx>=0.27", "starlette>=0.40", "hypothesis>=6", "ruff>=0.6"]))
+# The HTTP server (serve/http_server.py): uvloop's event loop (asyncio's where it is not
+# built, on Windows), httptools' HTTP parser, orjson for JSON in and out.
+HTTP = SERVE + ["uvloop>=0.19; sys_platform != 'win32'", "httptools>=0.6", "orjson>=3.9"]
+# hypothesis: property-based tests; starlette and uvicorn: benchmarks/naive_endpoint.py, the baseline.
+DEV = sorted(
+    set(EXPORT + HTTP + ["pytest>=8", "httpx>=0.27", "hypothesis>=6", "starlette>=0.40", "uvicorn>=0.30", "ruff>=0.6"])
+)
 
 setup(
     name="kerasreg",
