@@ -74,3 +74,24 @@ class Responses:
             return self.sock.recv(1) == b""
         except OSError:
             return False
+
+
+def answer(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
+    """Status and JSON of the app's answer to one request, awaiting it as the server does when it must wait."""
+    import asyncio
+    import json
+
+    from serve.http_common import Request, Response
+
+    async def run():
+        request = Request(method, path, {}, body)
+        result = app.handle(request)
+        if not isinstance(result, Response):
+            try:
+                result = await result
+            except Exception as e:  # noqa: BLE001 - as the server does
+                result = app.error_response(request, e)
+        return result
+
+    response = asyncio.run(run())
+    return response.status, json.loads(response.body)

@@ -3,7 +3,6 @@
 `KERASREG_FUZZ_EXAMPLES` raises the number of cases per property (default 200).
 """
 
-import asyncio
 import base64
 import io
 import json
@@ -11,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+from http_servers import answer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -18,7 +18,6 @@ from PIL import Image
 from serve import Model
 from serve.dataplane import DataPlane
 from serve.http_app import build_app
-from serve.http_common import Request, Response
 
 EXAMPLES = int(os.environ.get("KERASREG_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -30,19 +29,7 @@ def app(digits_export):
 
 
 def _status(app, method: str, path: str, body: bytes) -> int:
-    async def run():
-        request = Request(method, path, {}, body)
-        result = app.handle(request)
-        if not isinstance(result, Response):
-            try:
-                result = await result
-            except Exception as e:  # noqa: BLE001 - as the server does
-                result = app.error_response(request, e)
-        return result
-
-    response = asyncio.run(run())
-    json.loads(response.body)  # every answer is JSON
-    return response.status
+    return answer(app, method, path, body)[0]  # answer() also checks that the body is JSON
 
 
 json_values = st.recursive(

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from http_servers import start_server
+from http_servers import answer, start_server
 from PIL import Image
 
 from kerasreg.datasets import load_dataset
@@ -243,25 +243,6 @@ def test_concurrent_requests_all_succeed(server, digits, expected):
         np.testing.assert_allclose(body["predictions"], expected, atol=1e-6)
 
 
-def _answer(app, method: str, path: str, body: bytes = b""):
-    """Status and JSON of `app`'s answer to one request, awaiting it if it must wait."""
-    import asyncio
-
-    from serve.http_common import Request, Response
-
-    async def run():
-        result = app.handle(Request(method, path, {}, body))
-        if not isinstance(result, Response):
-            try:
-                result = await result
-            except Exception as e:  # noqa: BLE001 - as the server does
-                result = app.error_response(Request(method, path, {}, body), e)
-        return result
-
-    response = asyncio.run(run())
-    return response.status, json.loads(response.body)
-
-
 def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits):
     from serve.dataplane import DataPlane
     from serve.http_app import build_app
@@ -273,10 +254,10 @@ def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits):
     plane = DataPlane({"digits": Model.load(digits_export)}, max_batch=n)
     tensor = {"name": "images", "shape": list(images.shape), "datatype": "UINT8", "data": images.ravel().tolist()}
     body = json.dumps({"inputs": [tensor]}).encode()
-    status, answer = _answer(build_app(plane, Limits(timeout_seconds=1e-9)), "POST", "/v2/models/digits/infer", body)
-    assert (status, answer) == (503, {"error": "inference timed out after 1e-09 s; retry later."})
-    status, answer = _answer(build_app(plane), "POST", "/v2/models/digits/infer", body)
-    assert status == 200 and answer["outputs"][0]["shape"] == [n, 10]
+    status, reply = answer(build_app(plane, Limits(timeout_seconds=1e-9)), "POST", "/v2/models/digits/infer", body)
+    assert (status, reply) == (503, {"error": "inference timed out after 1e-09 s; retry later."})
+    status, reply = answer(build_app(plane), "POST", "/v2/models/digits/infer", body)
+    assert status == 200 and reply["outputs"][0]["shape"] == [n, 10]
 
 
 def test_an_endpoint_that_fails_is_a_logged_500_that_says_nothing(digits_export, caplog):
@@ -290,5 +271,5 @@ def test_an_endpoint_that_fails_is_a_logged_500_that_says_nothing(digits_export,
 
     app.router.add("/v2/broken", {"GET": broken})
     with caplog.at_level("ERROR", logger="serve.http"):
-        assert _answer(app, "GET", "/v2/broken") == (500, {"error": "internal server error"})
+        assert answer(app, "GET", "/v2/broken") == (500, {"error": "internal server error"})
     assert "GET /v2/broken failed" in caplog.text and "secret detail" in caplog.text

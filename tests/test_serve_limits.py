@@ -1,6 +1,5 @@
 """No request can stall the server: batch caps before decoding, pixel limits from headers, big work off the loop."""
 
-import asyncio
 import base64
 import io
 import json
@@ -9,29 +8,19 @@ import zlib
 
 import numpy as np
 import pytest
+from http_servers import answer
 from PIL import Image
 
 from serve import BadInput, Model
 from serve.dataplane import DataPlane
 from serve.http_app import build_app
-from serve.http_common import Request, Response, decode_images
+from serve.http_common import decode_images
 from serve.images import decode_image, max_pixels_for
 from serve.limits import Limits
 
 
 def _answer(app, path: str, body: dict) -> tuple[int, dict]:
-    async def run():
-        request = Request("POST", path, {}, json.dumps(body).encode())
-        result = app.handle(request)
-        if not isinstance(result, Response):
-            try:
-                result = await result
-            except Exception as e:  # noqa: BLE001 - as the server does
-                result = app.error_response(request, e)
-        return result
-
-    response = asyncio.run(run())
-    return response.status, json.loads(response.body)
+    return answer(app, "POST", path, json.dumps(body).encode())
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
