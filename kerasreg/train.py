@@ -212,12 +212,12 @@ def train_and_evaluate(
     )
     model = make_model(setup)
     clock.lap("build_model_seconds")
-    history, loop_timings = fit(model, setup, work_dir)
+    history, loop_timings, stop = fit(model, setup, work_dir)
     train_seconds = clock.lap("train_seconds")
     probabilities = predict_probabilities(model, data.test_images, data.task)
     metrics = compute_metrics(data.test_labels, probabilities, data.task, split.train_labels)
     clock.lap("evaluate_seconds")
-    metrics.update(epochs_trained=len(history), train_seconds=round(train_seconds, 3))
+    metrics.update(epochs_trained=len(history), train_seconds=round(train_seconds, 3), **stop)
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
         metrics["timings"] = {**clock.laps, **{k: round(v, 4) for k, v in loop_timings.items() if v is not None}}

@@ -110,11 +110,11 @@ def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, i
     return [*callbacks, backup]
 
 
-def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
+def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict, dict]:
     """Train with early stopping on validation loss, backing up the state; resume a backup if one is there.
 
-    Returns one dict per epoch of the whole run (resumed epochs included), and
-    where the time went (seconds per phase).
+    Returns one dict per epoch of the whole run (resumed epochs included), where
+    the time went (seconds per phase), and why training stopped.
     """
     from kerasreg.callbacks import EpochBackup
     from kerasreg.epoch_loop import EpochLoop, epoch_data
@@ -170,7 +170,18 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict]:
         epochs_seconds=float(sum(epoch_seconds)),
         callbacks_seconds=callback_seconds,
     )
-    return rows, timings
+    return rows, timings, _stop_reason(callbacks, len(rows), config.epochs)
+
+
+def _stop_reason(callbacks: list, epochs_done: int, epoch_cap: int) -> dict:
+    """Why training ended, for metrics.json: early stopping (and its best epoch) or the epoch cap."""
+    early = next((c for c in callbacks if type(c).__name__ == "EarlyStopping"), None)
+    if early is not None and early.stopped_epoch > 0:
+        return {"stop_reason": "early_stopping", "best_epoch": int(early.best_epoch) + 1}
+    reason = {"stop_reason": "epoch_cap" if epochs_done >= epoch_cap else "interrupted"}
+    if early is not None and early.best_weights is not None:
+        reason["best_epoch"] = int(early.best_epoch) + 1  # the weights kept: the best, restored at the end
+    return reason
 
 
 class _Progress:

@@ -320,3 +320,5 @@ def test_a_run_killed_after_any_epoch_resumes_to_the_same_weights_and_history(
     ):
         np.testing.assert_array_equal(a, b)
     assert resumed["accuracy"] == metrics["accuracy"] and resumed["epochs_trained"] == metrics["epochs_trained"]
+    assert metrics["stop_reason"] == "early_stopping"  # so the resumed run had early stopping's state to carry
+    assert (resumed["stop_reason"], resumed["best_epoch"]) == ("early_stopping", metrics["best_epoch"])

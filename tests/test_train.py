@@ -46,6 +46,7 @@ def test_run_directory_holds_everything(digits_run):
     assert stored["accuracy"] > 0.8  # 3 epochs on digits
     history = files.read_history(run / files.HISTORY)
     assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert stored["stop_reason"] == "epoch_cap" and 1 <= stored["best_epoch"] <= 3
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     for plot in (files.LEARNING_CURVES, files.CONFUSION_MATRIX, files.WEIGHTS):
         assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
