@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast lint bench soak clean
+.PHONY: demo test test-fast web lint bench soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(VENV)/.stamp-dev
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# onnxruntime-web for the page at / (serve/web/), pinned by its package-lock.json; without
+# it the page still works and asks the server instead. Needs Node.js and npm.
+web:
+	cd serve/web && npm ci --no-audit --no-fund
 
 # The inner loop: everything but the tests marked slow (under a minute here).
 test-fast: $(VENV)/.stamp-dev
@@ -48,4 +53,4 @@ lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) runs exports .pytest_cache
+	rm -rf $(VENV) runs exports .pytest_cache serve/web/node_modules test-artifacts

@@ -24,10 +24,18 @@ SERVE = ["numpy>=1.26", "onnxruntime>=1.32,<1.33", "pillow>=10", "pyspng>=0.1.4"
 # The HTTP server (serve/http_server.py): uvloop's event loop (asyncio's where it is not
 # built, on Windows), httptools' HTTP parser, orjson for JSON in and out.
 HTTP = SERVE + ["uvloop>=0.19; sys_platform != 'win32'", "httptools>=0.6", "orjson>=3.9"]
-# hypothesis: property-based tests; starlette and uvicorn: benchmarks/naive_endpoint.py, the baseline.
-DEV = sorted(
-    set(EXPORT + HTTP + ["pytest>=8", "httpx>=0.27", "hypothesis>=6", "starlette>=0.40", "uvicorn>=0.30", "ruff>=0.6"])
-)
+# hypothesis: property-based tests; playwright: drives Debian's Chromium for the page's tests;
+# starlette and uvicorn: benchmarks/naive_endpoint.py, the baseline.
+TOOLS = [
+    "pytest>=8",
+    "httpx>=0.27",
+    "hypothesis>=6",
+    "playwright>=1.40",
+    "starlette>=0.40",
+    "uvicorn>=0.30",
+    "ruff>=0.6",
+]
+DEV = sorted(set(EXPORT + HTTP + TOOLS))
 
 setup(
     name="kerasreg",
@@ -35,6 +43,10 @@ setup(
     description="Logistic-regression baselines: Keras training, tf.distribute, SavedModel/ONNX export, "
     "TensorFlow-free serving",
     packages=find_packages(include=["kerasreg", "kerasreg.*", "export", "export.*", "serve", "serve.*"]),
+    # The page at / (onnxruntime-web itself comes from `make web`, in a source checkout).
+    package_data={
+        "serve": ["web/index.html", "web/app.js", "web/style.css", "web/package.json", "web/package-lock.json"]
+    },
     python_requires=">=3.10",
     install_requires=[],  # each part brings its own: `serve` must not pull in TensorFlow
     extras_require={"train": TRAIN, "export": EXPORT, "serve": SERVE, "http": HTTP, "dev": DEV},

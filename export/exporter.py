@@ -42,7 +42,7 @@ QUANTIZE_CHOICES = ("int8",)
 SAMPLES = "samples"
 N_SAMPLES = 5
 # Card entries that the ONNX file carries as kerasreg.* metadata (plus kerasreg.version).
-ONNX_PROPERTIES = ("classes", "task", "input", "output", "dataset", "metrics", "parity", "exported_at")
+ONNX_PROPERTIES = ("classes", "task", "input", "output", "dataset", "metrics", "parity", "templates", "exported_at")
 
 
 def _sha256(path: Path) -> str:
@@ -102,7 +102,26 @@ def build_artifacts(model, run: FinishedRun, stage: Path, opset: int, quantize: 
     return onnx_model
 
 
-def model_card(run: FinishedRun, report: dict, opset: int) -> dict:
+def templates(model, run: FinishedRun) -> dict:
+    """The learned weights of each class drawn as a PNG (base64), for pages and cards: what the model looks for."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from kerasreg.plots import template_images
+
+    kernel = model.get_layer("classifier").get_weights()[0]
+    names = run.class_names[1:] if run.task == BINARY else run.class_names
+    encoded = []
+    for image in template_images(kernel, run.input_shape):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        encoded.append(base64.b64encode(buffer.getvalue()).decode())
+    return {"classes": names, "shape": list(run.input_shape), "png": encoded}
+
+
+def model_card(run: FinishedRun, report: dict, opset: int, model=None) -> dict:
     """The card for model.json: what the model is, how well it does, how faithful its artifacts are."""
     return {
         "dataset": run.dataset["name"],
@@ -112,6 +131,7 @@ def model_card(run: FinishedRun, report: dict, opset: int) -> dict:
         "output": onnx_convert.output_spec(run.class_names),
         "metrics": run.metrics,
         "parity": report,
+        "templates": templates(model, run) if model is not None else None,
         "opset": opset,
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run_dir": str(run.path.resolve()),
@@ -177,7 +197,7 @@ def export_run(
         report["images_from"] = images_from
         if report["failures"]:
             raise ValidationFailed(report["failures"], report, out)
-        card = model_card(run, report, opset)
+        card = model_card(run, report, opset, model)
         properties = onnx_properties(card)
         write_onnx(onnx_model, properties, stage / ONNX)
         if quantize:

@@ -55,6 +55,26 @@ def plot_confusion_matrix(matrix: list[list[int]], class_names: tuple[str, ...],
     plt.close(fig)
 
 
+def template_images(kernel: np.ndarray, input_shape: tuple[int, int, int]) -> list[np.ndarray]:
+    """Each output unit's weights as an RGB uint8 image of the input's size.
+
+    One channel: red is positive evidence, blue negative, white none (scaled by
+    the largest weight). Colour input: each template's weights scaled into RGB.
+    """
+    h, w, c = input_shape
+    images = []
+    for unit in range(kernel.shape[1]):
+        template = kernel[:, unit].reshape(h, w, c).astype(np.float64)
+        if c == 1:
+            v = template[..., 0] / (np.abs(template).max() or 1.0)  # [-1, 1]
+            rgb = np.stack([np.minimum(1.0, 1.0 + v), 1.0 - np.abs(v), np.minimum(1.0, 1.0 - v)], axis=-1)
+        else:
+            lo, hi = template.min(), template.max()
+            rgb = (template - lo) / ((hi - lo) or 1.0)
+        images.append(np.round(rgb * 255).astype(np.uint8))
+    return images
+
+
 def plot_weight_templates(kernel: np.ndarray, input_shape: tuple[int, int, int], names: list[str], path: Path) -> None:
     """Each output unit's weights drawn as an image of the input's shape.
 

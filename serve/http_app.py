@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from serve import oip_v2, tfserving_v1
+from serve import oip_v2, tfserving_v1, web_page
 from serve.dataplane import DataPlane
 from serve.errors import ServeError
 from serve.http_common import Request, Response, json_response
@@ -88,6 +88,7 @@ class HttpApp:
         self.router = Router()
         tfserving_v1.register(self.router, plane, limits)
         oip_v2.register(self.router, plane, limits)
+        web_page.register(self.router, plane)
 
     def handle(self, request: Request) -> Response | Awaitable[Response]:
         """The response to `request`, or an awaitable of it when the endpoint's work leaves the event loop."""

@@ -37,7 +37,13 @@ def _model_metadata(name: str, model: Model) -> dict:
         "platform": "onnxruntime_onnx",
         "inputs": [{"name": info.input_name, "datatype": "UINT8", "shape": [-1, *info.input_shape]}],
         "outputs": [{"name": info.output_name, "datatype": "FP32", "shape": [-1, len(info.classes)]}],
-        "parameters": {"classes": list(info.classes), "task": info.task, "dataset": info.dataset},
+        "parameters": {
+            "classes": list(info.classes),
+            "task": info.task,
+            "dataset": info.dataset,
+            # The model card, from the file's kerasreg metadata: what the page shows beside its predictions.
+            **{key: info.properties.get(f"kerasreg.{key}") for key in ("metrics", "parity", "input", "templates")},
+        },
     }
 
 
