@@ -47,18 +47,14 @@ the course's train_catvnoncat.h5 and test_catvnoncat.h5; digits is bundled offli
 _FLAG_TYPES = {"int": int, "float": float, "str": str}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of `python -m kerasreg.train`: one flag per TrainConfig field, plus where the run goes."""
-    p = argparse.ArgumentParser(
-        prog="python -m kerasreg.train",
-        description="Train a logistic-regression classifier (one Dense layer) on raw image pixels.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_config_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = ()) -> None:
+    """A flag for every TrainConfig field (but `leave_out`), with its help and default from the field."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for field in dataclasses.fields(TrainConfig):
+        if field.name in leave_out:
+            continue
         meta = field.metadata
-        group = groups.setdefault(meta["group"], p.add_argument_group(meta["group"])) if meta["group"] else p
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"])) if meta["group"] else parser
         flag = "--" + field.name.replace("_", "-")
         shown = meta["shown"] if meta["shown"] is not None else field.default
         help_text = f"{meta['help']} (default: {shown})"
@@ -67,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             kind = _FLAG_TYPES[field.type.split(" |")[0]]
             group.add_argument(flag, type=kind, default=field.default, choices=meta["choices"], help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m kerasreg.train`: one flag per TrainConfig field, plus where the run goes."""
+    p = argparse.ArgumentParser(
+        prog="python -m kerasreg.train",
+        description="Train a logistic-regression classifier (one Dense layer) on raw image pixels.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_flags(p)
     p.add_argument(
         "--out",
         default=None,
@@ -246,9 +253,10 @@ class _PhaseClock:
         return elapsed
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Turn parsed arguments into a validated TrainConfig (every field has its flag)."""
-    return TrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)})
+def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
+    """Turn parsed arguments into a validated TrainConfig (every field has its flag, or is in `overrides`)."""
+    values = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{**values, **overrides})
 
 
 def main(argv: list[str] | None = None) -> int:

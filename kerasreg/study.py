@@ -1,0 +1,187 @@
+"""A study: the same model trained with several settings, its cost curves overlaid (the course's week-2 analysis).
+
+    python -m kerasreg.study --dataset catvnoncat --data-dir DIR --learning-rates 0.01 0.001 0.0001 --out studies/lr
+    python -m kerasreg.study --dataset cifar10 --data-dir DIR --l2-strengths 0.01 0.03 0.1 --out studies/l2
+
+studies/lr/
+  learning_rate-0.01/ ...     one normal run directory per setting (train_and_evaluate)
+  loss_curves.png             training (solid) and validation (dashed) loss of every setting, overlaid
+  results.md, results.csv     final train, validation and test accuracy per setting; the best by validation loss
+
+Every other training flag applies to all settings. Interrupt a study and rerun the
+same command: finished runs are kept, an unfinished one resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":  # before the imports below, which need the train extra
+    from kerasreg.extras import require_extra
+
+    require_extra("train", "python -m kerasreg.study")
+
+import argparse
+import csv
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kerasreg import run_dir as files
+from kerasreg.cli import run_cli
+from kerasreg.errors import KerasregError
+
+CURVES = "loss_curves.png"
+TABLE_MD, TABLE_CSV = "results.md", "results.csv"
+SWEEPS = {"learning_rates": "learning_rate", "l2_strengths": "l2"}  # flag dest -> TrainConfig field
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of a study: the option it varies, its value, and the run directory it trains in."""
+
+    option: str
+    value: float
+    run_dir: Path
+
+    @property
+    def label(self) -> str:
+        """How tables and legends name it: "learning_rate=0.01"."""
+        return f"{self.option}={self.value:g}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: a sweep (learning rates or L2 strengths), the study folder, and every training flag."""
+    from kerasreg.train import add_config_flags
+
+    p = argparse.ArgumentParser(
+        prog="python -m kerasreg.study",
+        description="Train one model per setting and overlay their cost curves.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep = p.add_mutually_exclusive_group(required=True)
+    sweep.add_argument("--learning-rates", type=float, nargs="+", metavar="LR", help="learning rates to compare")
+    sweep.add_argument("--l2-strengths", type=float, nargs="+", metavar="L2", help="L2 strengths to compare")
+    p.add_argument("--out", type=Path, required=True, help="the study folder; rerun into it to continue")
+    add_config_flags(p)
+    return p
+
+
+def plan(out: Path, option: str, values: list[float]) -> list[Setting]:
+    """One setting per distinct value, each with its run directory inside `out`."""
+    if len(set(values)) != len(values):
+        raise KerasregError(f"Received {option} values {values}. Expected each value once.")
+    return [Setting(option, v, out / f"{option}-{v:g}") for v in values]
+
+
+def run_study(base, settings: list[Setting], out: Path) -> list[dict]:
+    """Train every setting not finished yet (resuming an unfinished one), then write the curves and the table."""
+    import dataclasses
+
+    from kerasreg.train import train_and_evaluate
+
+    out.mkdir(parents=True, exist_ok=True)
+    for setting in settings:
+        if (setting.run_dir / files.METRICS).exists():
+            print(f"{setting.label}: finished earlier, kept ({setting.run_dir})", flush=True)
+            continue
+        print(f"{setting.label}: training in {setting.run_dir}", flush=True)
+        train_and_evaluate(dataclasses.replace(base, **{setting.option: setting.value}), setting.run_dir)
+    rows = [summarise(setting) for setting in settings]
+    best = min(rows, key=lambda row: row["best_val_loss"] if row["best_val_loss"] is not None else float("inf"))
+    for row in rows:
+        row["best"] = row is best and row["best_val_loss"] is not None
+    plot_curves(settings, out / CURVES)
+    write_tables(rows, out)
+    return rows
+
+
+def summarise(setting: Setting) -> dict:
+    """A setting's final accuracies and its lowest validation loss, from its run directory."""
+    history = files.read_history(setting.run_dir / files.HISTORY)
+    metrics = files.read_json(setting.run_dir / files.METRICS)
+    val_losses = [row["val_loss"] for row in history if row.get("val_loss") is not None]
+    last = history[-1] if history else {}
+    return {
+        "setting": setting.label,
+        "epochs": len(history),
+        "train_accuracy": last.get("accuracy"),
+        "val_accuracy": last.get("val_accuracy"),
+        "test_accuracy": metrics["accuracy"],
+        "best_val_loss": min(val_losses) if val_losses else None,
+        "run_dir": str(setting.run_dir),
+    }
+
+
+def plot_curves(settings: list[Setting], path: Path) -> None:
+    """Training (solid) and validation (dashed) loss per epoch of every setting, one colour each."""
+    from kerasreg.plots import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, setting in enumerate(settings):
+        history = files.read_history(setting.run_dir / files.HISTORY)
+        epochs = [row["epoch"] + 1 for row in history]
+        color = f"C{i}"
+        ax.plot(epochs, [row["loss"] for row in history], "-", color=color, label=f"{setting.label} train")
+        if any(row.get("val_loss") is not None for row in history):
+            ax.plot(epochs, [row.get("val_loss") for row in history], "--", color=color, label=f"{setting.label} val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (training: the objective; validation: cross-entropy)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def write_tables(rows: list[dict], out: Path) -> None:
+    """results.md and results.csv: one row per setting, the best by validation loss marked."""
+    columns = ["setting", "epochs", "train_accuracy", "val_accuracy", "test_accuracy", "best_val_loss", "best"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [_fmt(row[c]) if c != "best" else ("best" if row["best"] else "") for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    files.write_atomic(out / TABLE_MD, ("\n".join(lines) + "\n").encode())
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*columns, "run_dir"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_atomic(out / TABLE_CSV, buffer.getvalue().encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, train each setting, write the picture and the table."""
+    from kerasreg.train import config_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    flag = "learning_rates" if args.learning_rates else "l2_strengths"
+    option = SWEEPS[flag]
+    try:
+        base = config_from_args(args)
+        settings = plan(args.out, option, getattr(args, flag))
+        for setting in settings:  # every value checked before any training starts
+            config_from_args(args, **{option: setting.value})
+    except KerasregError as e:
+        parser.error(str(e))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def study() -> None:
+        rows = run_study(base, settings, args.out)
+        print((args.out / TABLE_MD).read_text(), end="")
+        best = next((row for row in rows if row["best"]), None)
+        if best is not None:
+            print(f"best by validation loss: {best['setting']}; picture: {args.out / CURVES}")
+
+    return run_cli(parser.prog, study, interrupted_hint=f"rerun the same command to continue the study in {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
