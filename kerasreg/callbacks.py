@@ -40,6 +40,37 @@ class HistoryRecorder(keras.callbacks.Callback):
             files.write_history(self.path, self.rows)
 
 
+class Converged(keras.callbacks.Callback):
+    """Stops training once the training objective has stopped improving: the optimum is reached.
+
+    As scikit-learn's `tol`: an epoch whose objective is not below the best so far by
+    more than `tol` (relative) counts as no progress; `patience` such epochs in a
+    row end the run, whatever the epoch cap. (The learning-rate schedule halves the
+    step on each of them first, so this is the optimum, not a plateau of a too-large step.)
+    """
+
+    def __init__(self, tol: float, patience: int = 5):
+        super().__init__()
+        self.tol = tol
+        self.patience = patience
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Start counting afresh (a resumed run then gets its count back from the backup)."""
+        self.wait, self.best, self.converged_epoch = 0, None, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Count an epoch without progress; stop after `patience` of them in a row."""
+        loss = float((logs or {})["loss"])
+        if self.best is not None and loss > self.best - self.tol * abs(self.best):
+            self.wait += 1
+        else:
+            self.wait = 0
+        self.best = loss if self.best is None else min(self.best, loss)
+        if self.wait >= self.patience:
+            self.converged_epoch = epoch + 1
+            self.model.stop_training = True
+
+
 class EpochBackup(keras.callbacks.Callback):
     """Backs up weights and optimizer state every `interval_seconds` and at the end, so a rerun resumes there.
 
@@ -154,6 +185,7 @@ def _state(model) -> list:
 _CALLBACK_STATE = {
     "EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch"),
     "ReduceLROnPlateau": ("wait", "cooldown_counter", "best"),
+    "Converged": ("wait", "best", "converged_epoch"),
 }
 
 

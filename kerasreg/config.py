@@ -87,6 +87,11 @@ class TrainConfig:
         0.1, "fraction of training data held out for validation and early stopping; 0 trains on all of it"
     )
     patience: int = option(3, "epochs without a better validation loss before stopping")
+    # scikit-learn's default tolerance; a converged run stops before the epoch cap.
+    tol: float = option(
+        1e-4,
+        "converged: stop once the training objective has improved by less than tol (relative) in 5 epochs in a row",
+    )
     # A backup (every variable of the model and optimizer, as .npz) takes ~1 ms, as
     # much as a tenth of an epoch on small data: an interval, and always one at the
     # end. 10 s bounds what a crash can lose.
@@ -122,6 +127,8 @@ class TrainConfig:
             raise KerasregError(f"Received learning_rate={self.learning_rate}. Expected a positive number.")
         if not (math.isfinite(self.l2) and self.l2 >= 0):
             raise KerasregError(f"Received l2={self.l2}. Expected a number >= 0 (0 turns L2 off).")
+        if not (math.isfinite(self.tol) and self.tol >= 0):
+            raise KerasregError(f"Received tol={self.tol}. Expected a number >= 0.")
         if not (math.isfinite(self.backup_interval) and self.backup_interval >= 0):
             raise KerasregError(f"Received backup_interval={self.backup_interval}. Expected seconds >= 0.")
         if not (0 <= self.val_split < 1):

@@ -19,6 +19,7 @@ from kerasreg.strategy import StrategyChoice
 
 LR_FACTOR = 0.5
 LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count as progress
+CONVERGED_PATIENCE = 5  # epochs in a row without progress (beyond --tol) that mean the optimum is reached
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def make_model(setup: TrainingSetup):
 def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
     import keras
 
-    from kerasreg.callbacks import HistoryRecorder
+    from kerasreg.callbacks import Converged, HistoryRecorder
 
     # History before backup: if a kill falls between them, the rerun trims the row
     # of the epoch the backup does not hold, and logs it again once.
@@ -100,6 +101,7 @@ def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, i
         # settles instead of circling the optimum (measured on validation loss: MNIST
         # 8k 0.347 -> 0.328 at batch 1024).
         keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA),
+        Converged(setup.config.tol, CONVERGED_PATIENCE),
     ]
     if setup.split.val is not None:
         callbacks.append(
@@ -174,11 +176,15 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict, 
 
 
 def _stop_reason(callbacks: list, epochs_done: int, epoch_cap: int) -> dict:
-    """Why training ended, for metrics.json: early stopping (and its best epoch) or the epoch cap."""
+    """Why training ended, for metrics.json: early stopping (and its best epoch), convergence, or the epoch cap."""
     early = next((c for c in callbacks if type(c).__name__ == "EarlyStopping"), None)
+    converged = next(c for c in callbacks if type(c).__name__ == "Converged")
     if early is not None and early.stopped_epoch > 0:
         return {"stop_reason": "early_stopping", "best_epoch": int(early.best_epoch) + 1}
-    reason = {"stop_reason": "epoch_cap" if epochs_done >= epoch_cap else "interrupted"}
+    if converged.converged_epoch > 0:
+        reason = {"stop_reason": "converged"}
+    else:
+        reason = {"stop_reason": "epoch_cap" if epochs_done >= epoch_cap else "interrupted"}
     if early is not None and early.best_weights is not None:
         reason["best_epoch"] = int(early.best_epoch) + 1  # the weights kept: the best, restored at the end
     return reason

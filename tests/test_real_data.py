@@ -53,3 +53,26 @@ def test_cat_vs_rest_beats_chance_and_reports_the_majority_baseline(real_data, t
     assert metrics["majority_baseline_accuracy"] == pytest.approx(0.898, abs=0.005)
     assert metrics["balanced_accuracy"] >= 0.58
     assert metrics["roc_auc"] >= 0.6
+
+
+@pytest.mark.parametrize("c, sklearn_train, sklearn_test", [(0.001, 0.530, 0.377), (0.0005, 0.494, 0.3825)])
+def test_at_scikit_learns_regularisation_training_converges_to_its_optimum(
+    real_data, tmp_path, c, sklearn_train, sklearn_test
+):
+    # The same objective: scikit-learn minimises C * sum(loss) + |W|^2 / 2; kerasreg mean(loss) + l2 * |W|^2,
+    # so l2 = 1 / (2 C n) on all n = 4,068 training images (no validation split, no early stopping).
+    # scikit-learn's figures: ../shared/data/README.md and issue 11 (LogisticRegression, standardised pixels).
+    config = TrainConfig(
+        dataset="cifar10",
+        source="files",
+        data_dir=str(real_data / "cifar10-sample"),
+        val_split=0,
+        l2=1 / (2 * c * 4068),
+        epochs=300,
+    )
+    metrics = train_and_evaluate(config, tmp_path / "run")
+    train_accuracy = files.read_history(tmp_path / "run" / files.HISTORY)[-1]["accuracy"]
+    print(f"C={c}: train {train_accuracy:.4f} test {metrics['accuracy']:.4f} in {metrics['epochs_trained']} epochs")
+    assert metrics["stop_reason"] == "converged" and metrics["epochs_trained"] < 300
+    assert abs(train_accuracy - sklearn_train) <= 0.01
+    assert abs(metrics["accuracy"] - sklearn_test) <= 0.01

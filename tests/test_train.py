@@ -198,3 +198,21 @@ def test_evaluate_refuses_to_reload_data_given_in_python(tmp_path, capsys):
         f"python -m kerasreg.evaluate: error: {run} was trained on data given in Python (python); "
         "evaluate it with --on sample."
     )
+
+
+def test_converged_stops_after_five_epochs_without_progress_beyond_tol():
+    from types import SimpleNamespace
+
+    from kerasreg.callbacks import Converged
+
+    callback = Converged(tol=1e-3, patience=5)
+    callback.set_model(SimpleNamespace(stop_training=False))
+    callback.on_train_begin()
+    losses = [1.0, 0.5, 0.4, 0.3999, 0.39995, 0.3999, 0.39989, 0.39988, 0.2]
+    stopped = None
+    for epoch, loss in enumerate(losses):
+        callback.on_epoch_end(epoch, {"loss": loss})
+        if callback.model.stop_training:
+            stopped = epoch
+            break
+    assert stopped == 7 and callback.converged_epoch == 8  # epochs 3-7: less than 0.1% better than 0.4
