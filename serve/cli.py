@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from serve.errors import ServeError
@@ -18,37 +19,24 @@ examples:
 """
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a bad value is the parser's one-line error, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"Received {text!r}. Expected a positive integer.")
-    return value
+def _bounded(kind: type, accept: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An argparse type: `kind(text)` when `accept` takes it, else the parser's one-line error (exit 2)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"Received {text!r}. Expected {expected}.")
+        return value
+
+    return parse
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"Received {text!r}. Expected a positive number.")
-    return value
-
-
-def port_number(text: str) -> int:
-    """argparse type: a TCP port, 0..65535 (0: any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"Received {text!r}. Expected a port number 0..65535.")
-    return value
+positive_int = _bounded(int, lambda v: v >= 1, "a positive integer")
+positive_float = _bounded(float, lambda v: 0 < v < float("inf"), "a positive number")
+port_number = _bounded(int, lambda v: 0 <= v <= 65535, "a port number 0..65535")  # 0: any free port
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,13 +97,11 @@ async def _infer_in_thread(
     import onnxruntime as ort
 
     options = ort.RunOptions()
-    future = asyncio.get_running_loop().run_in_executor(None, model.run, batch, options)
-    try:
-        probabilities = await asyncio.wait_for(future, limits.timeout_seconds)
-    except asyncio.TimeoutError:
+
+    def stop() -> None:
         options.terminate = True
-        raise NotReady(f"inference timed out after {limits.timeout_seconds:g} s; retry later.") from None
-    return respond(probabilities)
+
+    return respond(await in_thread(lambda: model.run(batch, options), limits, "inference", on_timeout=stop))
 
 
 def b64_bytes(value: dict, label: str) -> bytes:
@@ -145,12 +143,17 @@ def decode_images(
     return decode() if total <= INLINE_DECODE_PIXELS else decode
 
 
-async def in_thread(job: Callable, limits: Limits, what: str):
-    """`job()` in a worker thread, or NotReady after the timeout (the event loop serves on meanwhile)."""
+async def in_thread(job: Callable, limits: Limits, what: str, on_timeout: Callable[[], None] | None = None):
+    """`job()` in a worker thread, or NotReady after the timeout (the event loop serves on meanwhile).
+
+    `on_timeout` runs when the time is up: a way to tell the job to stop.
+    """
     future = asyncio.get_running_loop().run_in_executor(None, job)
     try:
         return await asyncio.wait_for(future, limits.timeout_seconds)
     except asyncio.TimeoutError:
+        if on_timeout is not None:
+            on_timeout()
         raise NotReady(f"{what} timed out after {limits.timeout_seconds:g} s; retry later.") from None
 
 
