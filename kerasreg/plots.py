@@ -1,4 +1,4 @@
-"""Pictures for the run directory: learning curves, confusion matrix, weight templates."""
+"""Pictures for the run directory: learning curves, confusion matrix, weight templates, the L2 search."""
 
 from __future__ import annotations
 
@@ -100,6 +100,28 @@ def plot_weight_templates(kernel: np.ndarray, input_shape: tuple[int, int, int],
             ax.imshow((template - lo) / ((hi - lo) or 1.0))
         ax.set_title(names[u], fontsize=9)
     fig.suptitle("learned weights per class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_l2_search(search, path: Path) -> None:
+    """Validation loss and accuracy along `--l2 auto`'s path (an `L2Search`, log l2), the chosen strength marked."""
+    plt = _pyplot()
+    trained = [p for p in search.points if p.val_loss is not None]
+    l2 = [p.l2 for p in trained]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        train_label = "training objective (with the penalty)" if key == "loss" else "train_accuracy"
+        ax.plot(l2, [getattr(p, key) for p in trained], "-", marker="o", label=train_label)
+        ax.plot(l2, [getattr(p, "val_" + key) for p in trained], "--", marker="o", label=f"val_{key}")
+        ax.axvline(search.chosen_l2, color="grey", linestyle=":", label=f"chosen l2 {search.chosen_l2:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("l2 (stronger to the right)")
+        ax.set_title(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"--l2 auto: refitted on all training data at l2 {search.refit_l2:.3g} (C {search.C:.3g})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

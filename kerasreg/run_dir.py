@@ -9,6 +9,7 @@ runs/digits/
   metrics.json        test metrics, flat keys (accuracy, loss, confusion_matrix, ...)
   test_sample.npz     up to 500 test images and labels, for export's parity check
   plots/learning_curves.png, plots/confusion_matrix.png, plots/weights.png
+  plots/l2_search.png   with --l2 auto: validation loss and accuracy along the search (also in config.json, metrics.json)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ PLOTS = "plots"
 LEARNING_CURVES = "plots/learning_curves.png"
 CONFUSION_MATRIX = "plots/confusion_matrix.png"
 WEIGHTS = "plots/weights.png"
+L2_SEARCH = "plots/l2_search.png"
 TEST_SAMPLE_SIZE = 500
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from kerasreg import __version__
 from kerasreg import run_dir as files
 from kerasreg.cli import run_cli
-from kerasreg.config import TrainConfig
+from kerasreg.config import L2_AUTO, TrainConfig
 from kerasreg.datasets import ImageDataset, load_dataset
 from kerasreg.errors import KerasregError
 from kerasreg.strategy import even_global_batch
@@ -61,7 +61,7 @@ def add_config_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...]
         if field.type == "bool":
             group.add_argument(flag, action="store_true", help=help_text)
         else:
-            kind = _FLAG_TYPES[field.type.split(" |")[0]]
+            kind = meta["parse"] or _FLAG_TYPES[field.type.split(" |")[0]]
             group.add_argument(flag, type=kind, default=field.default, choices=meta["choices"], help=help_text)
 
 
@@ -112,16 +112,16 @@ def _seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
-    pass  # tf.config.experimental.enable_op_determinism()
 
 
-def _fit_batch_to_replicas(config: TrainConfig, replicas: int) -> TrainConfig:
-    """The config with a global batch that splits evenly across replicas, saying so when it changed."""
-    fitted = even_global_batch(config.batch_size, replicas)
-    if fitted == config.batch_size:
-        return config
+def _fit_batch_to_replicas(config: TrainConfig, n_train: int, replicas: int) -> TrainConfig:
+    """The config with the batch resolved for `n_train` images, split evenly across replicas (saying so when not)."""
+    batch = config.resolved_batch_size(n_train)
+    fitted = even_global_batch(batch, replicas)
+    if fitted == batch:
+        return dataclasses.replace(config, batch_size=batch)
     print(
-        f"warning: global batch {config.batch_size} does not divide evenly across {replicas} replicas; "
+        f"warning: global batch {batch} does not divide evenly across {replicas} replicas; "
         f"training with {fitted} ({fitted // replicas} per replica).",
         file=sys.stderr,
         flush=True,
@@ -129,29 +129,32 @@ def _fit_batch_to_replicas(config: TrainConfig, replicas: int) -> TrainConfig:
     return dataclasses.replace(config, batch_size=fitted)
 
 
-def _write_config(path: Path, config: TrainConfig, setup) -> None:
-    """config.json: the options as given, the dataset's facts, the strategy, the batch in force, versions."""
+def _write_config(path: Path, config: TrainConfig, setup, search=None) -> None:
+    """config.json: the options as given, the dataset's facts, the strategy, the batch in force, versions.
+
+    With --l2 auto it is written again once the search is done, with the search (`l2_search`).
+    """
     data, split, choice = setup.data, setup.split, setup.choice
-    files.write_json(
-        path,
-        {
-            "options": config.to_dict(),
-            "dataset": {
-                "name": data.name,
-                "task": data.task,
-                "source": data.source,
-                "class_names": list(data.class_names),
-                "input_shape": list(data.input_shape),
-                "n_train": len(split.train_labels),
-                "n_val": 0 if split.val is None else len(split.val[1]),
-                "n_test": len(data.test_labels),
-            },
-            "strategy": choice.describe(),
-            "global_batch_size": setup.config.batch_size,
-            "per_replica_batch_size": setup.config.batch_size // choice.replicas,
-            "versions": library_versions(),
+    record = {
+        "options": config.to_dict(),
+        "dataset": {
+            "name": data.name,
+            "task": data.task,
+            "source": data.source,
+            "class_names": list(data.class_names),
+            "input_shape": list(data.input_shape),
+            "n_train": len(split.train_labels),
+            "n_val": 0 if split.val is None else len(split.val[1]),
+            "n_test": len(data.test_labels),
         },
-    )
+        "strategy": choice.describe(),
+        "global_batch_size": setup.config.batch_size,
+        "per_replica_batch_size": setup.config.batch_size // choice.replicas,
+        "versions": library_versions(),
+    }
+    if search is not None:
+        record["l2_search"] = search.to_dict()
+    files.write_json(path, record)
 
 
 def _write_results(run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int) -> None:
@@ -191,7 +194,16 @@ def train_and_evaluate(
     from kerasreg.evaluation import compute_metrics, summary_lines
     from kerasreg.model import predict_probabilities
     from kerasreg.strategy import choose_strategy, wrap_strategy
-    from kerasreg.training import TrainingSetup, fit, make_model, prepare_training_data, weights_digest
+    from kerasreg.training import (
+        TrainingSetup,
+        fit,
+        make_model,
+        prepare_training_data,
+        recorded_search,
+        refit_setup,
+        run_search,
+        weights_digest,
+    )
 
     run_dir = Path(run_dir)
     clock = _PhaseClock()
@@ -207,24 +219,38 @@ def train_and_evaluate(
     clock.lap("load_data_seconds")
     _seed_everything(config.seed)
     split = prepare_training_data(data, config)
-    if split.val is None:
-        print("val-split 0: training on all training data; early stopping is off.", flush=True)
     # config.json keeps the options as given; the setup carries the batch in force.
-    setup = TrainingSetup(data, split, _fit_batch_to_replicas(config, choice.replicas), choice)
+    setup = TrainingSetup(data, split, _fit_batch_to_replicas(config, len(split.train_labels), choice.replicas), choice)
     _write_config(work_dir / files.CONFIG, config, setup)
     print(
         f"{data.name}: {len(split.train_labels)} training images {data.input_shape}, "
         f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
         flush=True,
     )
+    search = None
+    if config.l2 == L2_AUTO:
+        search = recorded_search(work_dir) or run_search(setup)
+        _write_config(work_dir / files.CONFIG, config, setup, search)
+        setup = refit_setup(setup, search.refit_l2)
+        print(
+            f"l2 auto: chose l2 {search.chosen_l2:g} (C {search.C:.3g}) on the validation split in "
+            f"{search.seconds:.1f} s; refitting on all {search.n_all} training images at l2 {search.refit_l2:.4g}",
+            flush=True,
+        )
+        clock.lap("l2_search_seconds")
+        _seed_everything(config.seed)  # the refit starts as a run at that l2 would, whatever the search drew
+    elif split.val is None:
+        print("val-split 0: training on all training data; early stopping is off.", flush=True)
     model = make_model(setup)
     clock.lap("build_model_seconds")
     history, loop_timings, stop = fit(model, setup, work_dir)
-    train_seconds = clock.lap("train_seconds")
+    train_seconds = clock.lap("train_seconds") + clock.laps.get("l2_search_seconds", 0.0)
     probabilities = predict_probabilities(model, data.test_images, data.task)
     metrics = compute_metrics(data.test_labels, probabilities, data.task, split.train_labels)
     clock.lap("evaluate_seconds")
     metrics.update(epochs_trained=len(history), train_seconds=round(train_seconds, 3), **stop)
+    if search is not None:
+        metrics["l2_search"] = search.to_dict()
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
         metrics["timings"] = {**clock.laps, **{k: round(v, 4) for k, v in loop_timings.items() if v is not None}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 import time
@@ -85,6 +86,34 @@ def make_model(setup: TrainingSetup):
         # per-replica placeholders that nothing feeds.
         model.optimizer.build(model.trainable_variables)
     return model
+
+
+def run_search(setup: TrainingSetup):
+    """`--l2 auto`'s search on the setup's split (kerasreg/l2_search.py); returns the `L2Search`."""
+    from kerasreg.epoch_loop import epoch_data
+    from kerasreg.l2_search import search_l2
+
+    split, task = setup.split, setup.data.task
+    model = make_model(setup)
+    train = epoch_data(preprocess(model, split.train_images), split.train_labels, task, split.train_weights)
+    val = epoch_data(preprocess(model, split.val[0]), split.val[1], task, split.val_weights)
+    return search_l2(model, setup, train, val)
+
+
+def recorded_search(work_dir: Path):
+    """The search an unfinished refit in `work_dir` was started with, so a rerun resumes it; else None."""
+    from kerasreg.l2_search import L2Search
+
+    if not (work_dir / files.BACKUP).is_dir() or not (work_dir / files.CONFIG).is_file():
+        return None
+    recorded = files.read_json(work_dir / files.CONFIG).get("l2_search")
+    return L2Search.from_dict(recorded) if recorded else None
+
+
+def refit_setup(setup: TrainingSetup, l2: float) -> TrainingSetup:
+    """The setup of the refit after the search: every training image (no validation split) at strength `l2`."""
+    config = dataclasses.replace(setup.config, l2=l2, val_split=0.0)
+    return TrainingSetup(setup.data, prepare_training_data(setup.data, config), config, setup.choice)
 
 
 def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
