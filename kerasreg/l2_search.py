@@ -60,6 +60,7 @@ class L2Search:
     n_search: int
     n_all: int
     seconds: float
+    at_grid_edge: bool = False  # the best point is the grid's first or last: a strength beyond it may be better
 
     def to_dict(self) -> dict:
         """As config.json and metrics.json record it."""
@@ -128,9 +129,15 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
             flush=True,
         )
     refit = best.l2 * n_search / n_all
-    return L2Search(
-        tuple(grid), tuple(points), best.l2, refit, best.C, n_search, n_all, round(time.perf_counter() - started, 3)
-    )
+    edge = best.l2 in (strengths[0], strengths[-1])
+    if edge:
+        print(
+            f"warning: l2 search: the lowest validation loss is at the grid's end (l2 {best.l2:g}); a strength "
+            "beyond it might do better: try the study (python -m kerasreg.study --l2-strengths ...).",
+            flush=True,
+        )
+    seconds = round(time.perf_counter() - started, 3)
+    return L2Search(tuple(grid), tuple(points), best.l2, refit, best.C, n_search, n_all, seconds, edge)
 
 
 _LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")

@@ -47,22 +47,28 @@ the course's train_catvnoncat.h5 and test_catvnoncat.h5; digits is bundled offli
 _FLAG_TYPES = {"int": int, "float": float, "str": str}
 
 
-def add_config_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = ()) -> None:
-    """A flag for every TrainConfig field (but `leave_out`), with its help and default from the field."""
+def add_config_flags(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    """A flag for every TrainConfig field, with its help and default from the field.
+
+    `defaults` maps a field to (its default in this command, why, shown in --help).
+    """
+    defaults = defaults or {}
     groups: dict[str, argparse._ArgumentGroup] = {}
     for field in dataclasses.fields(TrainConfig):
-        if field.name in leave_out:
-            continue
         meta = field.metadata
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"])) if meta["group"] else parser
         flag = "--" + field.name.replace("_", "-")
+        default = field.default
         shown = meta["shown"] if meta["shown"] is not None else field.default
+        if field.name in defaults:
+            default, why = defaults[field.name]
+            shown = f"{default}: {why}"
         help_text = f"{meta['help']} (default: {shown})"
         if field.type == "bool":
             group.add_argument(flag, action="store_true", help=help_text)
         else:
             kind = meta["parse"] or _FLAG_TYPES[field.type.split(" |")[0]]
-            group.add_argument(flag, type=kind, default=field.default, choices=meta["choices"], help=help_text)
+            group.add_argument(flag, type=kind, default=default, choices=meta["choices"], help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,16 +227,18 @@ def train_and_evaluate(
     split = prepare_training_data(data, config)
     # config.json keeps the options as given; the setup carries the batch in force.
     setup = TrainingSetup(data, split, _fit_batch_to_replicas(config, len(split.train_labels), choice.replicas), choice)
-    _write_config(work_dir / files.CONFIG, config, setup)
+    # An unfinished refit resumes with the search it was started with (config.json holds it).
+    search = recorded_search(work_dir) if config.l2 == L2_AUTO else None
+    _write_config(work_dir / files.CONFIG, config, setup, search)
     print(
         f"{data.name}: {len(split.train_labels)} training images {data.input_shape}, "
         f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
         flush=True,
     )
-    search = None
     if config.l2 == L2_AUTO:
-        search = recorded_search(work_dir) or run_search(setup)
-        _write_config(work_dir / files.CONFIG, config, setup, search)
+        if search is None:
+            search = run_search(setup)
+            _write_config(work_dir / files.CONFIG, config, setup, search)
         setup = refit_setup(setup, search.refit_l2)
         print(
             f"l2 auto: chose l2 {search.chosen_l2:g} (C {search.C:.3g}) on the validation split in "

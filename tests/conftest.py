@@ -48,7 +48,7 @@ def digits_export(tmp_path_factory) -> Path:
     from kerasreg.train import train_and_evaluate
 
     root = tmp_path_factory.mktemp("digits-export")
-    train_and_evaluate(TrainConfig(dataset="digits", epochs=5, batch_size=128), root / "run")
+    train_and_evaluate(TrainConfig(dataset="digits", epochs=5, batch_size=128, l2=0.01), root / "run")
     export_run(root / "run", root / "export")
     return root / "export" / "model.onnx"
 

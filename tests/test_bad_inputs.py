@@ -170,7 +170,7 @@ CLI_ROWS = [
     ("kerasreg.train", "--patience 0", "Received patience=0. Expected a positive integer."),
     ("kerasreg.train", "--learning-rate 0", "Received learning_rate=0.0. Expected a positive number."),
     ("kerasreg.train", "--learning-rate nan", "Received learning_rate=nan. Expected a positive number."),
-    ("kerasreg.train", "--l2 -1", "Received l2=-1.0. Expected a number >= 0 (0 turns L2 off)."),
+    ("kerasreg.train", "--l2 -1", "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),
     ("kerasreg.train", "--val-split 1", "Received val_split=1.0. Expected a fraction in [0, 1)."),
     (
         "kerasreg.train",

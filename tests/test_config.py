@@ -10,7 +10,7 @@ from kerasreg.errors import KerasregError
         ({"batch_size": 0}, "Received batch_size=0. Expected a positive integer."),
         ({"epochs": -1}, "Received epochs=-1. Expected a positive integer."),
         ({"learning_rate": 0.0}, "Received learning_rate=0.0. Expected a positive number."),
-        ({"l2": -1.0}, "Received l2=-1.0. Expected a number >= 0 (0 turns L2 off)."),
+        ({"l2": -1.0}, "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),
         ({"val_split": 1.0}, "Received val_split=1.0. Expected a fraction in [0, 1)."),
         ({"optimizer": "rmsprop"}, "Received optimizer='rmsprop'. Expected one of: adam, sgd."),
         ({"balance": "smote"}, "Received balance='smote'. Expected one of: none, undersample, class_weight."),

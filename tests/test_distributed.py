@@ -77,7 +77,7 @@ def test_mirrored_matches_default_strategy_on_real_mnist(real_data, tmp_path, tw
     from test_real_data import mnist_8k_2k
 
     data = mnist_8k_2k(real_data)
-    config = TrainConfig(dataset="mnist", epochs=10)
+    config = TrainConfig(dataset="mnist", epochs=10, l2=0.01)
     single = train_and_evaluate(config, tmp_path / "one", datasets=data)
     mirrored = train_and_evaluate(config, tmp_path / "two", datasets=data, strategy=two_cpu_strategy)
     print(
@@ -228,7 +228,7 @@ def test_resume_refuses_other_options_and_restart_discards(tmp_path, capsys):
 
 
 def test_uneven_batch_warns_and_trains_with_an_even_one(tmp_path, capsys, two_cpu_strategy):
-    config = TrainConfig(dataset="digits", epochs=1, batch_size=127)
+    config = TrainConfig(dataset="digits", epochs=1, batch_size=127, l2=0.01)
     train_and_evaluate(config, tmp_path / "u", strategy=two_cpu_strategy)
     assert (
         "warning: global batch 127 does not divide evenly across 2 replicas; training with 126 (63 per replica)."
@@ -243,7 +243,7 @@ def test_uneven_batch_warns_and_trains_with_an_even_one(tmp_path, capsys, two_cp
 def test_mirrored_loop_takes_the_same_steps_as_one_device_and_mixed_precision_trains(tmp_path, two_cpu_strategy):
     # Each replica sums its slice's losses over the GLOBAL batch and the optimizer
     # all-reduces the gradients: two replicas must land where one device does.
-    base = TrainConfig(dataset="digits", epochs=3, batch_size=100)  # 1294 % 100: a short last batch too
+    base = TrainConfig(dataset="digits", epochs=3, batch_size=100, l2=0.01)  # 1294 % 100: a short last batch too
     one = train_and_evaluate(base, tmp_path / "one")
     two = train_and_evaluate(base, tmp_path / "two", strategy=two_cpu_strategy)
     w_one = files.load_run_model(tmp_path / "one").get_layer("classifier").get_weights()
@@ -252,7 +252,7 @@ def test_mirrored_loop_takes_the_same_steps_as_one_device_and_mixed_precision_tr
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert two["accuracy"] == pytest.approx(one["accuracy"], abs=0.003)
     assert [r["epoch"] for r in files.read_history(tmp_path / "two" / files.HISTORY)] == [0, 1, 2]
-    mixed = TrainConfig(dataset="digits", epochs=3, batch_size=100, mixed_precision=True)
+    mixed = TrainConfig(dataset="digits", epochs=3, batch_size=100, l2=0.01, mixed_precision=True)
     assert train_and_evaluate(mixed, tmp_path / "mixed")["accuracy"] >= one["accuracy"] - 0.05
 
 
@@ -282,7 +282,7 @@ def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_pa
     assert [r["epoch"] for r in rows] == [0, 1]
 
 
-EXACT = TrainConfig(dataset="digits", epochs=40, batch_size=256, patience=3, backup_interval=0)
+EXACT = TrainConfig(dataset="digits", epochs=40, batch_size=256, l2=0.01, patience=3, backup_interval=0)
 
 
 @pytest.fixture(scope="module")

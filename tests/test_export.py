@@ -199,7 +199,7 @@ def test_mixed_precision_run_exports_at_float32(tmp_path):
     from kerasreg.train import train_and_evaluate
 
     train_and_evaluate(
-        TrainConfig(dataset="digits", epochs=2, learning_rate=0.01, mixed_precision=True), tmp_path / "run"
+        TrainConfig(dataset="digits", epochs=2, l2=0.01, learning_rate=0.01, mixed_precision=True), tmp_path / "run"
     )
     trained = files.load_run_model(tmp_path / "run")
     assert trained.get_layer("classifier").dtype_policy.name == "mixed_float16"

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 def test_int8_agrees_with_float_on_real_mnist(real_data, tmp_path):
     data = mnist_8k_2k(real_data)
-    train_and_evaluate(TrainConfig(dataset="mnist", epochs=5), tmp_path / "run", datasets=data)
+    train_and_evaluate(TrainConfig(dataset="mnist", epochs=5, l2=0.01), tmp_path / "run", datasets=data)
     card = export_run(tmp_path / "run", tmp_path / "out", quantize="int8")
 
     def run(name):

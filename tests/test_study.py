@@ -64,7 +64,7 @@ def test_an_interrupted_study_keeps_finished_runs_and_resumes_the_other(tmp_path
     "sweep, message",
     [
         (["--learning-rates", "0.01", "0.01"], "Received learning_rate values [0.01, 0.01]. Expected each value once."),
-        (["--l2-strengths", "0.01", "-1"], "Received l2=-1.0. Expected a number >= 0 (0 turns L2 off)."),
+        (["--l2-strengths", "0.01", "-1"], "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),
     ],
 )
 def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, capsys, sweep, message):

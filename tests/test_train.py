@@ -15,7 +15,7 @@ from kerasreg.evaluate import main as evaluate_main
 from kerasreg.train import main, train_and_evaluate
 
 # Small batches, so three epochs take enough steps to learn digits well enough to test.
-SMALL = TrainConfig(dataset="digits", epochs=3, patience=2, batch_size=128, learning_rate=0.01)
+SMALL = TrainConfig(dataset="digits", epochs=3, patience=2, batch_size=128, l2=0.01, learning_rate=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_saved_model_reloads_and_evaluate_recomputes_the_metrics(digits_run, cap
 
 @pytest.mark.slow
 def test_same_seed_same_weights(tmp_path):
-    config = TrainConfig(dataset="digits", epochs=2, seed=7)
+    config = TrainConfig(dataset="digits", epochs=2, l2=0.01, seed=7)
     a = train_and_evaluate(config, tmp_path / "a")
     b = train_and_evaluate(config, tmp_path / "b")
     assert a["loss"] == b["loss"]
@@ -98,7 +98,7 @@ def test_binary_task_reports_balance_aware_metrics(tmp_path):
 
 
 def test_val_split_zero_trains_on_everything_without_early_stopping(tmp_path, capsys):
-    config = TrainConfig(dataset="digits", epochs=2, val_split=0)
+    config = TrainConfig(dataset="digits", epochs=2, l2=0.01, val_split=0)
     train_and_evaluate(config, tmp_path / "v")
     assert "val-split 0: training on all training data; early stopping is off." in capsys.readouterr().out
     assert json.loads((tmp_path / "v" / files.CONFIG).read_text())["dataset"]["n_train"] == 1438
@@ -192,7 +192,7 @@ def test_evaluate_refuses_to_reload_data_given_in_python(tmp_path, capsys):
 
     run = tmp_path / "py"
     data = dataclasses.replace(load_dataset("digits"), source="python")
-    train_and_evaluate(TrainConfig(dataset="digits", epochs=1), run, datasets=data)
+    train_and_evaluate(TrainConfig(dataset="digits", epochs=1, l2=0.01), run, datasets=data)
     assert evaluate_main([str(run)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"python -m kerasreg.evaluate: error: {run} was trained on data given in Python (python); "

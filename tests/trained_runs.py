@@ -31,5 +31,5 @@ def synthetic_dataset(
 
 def train_small(run_dir: Path, data: ImageDataset, epochs: int = 2) -> Path:
     """Train `data` for a few epochs into `run_dir`."""
-    train_and_evaluate(TrainConfig(dataset="digits", epochs=epochs, batch_size=32), run_dir, datasets=data)
+    train_and_evaluate(TrainConfig(dataset="digits", epochs=epochs, batch_size=32, l2=0.01), run_dir, datasets=data)
     return run_dir

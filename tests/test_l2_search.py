@@ -1,0 +1,132 @@
+"""`--l2 auto`: the search on the validation split, its record, the refit, and resuming it."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from kerasreg import run_dir as files
+from kerasreg.config import TrainConfig
+from kerasreg.datasets import load_dataset
+from kerasreg.l2_search import L2_GRID, RISES_TO_STOP, c_of
+from kerasreg.train import train_and_evaluate
+
+AUTO = TrainConfig(dataset="digits", backup_interval=0)  # the defaults: l2 auto, batch auto
+
+
+@pytest.fixture(scope="module")
+def auto_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("auto") / "digits"
+    metrics = train_and_evaluate(AUTO, run)
+    return run, metrics
+
+
+def test_the_default_is_auto_and_the_search_is_recorded_in_config_and_metrics(auto_run):
+    run, metrics = auto_run
+    config = json.loads((run / files.CONFIG).read_text())
+    assert config["options"]["l2"] == "auto" and config["options"]["batch_size"] == "auto"
+    search = config["l2_search"]
+    assert metrics["l2_search"] == search == json.loads((run / files.METRICS).read_text())["l2_search"]
+    assert search["grid"] == list(L2_GRID)
+    assert [p["l2"] for p in search["points"]] == sorted(L2_GRID, reverse=True)  # strong to weak
+    n_search, n_all = search["n_search"], search["n_all"]
+    assert (n_search, n_all) == (config["dataset"]["n_train"], config["dataset"]["n_train"] + config["dataset"]["n_val"])
+    trained = [p for p in search["points"] if p["stop_reason"] != "skipped"]
+    assert len(trained) >= 3 and all(p["val_loss"] > 0 and 0 < p["val_accuracy"] <= 1 for p in trained)
+    for p in search["points"]:
+        assert p["C"] == pytest.approx(c_of(p["l2"], n_search))
+    best = min(trained, key=lambda p: p["val_loss"])
+    assert search["chosen_l2"] == best["l2"] and search["C"] == pytest.approx(best["C"])
+    # The refit keeps C: l2 * n is the same on all the training data as on the search split.
+    assert search["refit_l2"] == pytest.approx(best["l2"] * n_search / n_all)
+    assert c_of(search["refit_l2"], n_all) == pytest.approx(search["C"])
+    assert search["at_grid_edge"] == (best["l2"] in (L2_GRID[0], L2_GRID[-1]))
+    assert 0 < search["seconds"] < metrics["train_seconds"]
+
+
+def test_the_refit_trains_on_all_training_data_with_no_validation_split(auto_run):
+    run, metrics = auto_run
+    history = files.read_history(run / files.HISTORY)
+    assert history and all(row.get("val_loss") is None for row in history)
+    assert metrics["stop_reason"] in ("converged", "epoch_cap") and metrics["epochs_trained"] == len(history)
+    assert metrics["accuracy"] >= 0.95
+    assert (run / files.L2_SEARCH).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_path_stops_only_after_the_validation_loss_rose_twice_past_its_best(auto_run):
+    _, metrics = auto_run
+    points = metrics["l2_search"]["points"]
+    skipped = [i for i, p in enumerate(points) if p["stop_reason"] == "skipped"]
+    if not skipped:
+        pytest.skip("this run's path reached the grid's end")
+    first = skipped[0]
+    assert skipped == list(range(first, len(points)))  # once stopped, nothing further is trained
+    losses = [p["val_loss"] for p in points[:first]]
+    best = int(np.argmin(losses))
+    assert first - best - 1 == RISES_TO_STOP and all(b > a for a, b in zip(losses[best:], losses[best + 1 :]))
+
+
+def test_the_search_never_reads_the_test_split(auto_run, tmp_path):
+    run, metrics = auto_run
+    data = load_dataset("digits")
+    rng = np.random.default_rng(1)
+    other_test = dataclasses.replace(
+        data,
+        test_images=rng.integers(0, 256, data.test_images.shape, dtype=np.uint8),
+        test_labels=rng.permutation(data.test_labels),
+    )
+    other = train_and_evaluate(AUTO, tmp_path / "other", datasets=other_test)
+    assert other["l2_search"]["points"] == metrics["l2_search"]["points"]
+    assert (tmp_path / "other" / files.HISTORY).read_text() == (run / files.HISTORY).read_text()
+    assert other["accuracy"] < 0.5  # the test split did change, and only the test metrics saw it
+
+
+def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path, monkeypatch):
+    import kerasreg.training as training
+    from kerasreg.epoch_loop import EpochLoop
+
+    whole, metrics = auto_run
+    fit, run_epoch = training.fit, EpochLoop.run_epoch
+    refitting = []
+
+    def fit_marked(*args, **kwargs):
+        refitting.append(True)
+        return fit(*args, **kwargs)
+
+    def crash(self, seed, epoch):
+        if refitting and epoch == 3:
+            raise KeyboardInterrupt
+        return run_epoch(self, seed, epoch)
+
+    monkeypatch.setattr(training, "fit", fit_marked)
+    monkeypatch.setattr(EpochLoop, "run_epoch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(AUTO, tmp_path / "run")
+    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+
+    def no_search(setup):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(training, "run_search", no_search)
+    resumed = train_and_evaluate(AUTO, tmp_path / "run")
+    assert {**resumed["l2_search"], "seconds": 0} == {**metrics["l2_search"], "seconds": 0}
+    assert (tmp_path / "run" / files.HISTORY).read_text() == (whole / files.HISTORY).read_text()
+    for a, b in zip(
+        files.load_run_model(tmp_path / "run").get_weights(), files.load_run_model(whole).get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "n_train, batch", [(100, 32), (1295, 64), (3661, 128), (7200, 256), (16384, 1024), (54000, 1024)]
+)
+def test_the_auto_batch_aims_at_16_steps_an_epoch_within_32_to_1024(n_train, batch):
+    assert TrainConfig().resolved_batch_size(n_train) == batch
+    assert TrainConfig(batch_size=100).resolved_batch_size(n_train) == 100
+
+
+def test_the_resolved_batch_is_recorded_beside_the_option(auto_run):
+    run, _ = auto_run
+    config = json.loads((run / files.CONFIG).read_text())
+    assert config["global_batch_size"] == TrainConfig().resolved_batch_size(config["dataset"]["n_train"]) == 64
