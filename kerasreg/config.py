@@ -179,8 +179,10 @@ class TrainConfig:
                     "Received l2=auto with val_split=0: auto chooses the strength on the validation split. "
                     "Use a val_split above 0, or give l2 a number."
                 )
-        elif isinstance(self.l2, bool) or not isinstance(self.l2, int | float) or not (
-            math.isfinite(self.l2) and self.l2 >= 0
+        elif (
+            isinstance(self.l2, bool)
+            or not isinstance(self.l2, int | float)
+            or not (math.isfinite(self.l2) and self.l2 >= 0)
         ):
             raise KerasregError(f"Received l2={self.l2!r}. Expected auto, or a number >= 0 (0 turns L2 off).")
         if not (math.isfinite(self.tol) and self.tol >= 0):

@@ -11,8 +11,8 @@ Why it is cheap: one traced epoch function serves the whole path (the strength i
 variable), and each point starts from the previous point's weights and Adam's
 moments (a warm start, as scikit-learn's path does), so most points converge in
 30-50 epochs. The path also stops once the validation loss has risen at
-`RISES_TO_STOP` points in a row after its best: along a regularisation path it falls
-to one minimum and rises after it, and the weakest points are the slowest to train.
+`RISES_TO_STOP` points in a row: along a regularisation path it falls to one minimum
+and rises after it, and the weakest points are the slowest to train.
 """
 
 from __future__ import annotations
@@ -119,10 +119,9 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
         reason = "converged" if callbacks[1].converged_epoch else "epoch_cap"
         point = SearchPoint(l2, c_of(l2, n_search), done, reason, *(logs[k] for k in _LOGS))
         points.append(point)
+        rises = rises + 1 if len(points) > 1 and point.val_loss > points[-2].val_loss else 0
         if best is None or point.val_loss < best.val_loss:
-            best, rises = point, 0
-        elif point.val_loss > points[-2].val_loss:
-            rises += 1
+            best = point
         print(
             f"l2 search {i + 1}/{len(strengths)}: l2 {l2:g} (C {point.C:.3g}): val_loss {point.val_loss:.4f}, "
             f"val_accuracy {point.val_accuracy:.4f} after {done} epochs ({reason})",

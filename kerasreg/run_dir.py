@@ -9,7 +9,7 @@ runs/digits/
   metrics.json        test metrics, flat keys (accuracy, loss, confusion_matrix, ...)
   test_sample.npz     up to 500 test images and labels, for export's parity check
   plots/learning_curves.png, plots/confusion_matrix.png, plots/weights.png
-  plots/l2_search.png   with --l2 auto: validation loss and accuracy along the search (also in config.json, metrics.json)
+  plots/l2_search.png  with --l2 auto: validation loss and accuracy along the search (config.json, metrics.json)
 """
 
 from __future__ import annotations
