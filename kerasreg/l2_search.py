@@ -5,7 +5,10 @@ to convergence on the training part of the split and scored on its validation pa
 (validation loss, class-weighted like the objective; the test split is never read).
 The best point's strength is then refitted on training plus validation data at the
 same C: scikit-learn's C multiplies a sum over examples, kerasreg's l2 a mean, so
-l2 = 1 / (2 C n) and the refit's l2 is the chosen one times n_search / n_all.
+l2 = 1 / (2 C n) and the refit's l2 is the chosen one times n_search / n_all. The
+refit starts from the best point's model (as LogisticRegressionCV's refit does), so
+it converges in a few dozen epochs even where the regularisation is weak (digits:
+31 epochs, against the 100-epoch cap from scratch).
 
 Why it is cheap: one traced epoch function serves the whole path (the strength is a
 variable), and each point starts from the previous point's weights and Adam's
@@ -18,7 +21,7 @@ and rises after it, and the weakest points are the slowest to train.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -61,10 +64,15 @@ class L2Search:
     n_all: int
     seconds: float
     at_grid_edge: bool = False  # the best point is the grid's first or last: a strength beyond it may be better
+    # The best point's model as an affine map on raw pixels (`folded_affine`): where the refit starts.
+    # Not recorded: a resumed refit starts from its backup.
+    start: tuple | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """As config.json and metrics.json record it."""
-        return {**asdict(self), "grid": list(self.grid), "points": [asdict(p) for p in self.points]}
+        record = {**asdict(self), "grid": list(self.grid), "points": [asdict(p) for p in self.points]}
+        del record["start"]
+        return record
 
     @classmethod
     def from_dict(cls, values: dict) -> L2Search:
@@ -83,6 +91,7 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
 
     from kerasreg.callbacks import Converged
     from kerasreg.epoch_loop import EpochLoop
+    from kerasreg.model import folded_affine
     from kerasreg.training import CONVERGED_PATIENCE, LR_FACTOR, LR_MIN_DELTA
 
     config = setup.config
@@ -121,7 +130,7 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
         points.append(point)
         rises = rises + 1 if len(points) > 1 and point.val_loss > points[-2].val_loss else 0
         if best is None or point.val_loss < best.val_loss:
-            best = point
+            best, start = point, folded_affine(model)
         print(
             f"l2 search {i + 1}/{len(strengths)}: l2 {l2:g} (C {point.C:.3g}): val_loss {point.val_loss:.4f}, "
             f"val_accuracy {point.val_accuracy:.4f} after {done} epochs ({reason})",
@@ -136,7 +145,7 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
             flush=True,
         )
     seconds = round(time.perf_counter() - started, 3)
-    return L2Search(tuple(grid), tuple(points), best.l2, refit, best.C, n_search, n_all, seconds, edge)
+    return L2Search(tuple(grid), tuple(points), best.l2, refit, best.C, n_search, n_all, seconds, edge, start)
 
 
 _LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")

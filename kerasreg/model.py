@@ -105,6 +105,22 @@ def folded_affine(model) -> tuple[np.ndarray, np.ndarray]:
     return folded_kernel.astype(np.float32), folded_bias.astype(np.float32)
 
 
+def set_affine(model, kernel: np.ndarray, bias: np.ndarray) -> None:
+    """Give `model`'s classifier the weights that make the whole model the affine map (kernel, bias) on raw pixels.
+
+    The inverse of `folded_affine`, through this model's own preprocessing: a model
+    whose standardisation has other statistics computes the same logits.
+    """
+    scale, offset, mean, divisor = _preprocessing(model)
+    kernel, bias = np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
+    if mean is None:
+        mean, divisor = np.zeros(kernel.shape[0]), np.ones(kernel.shape[0])
+    divisor = divisor.astype(np.float64)
+    unfolded = kernel * (divisor / scale)[:, np.newaxis]
+    unfolded_bias = bias - ((offset - mean.astype(np.float64)) / divisor) @ unfolded
+    model.get_layer("classifier").set_weights([unfolded.astype(np.float32), unfolded_bias.astype(np.float32)])
+
+
 PREDICT_BATCH = 1024
 
 

@@ -198,7 +198,7 @@ def train_and_evaluate(
             "restart" discards it.
     """
     from kerasreg.evaluation import compute_metrics, summary_lines
-    from kerasreg.model import predict_probabilities
+    from kerasreg.model import predict_probabilities, set_affine
     from kerasreg.strategy import choose_strategy, wrap_strategy
     from kerasreg.training import (
         TrainingSetup,
@@ -250,6 +250,8 @@ def train_and_evaluate(
     elif split.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
     model = make_model(setup)
+    if search is not None and search.start is not None:
+        set_affine(model, *search.start)  # from the search's best model, as LogisticRegressionCV's refit starts
     clock.lap("build_model_seconds")
     history, loop_timings, stop = fit(model, setup, work_dir)
     train_seconds = clock.lap("train_seconds") + clock.laps.get("l2_search_seconds", 0.0)

@@ -172,6 +172,14 @@ CLI_ROWS = [
     ("kerasreg.train", "--learning-rate nan", "Received learning_rate=nan. Expected a positive number."),
     ("kerasreg.train", "--l2 -1", "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),
     ("kerasreg.train", "--val-split 1", "Received val_split=1.0. Expected a fraction in [0, 1)."),
+    ("kerasreg.train", "--l2 strong", "argument --l2: expected auto or a number, got 'strong'"),
+    ("kerasreg.train", "--batch-size big", "argument --batch-size: expected auto or an integer, got 'big'"),
+    (
+        "kerasreg.train",
+        "--val-split 0",
+        "Received l2=auto with val_split=0: auto chooses the strength on the validation split. "
+        "Use a val_split above 0, or give l2 a number.",
+    ),
     (
         "kerasreg.train",
         "--val-split 0.9999",

@@ -69,6 +69,23 @@ def test_folded_affine_is_the_whole_model_as_one_map(task, classes, normalize):
     np.testing.assert_allclose(np.asarray(model(images)), expected, atol=2e-5)
 
 
+def test_set_affine_moves_a_model_onto_other_statistics_with_the_same_outputs():
+    # The refit after --l2 auto starts from the search's model, whose standardisation saw fewer images.
+    from kerasreg.model import folded_affine, set_affine
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 6, 5, 1), dtype=np.uint8)
+    mean, variance = pixel_statistics(images[:30])
+    search = build_model((6, 5, 1), 4, "multiclass", mean=mean, variance=variance)
+    classifier = search.get_layer("classifier")
+    classifier.set_weights([rng.normal(size=w.shape).astype("float32") for w in classifier.get_weights()])
+    mean, variance = pixel_statistics(images)
+    refit = build_model((6, 5, 1), 4, "multiclass", mean=mean, variance=variance)
+    set_affine(refit, *folded_affine(search))
+    assert not np.allclose(refit.get_layer("classifier").get_weights()[0], classifier.get_weights()[0])
+    np.testing.assert_allclose(np.asarray(refit(images)), np.asarray(search(images)), atol=1e-5)
+
+
 def test_preprocess_is_the_models_own_preprocessing():
     from kerasreg.model import preprocess
 

@@ -65,6 +65,11 @@ def test_an_interrupted_study_keeps_finished_runs_and_resumes_the_other(tmp_path
     [
         (["--learning-rates", "0.01", "0.01"], "Received learning_rate values [0.01, 0.01]. Expected each value once."),
         (["--l2-strengths", "0.01", "-1"], "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),
+        (
+            ["--learning-rates", "0.01", "--l2", "auto"],
+            "Received l2=auto: a study compares validation curves, and auto refits on the validation data. "
+            "Give l2 a number, or sweep it with --l2-strengths.",
+        ),
     ],
 )
 def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, capsys, sweep, message):
@@ -73,3 +78,11 @@ def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, capsys, sweep, message):
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"python -m kerasreg.study: error: {message}"
     assert not (tmp_path / "s").exists()
+
+
+def test_a_study_trains_at_a_fixed_l2_by_default_and_says_why():
+    from kerasreg.study import STUDY_L2, build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--learning-rates", "0.01", "--out", "s"]).l2 == STUDY_L2
+    assert "(default: 0.01: a study compares validation curves" in " ".join(parser.format_help().split())
