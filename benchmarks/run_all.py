@@ -3,7 +3,8 @@
     python benchmarks/run_all.py [--data DIR] [--rounds 3] [--no-readme]
 
 Trains MNIST 8k/2k against scikit-learn and the numpy floor (train_bench.py),
-exports that run, serves it against the naive endpoint and bare onnxruntime
+runs `--l2 auto` against LogisticRegressionCV on MNIST 8k and the CIFAR-10 sample
+(l2_search_bench.py), exports the MNIST run, serves it against the naive endpoint and bare onnxruntime
 (serve_bench.py), then writes the table between the README's bench markers.
 Each figure sits beside its baseline measured in the same run; ratios are
 medians over rounds. Needs wrk (apt-get install wrk).
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import serve_bench, train_bench  # noqa: E402
+from benchmarks import l2_search_bench, serve_bench, train_bench  # noqa: E402
 from benchmarks.measure import PYTHON, REPO, machine, require_wrk, run_json  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results.json"
@@ -113,6 +114,8 @@ def main() -> int:
         work = Path(work)
         print("training benchmark", flush=True)
         training = train_bench.run(args.data, args.rounds, work)
+        print("l2 search benchmark", flush=True)
+        search = l2_search_bench.run(args.data, work)
         print("export", flush=True)
         run_json([PYTHON, "-m", "export", str(work / "run-mnist"), "--out", str(work / "export")])
         print("serving benchmark", flush=True)
@@ -121,8 +124,9 @@ def main() -> int:
         "date": dt.date.today().isoformat(),
         "machine": machine(),
         "seconds": round(time.monotonic() - started, 1),
-        "targets": training["targets"] + serving["targets"],
+        "targets": training["targets"] + search["targets"] + serving["targets"],
         "training": training,
+        "l2_search": search,
         "serving": serving,
     }
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -107,7 +107,19 @@ def _env(**extra):
     return {**env, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
-TRAIN = [sys.executable, "-m", "kerasreg.train", "--dataset", "digits", "--epochs", "6", "--batch-size", "128"]
+TRAIN = [
+    sys.executable,
+    "-m",
+    "kerasreg.train",
+    "--dataset",
+    "digits",
+    "--epochs",
+    "6",
+    "--batch-size",
+    "128",
+    "--l2",
+    "0.01",
+]
 
 
 @pytest.mark.slow
@@ -192,6 +204,8 @@ def test_killed_run_resumes_at_the_next_epoch(tmp_path):
             "4",
             "--batch-size",
             "1",
+            "--l2",
+            "0.01",
             "--patience",
             "10",
             "--backup-interval",

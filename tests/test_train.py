@@ -146,7 +146,7 @@ def test_help_shows_every_option_with_its_default():
         "--normalize",
     ):
         assert flag in result.stdout
-    assert "(default: 1024)" in result.stdout and "GLOBAL batch size" in result.stdout
+    assert "(default: auto)" in result.stdout and "GLOBAL batch size" in result.stdout
     assert "examples:" in result.stdout
 
 
