@@ -54,6 +54,7 @@ def sklearn_search(data, grid: tuple[float, ...], val_split: float, seed: int) -
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # its default max_iter, as a user would run it
+        warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.8 on parameters this call leaves at default
         model = LogisticRegressionCV(Cs=cs, cv=[(search_part, val_part)], scoring="neg_log_loss").fit(
             x, data.train_labels
         )

@@ -121,9 +121,9 @@ def run(data: Path, rounds: int, work: Path) -> dict:
     for r in range(rounds):
         floor = numpy_floor_seconds(x, train_y)
         sk_seconds, sk_accuracy = sklearn_fit(x_all, labels[:8000], x_test, y_test)
+        one_strength = ["--l2", "0.01", "--batch-size", "1024"]
         ours = kerasreg_train(
-            ["--dataset", "mnist", "--source", "files", "--data-dir", str(folder), "--l2", "0.01", "--batch-size", "1024"],
-            work / "run-mnist",
+            ["--dataset", "mnist", "--source", "files", "--data-dir", str(folder), *one_strength], work / "run-mnist"
         )
         per_round.append({"floor": floor, "sk_seconds": sk_seconds, "sk_accuracy": sk_accuracy, "ours": ours})
         print(

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from http_servers import Responses, start_server
+from http_servers import Responses, free_port, start_server
 
 pytestmark = pytest.mark.slow  # starts server processes
 
@@ -152,6 +152,29 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(digits_export, no_t
     assert status == 200 and len(json.loads(body)["predictions"][0]) == 10
     assert headers["connection"] == "close"
     _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_while_the_workers_still_load_the_model_exits_0(digits_export, no_tensorflow_env, workers):
+    # The socket listens before the model is loaded: stop as soon as it does, mid-load.
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serve", "http", str(digits_export), "--port", str(port), "--workers", workers],
+        env=no_tensorflow_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
 
 
