@@ -138,3 +138,14 @@ def test_the_resolved_batch_is_recorded_beside_the_option(auto_run):
     run, _ = auto_run
     config = json.loads((run / files.CONFIG).read_text())
     assert config["global_batch_size"] == TrainConfig().resolved_batch_size(config["dataset"]["n_train"]) == 64
+
+
+def test_the_search_and_its_refit_run_the_same_on_two_replicas(auto_run, tmp_path, two_cpu_strategy):
+    _, metrics = auto_run
+    mirrored = train_and_evaluate(AUTO, tmp_path / "mirrored", strategy=two_cpu_strategy)
+    ours, theirs = metrics["l2_search"], mirrored["l2_search"]
+    assert theirs["chosen_l2"] == ours["chosen_l2"]
+    trained = [(a, b) for a, b in zip(ours["points"], theirs["points"], strict=True) if a["val_loss"] is not None]
+    for a, b in trained:
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3, abs=1e-4)
+    assert mirrored["accuracy"] == pytest.approx(metrics["accuracy"], abs=0.01)
