@@ -56,7 +56,7 @@ def profile_rows(run: dict) -> list[tuple[str, float]]:
 
 
 def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    return "" if value is None else f"{value:.3f}" if value < 1 else f"{value:.2f}"  # 0.2502 must not read 0.25
 
 
 def markdown(results: dict) -> str:
