@@ -170,6 +170,9 @@ def _info(args) -> int:
 
 
 def _http(args) -> int:
+    from serve.stop_signals import hold_stop_signals
+
+    hold_stop_signals(True)  # first, before any thread pool starts: see serve/stop_signals.py
     import logging
 
     from serve.extras import require_extra

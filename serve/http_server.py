@@ -44,6 +44,7 @@ from serve.errors import ServeError
 from serve.http_app import HttpApp
 from serve.http_common import Request, Response, json_response
 from serve.limits import ConnectionLimits, Limits
+from serve.stop_signals import hold_stop_signals
 
 log = logging.getLogger("serve.http")
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
@@ -260,8 +261,7 @@ async def serve(sock: socket.socket, app: HttpApp, limits: Limits, connection_li
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if _early_stop:
-        stop.set()
+    hold_stop_signals(False)  # one that came while starting is delivered now
     await stop.wait()
     # Graceful stop: no new connections, readiness false, idle connections closed, in-flight answered.
     state.draining = app.plane.draining = True
@@ -314,18 +314,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-_early_stop: list[int] = []  # a SIGTERM/SIGINT that came while the model was loading, before the loop's handlers
-
-
-def _stop_when_serving(signum, frame) -> None:
-    _early_stop.append(signum)
-
-
 def _serve_model(sock, model_path: Path, name: str, limits: Limits, connection_limits: ConnectionLimits, max_batch):
-    # Loading takes a while (longer on a busy host): a stop asked for meanwhile is
-    # kept and honoured once serving starts, so the process still exits 0.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop_when_serving)
+    # Loading takes a while, longer on a busy host: a stop asked for meanwhile waits,
+    # pending, until serve() has its handlers in place (serve/stop_signals.py).
+    hold_stop_signals(True)
     from serve.dataplane import DataPlane
     from serve.http_app import build_app
     from serve.model import Model
@@ -349,27 +341,25 @@ def run(
 ) -> int:
     """Serve until SIGTERM or Ctrl-C; the exit code (0 after a graceful stop)."""
     connection_limits = connection_limits or ConnectionLimits()
+    # Held from before the socket listens until serve() has its handlers in place
+    # (in each worker; in the parent, until the workers are forked): a stop is never lost.
+    hold_stop_signals(True)
     sock = bind(host, port)
     if workers == 1:
         _serve_model(sock, model_path, name, limits, connection_limits, max_batch)
         return 0
     children: list[int] = []
-    stopping = []
 
     def forward(signum, frame):
-        stopping.append(signum)
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    # Before the forks: a SIGTERM while they start reaches every worker already started.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for _ in range(workers):
-        if stopping:
-            break
         pid = os.fork()
         if pid == 0:  # a worker: load the model after the fork, never share a session across processes
             code = 0
@@ -383,6 +373,7 @@ def run(
                 os._exit(code)
         children.append(pid)
     sock.close()
+    hold_stop_signals(False)  # forward() now knows every worker
     failed = 0
     for pid in children:
         _, status = os.waitpid(pid, 0)

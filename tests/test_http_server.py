@@ -169,10 +169,13 @@ def test_sigterm_while_the_workers_still_load_the_model_exits_0(digits_export, n
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                # Polling a free port can connect to itself (TCP simultaneous open): not the server.
+                if probe.getsockname() != probe.getpeername():
+                    break
         except OSError:
-            time.sleep(0.01)
+            pass
+        time.sleep(0.01)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
