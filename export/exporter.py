@@ -121,6 +121,15 @@ def templates(model, run: FinishedRun) -> dict:
     return {"classes": names, "shape": list(run.input_shape), "png": encoded}
 
 
+def card_metrics(metrics: dict) -> dict:
+    """The run's metrics for the card, with --l2 auto's search cut to its outcome (the path stays in the run)."""
+    search = metrics.get("l2_search")
+    if search is None:
+        return metrics
+    outcome = {k: search[k] for k in ("chosen_l2", "refit_l2", "C", "n_search", "n_all")}
+    return {**metrics, "l2_search": outcome}
+
+
 def model_card(run: FinishedRun, report: dict, opset: int, model=None) -> dict:
     """The card for model.json: what the model is, how well it does, how faithful its artifacts are."""
     return {
@@ -129,7 +138,7 @@ def model_card(run: FinishedRun, report: dict, opset: int, model=None) -> dict:
         "classes": run.class_names,
         "input": onnx_convert.input_spec(run.input_shape),
         "output": onnx_convert.output_spec(run.class_names),
-        "metrics": run.metrics,
+        "metrics": card_metrics(run.metrics),
         "parity": report,
         "templates": templates(model, run) if model is not None else None,
         "opset": opset,
