@@ -15,13 +15,15 @@ variable), and each point starts from the previous point's weights and Adam's
 moments (a warm start, as scikit-learn's path does), so most points converge in
 30-50 epochs. The path also stops once the validation loss has risen at
 `RISES_TO_STOP` points in a row: along a regularisation path it falls to one minimum
-and rises after it, and the weakest points are the slowest to train.
+and rises after it, and the weakest points are the slowest to train. The path is
+checkpointed after every point: an interrupted search continues at the next one.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -82,11 +84,14 @@ class L2Search:
         return cls(**{**values, "grid": tuple(values["grid"]), "points": points})
 
 
-def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2Search:
+def search_l2(model, setup, train, val, checkpoint_dir: Path | None = None, grid: tuple[float, ...] = L2_GRID):
     """Train along `grid` (strong to weak) on `train`, score each point on `val`; see the module docstring.
 
     `model` is built and compiled for the search split (`setup.split`); `train` and
     `val` are its `EpochData`. The model ends holding the last point's weights.
+    With `checkpoint_dir` the path is checkpointed after every point, and a search
+    interrupted there continues at the next point, as it would have gone on.
+    Returns the `L2Search`.
     """
     import keras
 
@@ -102,12 +107,16 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
     loop = EpochLoop(model, setup.choice.strategy, setup.data.task, config.batch_size, grid[0], config.mixed_precision)
     loop.compile(train, val)
     strengths = sorted(grid, reverse=True)
-    points: list[SearchPoint] = []
-    epoch = 0  # across the path: every epoch gets its own shuffle
-    best, rises = None, 0
-    for i, l2 in enumerate(strengths):
-        if rises >= RISES_TO_STOP:
-            points.append(SearchPoint(l2, c_of(l2, n_search)))
+    saved = _Checkpoint(checkpoint_dir, grid) if checkpoint_dir is not None else None
+    with setup.choice.strategy.scope():  # restoring assigns the model's and the optimizer's variables
+        path = saved.restore(model) if saved is not None else None
+    if path is None:
+        path = _Path()
+    else:
+        print(f"l2 search: resuming at point {len(path.points) + 1} of {len(strengths)}", flush=True)
+    for i, l2 in enumerate(strengths[len(path.points) :], start=len(path.points)):
+        if path.rises >= RISES_TO_STOP:
+            path.points.append(SearchPoint(l2, c_of(l2, n_search)))
             continue
         loop.l2.assign(l2)
         model.optimizer.learning_rate.assign(config.resolved_learning_rate)  # Adam's moments carry over
@@ -120,23 +129,27 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
             callback.on_train_begin()
         model.stop_training = False
         for done in range(1, config.epochs + 1):
-            logs = loop.run_epoch(config.seed, epoch)
-            epoch += 1
+            logs = loop.run_epoch(config.seed, path.epoch)
+            path.epoch += 1  # across the path: every epoch gets its own shuffle
             for callback in callbacks:
                 callback.on_epoch_end(done - 1, logs)
             if model.stop_training:
                 break
         reason = "converged" if callbacks[1].converged_epoch else "epoch_cap"
         point = SearchPoint(l2, c_of(l2, n_search), done, reason, *(logs[k] for k in _LOGS))
-        points.append(point)
-        rises = rises + 1 if len(points) > 1 and point.val_loss > points[-2].val_loss else 0
-        if best is None or point.val_loss < best.val_loss:
-            best, start = point, folded_affine(model)
+        previous = path.points[-1] if path.points else None
+        path.rises = path.rises + 1 if previous is not None and point.val_loss > previous.val_loss else 0
+        path.points.append(point)
+        if path.best is None or point.val_loss < path.points[path.best].val_loss:
+            path.best, path.start = len(path.points) - 1, folded_affine(model)
+        if saved is not None:
+            saved.save(model, path)
         print(
             f"l2 search {i + 1}/{len(strengths)}: l2 {l2:g} (C {point.C:.3g}): val_loss {point.val_loss:.4f}, "
             f"val_accuracy {point.val_accuracy:.4f} after {done} epochs ({reason})",
             flush=True,
         )
+    best = path.points[path.best]
     refit = best.l2 * n_search / n_all
     edge = best.l2 in (strengths[0], strengths[-1])
     if edge:
@@ -146,7 +159,79 @@ def search_l2(model, setup, train, val, grid: tuple[float, ...] = L2_GRID) -> L2
             flush=True,
         )
     seconds = round(time.perf_counter() - started, 3)
-    return L2Search(tuple(grid), tuple(points), best.l2, refit, best.C, n_search, n_all, seconds, edge, start)
+    points = tuple(path.points)
+    return L2Search(tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, edge, path.start)
+
+
+def checkpointed_start(checkpoint_dir: Path) -> tuple | None:
+    """The best point's model (`L2Search.start`) from a search's checkpoint, or None without one."""
+    path = Path(checkpoint_dir) / "path.json"
+    if not path.is_file():
+        return None
+    import json
+
+    with np.load(path.parent / json.loads(path.read_text())["weights"], allow_pickle=False) as saved:
+        return saved["start_kernel"], saved["start_bias"]
+
+
+@dataclass
+class _Path:
+    """Where the search is: the points done, the epochs run, the rises in a row, the best point and its model."""
+
+    points: list[SearchPoint] = field(default_factory=list)
+    epoch: int = 0
+    rises: int = 0
+    best: int | None = None
+    start: tuple | None = None
+
+
+class _Checkpoint:
+    """The search's state after each point, so an interrupted search continues at the next one.
+
+    The model's and optimizer's variables (.npz) and the path so far (path.json,
+    written last, atomically: its rename commits the checkpoint).
+    """
+
+    def __init__(self, directory: Path, grid: tuple[float, ...]):
+        self.directory = Path(directory)
+        self.grid = list(grid)
+
+    def save(self, model, path: _Path) -> None:
+        """Commit the state after the last point of `path`."""
+        from kerasreg import run_dir as files
+        from kerasreg.callbacks import _state
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"point-{len(path.points):02d}.npz"
+        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(_state(model))}
+        arrays.update(start_kernel=path.start[0], start_bias=path.start[1])
+        partial = self.directory / f".partial-{name}"
+        with open(partial, "wb") as f:
+            np.savez(f, **arrays)
+        partial.replace(self.directory / name)
+        record = {"grid": self.grid, "weights": name, "points": [asdict(p) for p in path.points]}
+        record.update(epoch=path.epoch, rises=path.rises, best=path.best)
+        files.write_json(self.directory / "path.json", record)
+        for old in self.directory.glob("point-*.npz"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def restore(self, model) -> _Path | None:
+        """Put the checkpointed state back into `model`; the path so far, or None when there is none for this grid."""
+        from kerasreg import run_dir as files
+        from kerasreg.callbacks import _state
+
+        if not (self.directory / "path.json").is_file():
+            return None
+        record = files.read_json(self.directory / "path.json")
+        if record.get("grid") != self.grid:
+            return None
+        with np.load(self.directory / record["weights"], allow_pickle=False) as saved:
+            for i, variable in enumerate(_state(model)):
+                variable.assign(saved[f"v{i}"])
+            start = (saved["start_kernel"], saved["start_bias"])
+        points = [SearchPoint(**p) for p in record["points"]]
+        return _Path(points, record["epoch"], record["rises"], record["best"], start)
 
 
 _LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")

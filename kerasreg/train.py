@@ -237,7 +237,7 @@ def train_and_evaluate(
     )
     if config.l2 == L2_AUTO:
         if search is None:
-            search = run_search(setup)
+            search = run_search(setup, work_dir)
             _write_config(work_dir / files.CONFIG, config, setup, search)
         setup = refit_setup(setup, search.refit_l2)
         print(

@@ -23,6 +23,9 @@ LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count a
 CONVERGED_PATIENCE = 5  # epochs in a row without progress (beyond --tol) that mean the optimum is reached
 
 
+SEARCH_CHECKPOINT = "l2_search"  # inside the backup folder: an interrupted search continues from it
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """The training and validation arrays after the task view, split and balancing."""
@@ -88,8 +91,8 @@ def make_model(setup: TrainingSetup):
     return model
 
 
-def run_search(setup: TrainingSetup):
-    """`--l2 auto`'s search on the setup's split (kerasreg/l2_search.py); returns the `L2Search`."""
+def run_search(setup: TrainingSetup, work_dir: Path):
+    """`--l2 auto`'s search on the setup's split (kerasreg/l2_search.py), checkpointed in the run's backup folder."""
     from kerasreg.epoch_loop import epoch_data
     from kerasreg.l2_search import search_l2
 
@@ -97,17 +100,21 @@ def run_search(setup: TrainingSetup):
     model = make_model(setup)
     train = epoch_data(preprocess(model, split.train_images), split.train_labels, task, split.train_weights)
     val = epoch_data(preprocess(model, split.val[0]), split.val[1], task, split.val_weights)
-    return search_l2(model, setup, train, val)
+    return search_l2(model, setup, train, val, work_dir / files.BACKUP / SEARCH_CHECKPOINT)
 
 
 def recorded_search(work_dir: Path):
     """The search an unfinished refit in `work_dir` was started with, so a rerun resumes it; else None."""
-    from kerasreg.l2_search import L2Search
+    from kerasreg.l2_search import L2Search, checkpointed_start
 
     if not (work_dir / files.BACKUP).is_dir() or not (work_dir / files.CONFIG).is_file():
         return None
     recorded = files.read_json(work_dir / files.CONFIG).get("l2_search")
-    return L2Search.from_dict(recorded) if recorded else None
+    if not recorded:
+        return None
+    search = L2Search.from_dict(recorded)
+    # Where the refit starts, should it not have backed up an epoch yet.
+    return dataclasses.replace(search, start=checkpointed_start(work_dir / files.BACKUP / SEARCH_CHECKPOINT))
 
 
 def refit_setup(setup: TrainingSetup, l2: float) -> TrainingSetup:

@@ -90,7 +90,14 @@ def test_the_search_never_reads_the_test_split(auto_run, tmp_path):
     assert other["accuracy"] < 0.5  # the test split did change, and only the test metrics saw it
 
 
-def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path, monkeypatch):
+def _same_run(run, whole) -> None:
+    assert (run / files.HISTORY).read_text() == (whole / files.HISTORY).read_text()
+    for a, b in zip(files.load_run_model(run).get_weights(), files.load_run_model(whole).get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("killed_at", [0, 3])  # before the refit's first backup, and after three
+def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path, monkeypatch, killed_at):
     import kerasreg.training as training
     from kerasreg.epoch_loop import EpochLoop
 
@@ -103,7 +110,7 @@ def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path
         return fit(*args, **kwargs)
 
     def crash(self, seed, epoch):
-        if refitting and epoch == 3:
+        if refitting and epoch == killed_at:
             raise KeyboardInterrupt
         return run_epoch(self, seed, epoch)
 
@@ -113,17 +120,39 @@ def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path
         train_and_evaluate(AUTO, tmp_path / "run")
     monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
 
-    def no_search(setup):
+    def no_search(setup, work_dir):
         raise AssertionError("searched again")
 
     monkeypatch.setattr(training, "run_search", no_search)
     resumed = train_and_evaluate(AUTO, tmp_path / "run")
     assert {**resumed["l2_search"], "seconds": 0} == {**metrics["l2_search"], "seconds": 0}
-    assert (tmp_path / "run" / files.HISTORY).read_text() == (whole / files.HISTORY).read_text()
-    for a, b in zip(
-        files.load_run_model(tmp_path / "run").get_weights(), files.load_run_model(whole).get_weights(), strict=True
-    ):
-        np.testing.assert_array_equal(a, b)
+    _same_run(tmp_path / "run", whole)
+
+
+def test_an_interrupted_search_continues_at_the_next_point(auto_run, tmp_path, monkeypatch, capsys):
+    from kerasreg.epoch_loop import EpochLoop
+
+    whole, metrics = auto_run
+    points = metrics["l2_search"]["points"]
+    killed_at = sum(p["epochs"] for p in points[:3]) + 2  # two epochs into the fourth point
+    run_epoch = EpochLoop.run_epoch
+
+    def crash(self, seed, epoch):
+        if epoch == killed_at:
+            raise KeyboardInterrupt
+        return run_epoch(self, seed, epoch)
+
+    monkeypatch.setattr(EpochLoop, "run_epoch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(AUTO, tmp_path / "run")
+    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+    capsys.readouterr()
+    resumed = train_and_evaluate(AUTO, tmp_path / "run")
+    printed = capsys.readouterr().out
+    assert f"l2 search: resuming at point 4 of {len(L2_GRID)}" in printed and "l2 search 3/" not in printed
+    assert resumed["l2_search"]["points"] == points
+    _same_run(tmp_path / "run", whole)
+    assert not (tmp_path / "run" / files.BACKUP).exists()  # the checkpoint goes with the backup once finished
 
 
 @pytest.mark.parametrize(
