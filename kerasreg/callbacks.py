@@ -110,7 +110,7 @@ class EpochBackup(keras.callbacks.Callback):
         record = json.loads(latest.read_text())
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        variables = _state(model)
+        variables = training_variables(model)
         with np.load(self.backup_dir / record["weights"], allow_pickle=False) as saved:
             values = [saved[f"v{i}"] for i in range(len(record["variables"]))]
             arrays = {key: saved[key] for key in saved.files if key.startswith("cb")}
@@ -152,7 +152,7 @@ class EpochBackup(keras.callbacks.Callback):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.npz"
         partial = self.backup_dir / f".partial-{os.getpid()}.npz"
-        state = _state(model)
+        state = training_variables(model)
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(state)}
         callbacks = []
         for i, callback in enumerate(self.tracked):
@@ -176,7 +176,7 @@ class EpochBackup(keras.callbacks.Callback):
         self._saved_at = time.monotonic()
 
 
-def _state(model) -> list:
+def training_variables(model) -> list:
     """Every variable a resumed run needs: the model's and its optimizer's."""
     return [*model.weights, *(model.optimizer.variables if model.optimizer is not None else [])]
 

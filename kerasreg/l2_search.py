@@ -21,6 +21,7 @@ checkpointed after every point: an interrupted search continues at the next one.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,9 +31,11 @@ import numpy as np
 # Half-decades from 10 (a near-constant model) down to 1e-5 (C ~ 40 on digits).
 # Measured best points on validation: cat vs rest 1, the CIFAR sample 0.3 (0.1 on
 # other seeds' splits), MNIST 8k 3e-3, digits 1e-5 to 3e-4 (its validation loss
-# still falls at 1e-5, where the run warns; its test accuracy no longer moves).
+# still falls at 1e-5, where the run warns).
 L2_GRID = tuple(float(f"{v:.3g}") for v in np.logspace(1, -5, 13))
 RISES_TO_STOP = 2
+_LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")  # what a point records of its last epoch
+_RECORD = "path.json"  # a checkpoint's path so far; its atomic write commits the checkpoint
 
 
 def c_of(l2: float, n: int) -> float:
@@ -165,11 +168,9 @@ def search_l2(model, setup, train, val, checkpoint_dir: Path | None = None, grid
 
 def checkpointed_start(checkpoint_dir: Path) -> tuple | None:
     """The best point's model (`L2Search.start`) from a search's checkpoint, or None without one."""
-    path = Path(checkpoint_dir) / "path.json"
+    path = Path(checkpoint_dir) / _RECORD
     if not path.is_file():
         return None
-    import json
-
     with np.load(path.parent / json.loads(path.read_text())["weights"], allow_pickle=False) as saved:
         return saved["start_kernel"], saved["start_bias"]
 
@@ -199,11 +200,11 @@ class _Checkpoint:
     def save(self, model, path: _Path) -> None:
         """Commit the state after the last point of `path`."""
         from kerasreg import run_dir as files
-        from kerasreg.callbacks import _state
+        from kerasreg.callbacks import training_variables
 
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"point-{len(path.points):02d}.npz"
-        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(_state(model))}
+        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(training_variables(model))}
         arrays.update(start_kernel=path.start[0], start_bias=path.start[1])
         partial = self.directory / f".partial-{name}"
         with open(partial, "wb") as f:
@@ -211,7 +212,7 @@ class _Checkpoint:
         partial.replace(self.directory / name)
         record = {"grid": self.grid, "weights": name, "points": [asdict(p) for p in path.points]}
         record.update(epoch=path.epoch, rises=path.rises, best=path.best)
-        files.write_json(self.directory / "path.json", record)
+        files.write_json(self.directory / _RECORD, record)
         for old in self.directory.glob("point-*.npz"):
             if old.name != name:
                 old.unlink(missing_ok=True)
@@ -219,19 +220,16 @@ class _Checkpoint:
     def restore(self, model) -> _Path | None:
         """Put the checkpointed state back into `model`; the path so far, or None when there is none for this grid."""
         from kerasreg import run_dir as files
-        from kerasreg.callbacks import _state
+        from kerasreg.callbacks import training_variables
 
-        if not (self.directory / "path.json").is_file():
+        if not (self.directory / _RECORD).is_file():
             return None
-        record = files.read_json(self.directory / "path.json")
+        record = files.read_json(self.directory / _RECORD)
         if record.get("grid") != self.grid:
             return None
         with np.load(self.directory / record["weights"], allow_pickle=False) as saved:
-            for i, variable in enumerate(_state(model)):
+            for i, variable in enumerate(training_variables(model)):  # by position, as saved
                 variable.assign(saved[f"v{i}"])
             start = (saved["start_kernel"], saved["start_bias"])
         points = [SearchPoint(**p) for p in record["points"]]
         return _Path(points, record["epoch"], record["rises"], record["best"], start)
-
-
-_LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")
