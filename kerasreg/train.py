@@ -206,8 +206,6 @@ def train_and_evaluate(
         make_model,
         prepare_training_data,
         recorded_search,
-        refit_setup,
-        run_search,
         weights_digest,
     )
 
@@ -236,17 +234,9 @@ def train_and_evaluate(
         flush=True,
     )
     if config.l2 == L2_AUTO:
-        if search is None:
-            search = run_search(setup, work_dir)
-            _write_config(work_dir / files.CONFIG, config, setup, search)
-        setup = refit_setup(setup, search.refit_l2)
-        print(
-            f"l2 auto: chose l2 {search.chosen_l2:g} (C {search.C:.3g}) on the validation split in "
-            f"{search.seconds:.1f} s; refitting on all {search.n_all} training images at l2 {search.refit_l2:.4g}",
-            flush=True,
-        )
+        setup, search = _choose_l2(config, setup, work_dir, search)
         clock.lap("l2_search_seconds")
-        _seed_everything(config.seed)  # the refit starts as a run at that l2 would, whatever the search drew
+        _seed_everything(config.seed)  # the refit draws the same whatever the search drew
     elif split.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
     model = make_model(setup)
@@ -256,7 +246,7 @@ def train_and_evaluate(
     history, loop_timings, stop = fit(model, setup, work_dir)
     train_seconds = clock.lap("train_seconds") + clock.laps.get("l2_search_seconds", 0.0)
     probabilities = predict_probabilities(model, data.test_images, data.task)
-    metrics = compute_metrics(data.test_labels, probabilities, data.task, split.train_labels)
+    metrics = compute_metrics(data.test_labels, probabilities, data.task, setup.split.train_labels)
     clock.lap("evaluate_seconds")
     metrics.update(epochs_trained=len(history), train_seconds=round(train_seconds, 3), **stop)
     if search is not None:
@@ -272,6 +262,22 @@ def train_and_evaluate(
     if choice.is_chief:
         print(f"run directory: {run_dir}")
     return metrics
+
+
+def _choose_l2(config: TrainConfig, setup, work_dir: Path, recorded):
+    """--l2 auto: the search (or the `recorded` one a rerun resumes with), then the refit's setup and the search."""
+    from kerasreg.training import refit_setup, run_search
+
+    search = recorded
+    if search is None:
+        search = run_search(setup, work_dir)
+        _write_config(work_dir / files.CONFIG, config, setup, search)
+    print(
+        f"l2 auto: chose l2 {search.chosen_l2:g} (C {search.C:.3g}) on the validation split in "
+        f"{search.seconds:.1f} s; refitting on all {search.n_all} training images at l2 {search.refit_l2:.4g}",
+        flush=True,
+    )
+    return refit_setup(setup, search.refit_l2), search
 
 
 class _PhaseClock:
