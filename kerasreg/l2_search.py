@@ -87,7 +87,9 @@ class L2Search:
         return cls(**{**values, "grid": tuple(values["grid"]), "points": points})
 
 
-def search_l2(model, setup, train, val, checkpoint_dir: Path | None = None, grid: tuple[float, ...] = L2_GRID):
+def search_l2(
+    model, setup, train, val, checkpoint_dir: Path | None = None, grid: tuple[float, ...] = L2_GRID
+) -> L2Search:
     """Train along `grid` (strong to weak) on `train`, score each point on `val`; see the module docstring.
 
     `model` is built and compiled for the search split (`setup.split`); `train` and

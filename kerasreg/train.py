@@ -264,7 +264,7 @@ def train_and_evaluate(
     return metrics
 
 
-def _choose_l2(config: TrainConfig, setup, work_dir: Path, recorded):
+def _choose_l2(config: TrainConfig, setup, work_dir: Path, recorded) -> tuple:
     """--l2 auto: the search (or the `recorded` one a rerun resumes with), then the refit's setup and the search."""
     from kerasreg.training import refit_setup, run_search
 

@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from kerasreg.datasets import ImageDataset
 from kerasreg.datasets.views import balanced_class_weights, split_validation, undersample
 from kerasreg.model import build_model, loss_name, pixel_statistics, preprocess
 from kerasreg.strategy import StrategyChoice
+
+if TYPE_CHECKING:
+    from kerasreg.l2_search import L2Search
 
 LR_FACTOR = 0.5
 LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count as progress
@@ -91,7 +95,7 @@ def make_model(setup: TrainingSetup):
     return model
 
 
-def run_search(setup: TrainingSetup, work_dir: Path):
+def run_search(setup: TrainingSetup, work_dir: Path) -> L2Search:
     """`--l2 auto`'s search on the setup's split (kerasreg/l2_search.py), checkpointed in the run's backup folder."""
     from kerasreg.epoch_loop import epoch_data
     from kerasreg.l2_search import search_l2
@@ -103,7 +107,7 @@ def run_search(setup: TrainingSetup, work_dir: Path):
     return search_l2(model, setup, train, val, work_dir / files.BACKUP / SEARCH_CHECKPOINT)
 
 
-def recorded_search(work_dir: Path):
+def recorded_search(work_dir: Path) -> L2Search | None:
     """The search an unfinished refit in `work_dir` was started with, so a rerun resumes it; else None."""
     from kerasreg.l2_search import L2Search, checkpointed_start
 
