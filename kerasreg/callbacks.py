@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -151,7 +150,6 @@ class EpochBackup(keras.callbacks.Callback):
         """Atomically back up `model` as having finished `epochs_done` epochs."""
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.npz"
-        partial = self.backup_dir / f".partial-{os.getpid()}.npz"
         state = training_variables(model)
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(state)}
         callbacks = []
@@ -159,9 +157,7 @@ class EpochBackup(keras.callbacks.Callback):
             values, weights = _callback_state(callback)
             callbacks.append(values)
             arrays.update({f"cb{i}_w{j}": w for j, w in enumerate(weights)})
-        with open(partial, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(partial, self.backup_dir / name)
+        files.write_npz(self.backup_dir / name, arrays)
         record = {
             "epoch": epochs_done,
             "weights": name,

@@ -21,7 +21,6 @@ checkpointed after every point: an interrupted search continues at the next one.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,12 +97,9 @@ def search_l2(
     interrupted there continues at the next point, as it would have gone on.
     Returns the `L2Search`.
     """
-    import keras
-
-    from kerasreg.callbacks import Converged
     from kerasreg.epoch_loop import EpochLoop
     from kerasreg.model import folded_affine
-    from kerasreg.training import CONVERGED_PATIENCE, LR_FACTOR, LR_MIN_DELTA
+    from kerasreg.training import schedule_callbacks
 
     config = setup.config
     started = time.perf_counter()
@@ -125,10 +121,7 @@ def search_l2(
             continue
         loop.l2.assign(l2)
         model.optimizer.learning_rate.assign(config.resolved_learning_rate)  # Adam's moments carry over
-        callbacks = [
-            keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA),
-            Converged(config.tol, CONVERGED_PATIENCE),
-        ]
+        callbacks = schedule_callbacks(config)  # fresh for each point
         for callback in callbacks:
             callback.set_model(model)
             callback.on_train_begin()
@@ -173,7 +166,9 @@ def checkpointed_start(checkpoint_dir: Path) -> tuple | None:
     path = Path(checkpoint_dir) / _RECORD
     if not path.is_file():
         return None
-    with np.load(path.parent / json.loads(path.read_text())["weights"], allow_pickle=False) as saved:
+    from kerasreg import run_dir as files
+
+    with np.load(path.parent / files.read_json(path)["weights"], allow_pickle=False) as saved:
         return saved["start_kernel"], saved["start_bias"]
 
 
@@ -208,10 +203,7 @@ class _Checkpoint:
         name = f"point-{len(path.points):02d}.npz"
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(training_variables(model))}
         arrays.update(start_kernel=path.start[0], start_bias=path.start[1])
-        partial = self.directory / f".partial-{name}"
-        with open(partial, "wb") as f:
-            np.savez(f, **arrays)
-        partial.replace(self.directory / name)
+        files.write_npz(self.directory / name, arrays)
         record = {"grid": self.grid, "weights": name, "points": [asdict(p) for p in path.points]}
         record.update(epoch=path.epoch, rises=path.rises, best=path.best)
         files.write_json(self.directory / _RECORD, record)

@@ -127,22 +127,30 @@ def refit_setup(setup: TrainingSetup, l2: float) -> TrainingSetup:
     return TrainingSetup(setup.data, prepare_training_data(setup.data, config), config, setup.choice)
 
 
-def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
+def schedule_callbacks(config: TrainConfig) -> list:
+    """The learning-rate schedule and the convergence stop: every run's, and each point's of the L2 search."""
     import keras
 
-    from kerasreg.callbacks import Converged, HistoryRecorder
+    from kerasreg.callbacks import Converged
 
-    # History before backup: if a kill falls between them, the rerun trims the row
-    # of the epoch the backup does not hold, and logs it again once.
-    # The backup last: its final save holds the weights early stopping restored.
-    callbacks = [
-        HistoryRecorder(rows, work_dir / files.HISTORY, initial_epoch),
+    return [
         # Halve the step when an epoch stops lowering the training objective, so Adam
         # settles instead of circling the optimum (measured on validation loss: MNIST
         # 8k 0.347 -> 0.328 at batch 1024).
         keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA),
-        Converged(setup.config.tol, CONVERGED_PATIENCE),
+        Converged(config.tol, CONVERGED_PATIENCE),
     ]
+
+
+def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
+    import keras
+
+    from kerasreg.callbacks import HistoryRecorder
+
+    # History before backup: if a kill falls between them, the rerun trims the row
+    # of the epoch the backup does not hold, and logs it again once.
+    # The backup last: its final save holds the weights early stopping restored.
+    callbacks = [HistoryRecorder(rows, work_dir / files.HISTORY, initial_epoch), *schedule_callbacks(setup.config)]
     if setup.split.val is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

@@ -315,9 +315,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def _serve_model(sock, model_path: Path, name: str, limits: Limits, connection_limits: ConnectionLimits, max_batch):
-    # Loading takes a while, longer on a busy host: a stop asked for meanwhile waits,
+    # Called from run(), which holds SIGTERM/SIGINT: a stop during loading waits,
     # pending, until serve() has its handlers in place (serve/stop_signals.py).
-    hold_stop_signals(True)
     from serve.dataplane import DataPlane
     from serve.http_app import build_app
     from serve.model import Model
