@@ -69,7 +69,7 @@ def sklearn_search(data, grid: tuple[float, ...], val_split: float, seed: int) -
 def compare(name: str, args: list[str], data, out: Path) -> tuple[dict, Target]:
     """Run both on one dataset; the figures and the table row."""
     from kerasreg.config import TrainConfig
-    from kerasreg.l2_search import L2_GRID
+    from kerasreg.l2_grid import L2_GRID
 
     defaults = TrainConfig()
     ours = kerasreg_train(args, out)

@@ -92,14 +92,19 @@ class EpochBackup(keras.callbacks.Callback):
         self.backup_dir = Path(backup_dir)
         self.interval_seconds = interval_seconds
         self.finished = False
-        self.tracked: list = []  # callbacks whose state is backed up too (early stopping, the LR schedule)
-        self._restored: tuple[list, dict] | None = None
+        self.tracked: dict = {}  # role -> callback whose state is backed up too (early stopping, the LR schedule)
+        self._restored: tuple[dict, dict] | None = None
         self._epochs_done = 0
         self._saved_at = time.monotonic()
 
-    def track(self, callbacks: list) -> None:
-        """Back up the state of these callbacks as well, so a resumed run decides as the uninterrupted one."""
-        self.tracked = [c for c in callbacks if type(c).__name__ in _CALLBACK_STATE]
+    def track(self, callbacks: dict) -> None:
+        """Back up these callbacks' state too (by role name), so a resumed run decides as the uninterrupted one.
+
+        Each must be one of the kinds `_state_names` knows (a subclass counts as its kind).
+        """
+        for callback in callbacks.values():
+            _state_names(callback)  # fails now, not at the first backup, for a kind it cannot back up
+        self.tracked = dict(callbacks)
 
     def restore(self, model) -> int:
         """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0."""
@@ -120,7 +125,7 @@ class EpochBackup(keras.callbacks.Callback):
             )
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
-        self._restored = (record.get("callbacks", []), arrays)
+        self._restored = (record.get("callbacks", {}), arrays)
         self.finished = bool(record.get("finished", False))
         self._epochs_done = int(record["epoch"])
         return self._epochs_done
@@ -132,8 +137,9 @@ class EpochBackup(keras.callbacks.Callback):
         """
         if self._restored is not None:
             states, arrays = self._restored
-            for i, (callback, state) in enumerate(zip(self.tracked, states, strict=False)):
-                _set_callback_state(callback, state, arrays, f"cb{i}")
+            for role, callback in self.tracked.items():
+                if role in states:
+                    _set_callback_state(callback, states[role], arrays, f"cb_{role}")
         self._saved_at = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -152,11 +158,11 @@ class EpochBackup(keras.callbacks.Callback):
         name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.npz"
         state = training_variables(model)
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(state)}
-        callbacks = []
-        for i, callback in enumerate(self.tracked):
+        callbacks = {}
+        for role, callback in self.tracked.items():
             values, weights = _callback_state(callback)
-            callbacks.append(values)
-            arrays.update({f"cb{i}_w{j}": w for j, w in enumerate(weights)})
+            callbacks[role] = values
+            arrays.update({f"cb_{role}_w{j}": w for j, w in enumerate(weights)})
         files.write_npz(self.backup_dir / name, arrays)
         record = {
             "epoch": epochs_done,
@@ -178,17 +184,26 @@ def training_variables(model) -> list:
 
 
 # What a resumed run needs of each stateful Keras callback, beyond the model's variables.
-_CALLBACK_STATE = {
-    "EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch"),
-    "ReduceLROnPlateau": ("wait", "cooldown_counter", "best"),
-    "Converged": ("wait", "best", "converged_epoch"),
-}
+# By isinstance, so a subclass keeps its backed-up state.
+_CALLBACK_STATE = (
+    (keras.callbacks.EarlyStopping, ("wait", "stopped_epoch", "best", "best_epoch")),
+    (keras.callbacks.ReduceLROnPlateau, ("wait", "cooldown_counter", "best")),
+    (Converged, ("wait", "best", "converged_epoch")),
+)
+
+
+def _state_names(callback) -> tuple[str, ...]:
+    """The attributes of `callback` that a resumed run needs back."""
+    for kind, names in _CALLBACK_STATE:
+        if isinstance(callback, kind):
+            return names
+    raise TypeError(f"cannot back up the state of a {type(callback).__name__}: not a kind EpochBackup knows.")
 
 
 def _callback_state(callback) -> tuple[dict, list[np.ndarray]]:
     """JSON-ready attributes (an infinite or missing best as None) and weights (early stopping's best)."""
     values = {}
-    for name in _CALLBACK_STATE[type(callback).__name__]:
+    for name in _state_names(callback):
         value = getattr(callback, name)
         if value is not None and not isinstance(value, int):
             value = float(value) if np.isfinite(value) else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.errors import KerasregError
-from kerasreg.l2_search import L2_GRID
+from kerasreg.l2_grid import L2_GRID
 from kerasreg.strategy import COLLECTIVE_CHOICES
 
 OPTIMIZER_CHOICES = ("adam", "sgd")

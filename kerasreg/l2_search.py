@@ -27,19 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-# Half-decades from 10 (a near-constant model) down to 1e-5 (C ~ 40 on digits).
-# Measured best points on validation: cat vs rest 1, the CIFAR sample 0.3 (0.1 on
-# other seeds' splits), MNIST 8k 3e-3, digits 1e-5 to 3e-4 (its validation loss
-# still falls at 1e-5, where the run warns).
-L2_GRID = tuple(float(f"{v:.3g}") for v in np.logspace(1, -5, 13))
-RISES_TO_STOP = 2
+from kerasreg.l2_grid import L2_GRID, RISES_TO_STOP, c_of
+
 _LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")  # what a point records of its last epoch
 _RECORD = "path.json"  # a checkpoint's path so far; its atomic write commits the checkpoint
-
-
-def c_of(l2: float, n: int) -> float:
-    """scikit-learn's C for kerasreg's l2 on n examples (C = 1 / (2 l2 n)); inf for l2 = 0."""
-    return float("inf") if l2 == 0 else 1.0 / (2.0 * l2 * n)
 
 
 @dataclass(frozen=True)
@@ -97,9 +88,10 @@ def search_l2(
     interrupted there continues at the next point, as it would have gone on.
     Returns the `L2Search`.
     """
+    from kerasreg.epoch_driver import EpochDriver
     from kerasreg.epoch_loop import EpochLoop
     from kerasreg.model import folded_affine
-    from kerasreg.training import schedule_callbacks
+    from kerasreg.schedule import make_schedule
 
     config = setup.config
     started = time.perf_counter()
@@ -121,19 +113,12 @@ def search_l2(
             continue
         loop.l2.assign(l2)
         model.optimizer.learning_rate.assign(config.resolved_learning_rate)  # Adam's moments carry over
-        callbacks = schedule_callbacks(config)  # fresh for each point
-        for callback in callbacks:
-            callback.set_model(model)
-            callback.on_train_begin()
-        model.stop_training = False
-        for done in range(1, config.epochs + 1):
-            logs = loop.run_epoch(config.seed, path.epoch)
-            path.epoch += 1  # across the path: every epoch gets its own shuffle
-            for callback in callbacks:
-                callback.on_epoch_end(done - 1, logs)
-            if model.stop_training:
-                break
-        reason = "converged" if callbacks[1].converged_epoch else "epoch_cap"
+        schedule = make_schedule(config.tol)  # fresh for each point
+        # Shuffles are numbered across the path: every epoch of every point gets its own.
+        ran = EpochDriver(model, loop, schedule.callbacks, config.seed).run(0, config.epochs, shuffle_offset=path.epoch)
+        path.epoch += ran.epochs
+        done, logs = ran.epochs, ran.logs
+        reason = "converged" if schedule.converged.converged_epoch else "epoch_cap"
         point = SearchPoint(l2, c_of(l2, n_search), done, reason, *(logs[k] for k in _LOGS))
         previous = path.points[-1] if path.points else None
         path.rises = path.rises + 1 if previous is not None and point.val_loss > previous.val_loss else 0

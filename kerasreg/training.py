@@ -17,15 +17,11 @@ from kerasreg.config import TrainConfig
 from kerasreg.datasets import ImageDataset
 from kerasreg.datasets.views import balanced_class_weights, split_validation, undersample
 from kerasreg.model import build_model, loss_name, pixel_statistics, preprocess
+from kerasreg.schedule import make_schedule
 from kerasreg.strategy import StrategyChoice
 
 if TYPE_CHECKING:
     from kerasreg.l2_search import L2Search
-
-LR_FACTOR = 0.5
-LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count as progress
-CONVERGED_PATIENCE = 5  # epochs in a row without progress (beyond --tol) that mean the optimum is reached
-
 
 SEARCH_CHECKPOINT = "l2_search"  # inside the backup folder: an interrupted search continues from it
 
@@ -127,46 +123,16 @@ def refit_setup(setup: TrainingSetup, l2: float) -> TrainingSetup:
     return TrainingSetup(setup.data, prepare_training_data(setup.data, config), config, setup.choice)
 
 
-def schedule_callbacks(config: TrainConfig) -> list:
-    """The learning-rate schedule and the convergence stop: every run's, and each point's of the L2 search."""
-    import keras
-
-    from kerasreg.callbacks import Converged
-
-    return [
-        # Halve the step when an epoch stops lowering the training objective, so Adam
-        # settles instead of circling the optimum (measured on validation loss: MNIST
-        # 8k 0.347 -> 0.328 at batch 1024).
-        keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA),
-        Converged(config.tol, CONVERGED_PATIENCE),
-    ]
-
-
-def _callbacks(setup: TrainingSetup, rows: list[dict], work_dir: Path, backup, initial_epoch: int) -> list:
-    import keras
-
-    from kerasreg.callbacks import HistoryRecorder
-
-    # History before backup: if a kill falls between them, the rerun trims the row
-    # of the epoch the backup does not hold, and logs it again once.
-    # The backup last: its final save holds the weights early stopping restored.
-    callbacks = [HistoryRecorder(rows, work_dir / files.HISTORY, initial_epoch), *schedule_callbacks(setup.config)]
-    if setup.split.val is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=setup.config.patience, restore_best_weights=True, verbose=1
-            )
-        )
-    return [*callbacks, backup]
-
-
 def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict, dict]:
     """Train with early stopping on validation loss, backing up the state; resume a backup if one is there.
 
     Returns one dict per epoch of the whole run (resumed epochs included), where
     the time went (seconds per phase), and why training stopped.
     """
-    from kerasreg.callbacks import EpochBackup
+    import keras
+
+    from kerasreg.callbacks import EpochBackup, HistoryRecorder
+    from kerasreg.epoch_driver import EpochDriver
     from kerasreg.epoch_loop import EpochLoop, epoch_data
 
     config, split, task = setup.config, setup.split, setup.data.task
@@ -182,6 +148,7 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict, 
             flush=True,
         )
     last_epoch = initial_epoch if backup.finished else config.epochs
+    loop = None
     if initial_epoch < last_epoch:
         train = epoch_data(preprocess(model, split.train_images), split.train_labels, task, split.train_weights)
         val = None
@@ -190,43 +157,36 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict, 
         loop = EpochLoop(model, setup.choice.strategy, task, config.batch_size, config.l2, config.mixed_precision)
         loop.compile(train, val)
     rows: list[dict] = []
-    callbacks = _callbacks(setup, rows, work_dir, backup, initial_epoch)
-    backup.track(callbacks)  # early stopping's and the schedule's state resume too: the run is the same run
-    for callback in callbacks:
-        callback.set_model(model)
-        callback.on_train_begin()
+    schedule = make_schedule(config.tol)
+    early = None
+    if split.val is not None:
+        early = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1
+        )
+    # Early stopping's and the schedule's state resume too: the run is the same run.
+    tracked = {"reduce_lr": schedule.reduce_lr, "converged": schedule.converged}
+    if early is not None:
+        tracked["early_stopping"] = early
+    backup.track(tracked)
+    # History before backup: if a kill falls between them, the rerun trims the row
+    # of the epoch the backup does not hold, and logs it again once.
+    # The backup last: its final save holds the weights early stopping restored.
+    callbacks = [HistoryRecorder(rows, work_dir / files.HISTORY, initial_epoch), *schedule.callbacks]
+    callbacks += [early, backup] if early is not None else [backup]
     timings["setup_seconds"] = time.perf_counter() - started
     progress = _Progress(config.epochs, initial_epoch)
-    model.stop_training = False
-    epoch_seconds, callback_seconds = [], 0.0
-    for epoch in range(initial_epoch, last_epoch):
-        tick = time.perf_counter()
-        logs = loop.run_epoch(config.seed, epoch)
-        tock = time.perf_counter()
-        epoch_seconds.append(tock - tick)
-        progress.update(epoch, logs)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
-        callback_seconds += time.perf_counter() - tock
-        if model.stop_training:
-            break
-    tick = time.perf_counter()
-    for callback in callbacks:
-        callback.on_train_end()
-    callback_seconds += time.perf_counter() - tick
+    ran = EpochDriver(model, loop, callbacks, config.seed, on_epoch=progress.update).run(initial_epoch, last_epoch)
     timings.update(
-        first_epoch_seconds=epoch_seconds[0] if epoch_seconds else 0.0,
-        epoch_seconds_median=float(np.median(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None,
-        epochs_seconds=float(sum(epoch_seconds)),
-        callbacks_seconds=callback_seconds,
+        first_epoch_seconds=ran.epoch_seconds[0] if ran.epoch_seconds else 0.0,
+        epoch_seconds_median=float(np.median(ran.epoch_seconds[1:])) if len(ran.epoch_seconds) > 1 else None,
+        epochs_seconds=float(sum(ran.epoch_seconds)),
+        callbacks_seconds=ran.callback_seconds,
     )
-    return rows, timings, _stop_reason(callbacks, len(rows), config.epochs)
+    return rows, timings, _stop_reason(early, schedule.converged, len(rows), config.epochs)
 
 
-def _stop_reason(callbacks: list, epochs_done: int, epoch_cap: int) -> dict:
+def _stop_reason(early, converged, epochs_done: int, epoch_cap: int) -> dict:
     """Why training ended, for metrics.json: early stopping (and its best epoch), convergence, or the epoch cap."""
-    early = next((c for c in callbacks if type(c).__name__ == "EarlyStopping"), None)
-    converged = next(c for c in callbacks if type(c).__name__ == "Converged")
     if early is not None and early.stopped_epoch > 0:
         return {"stop_reason": "early_stopping", "best_epoch": int(early.best_epoch) + 1}
     if converged.converged_epoch > 0:

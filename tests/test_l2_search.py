@@ -9,7 +9,7 @@ import pytest
 from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import load_dataset
-from kerasreg.l2_search import L2_GRID, RISES_TO_STOP, c_of
+from kerasreg.l2_grid import L2_GRID, RISES_TO_STOP, c_of
 from kerasreg.train import train_and_evaluate
 
 AUTO = TrainConfig(dataset="digits", backup_interval=0)  # the defaults: l2 auto, batch auto

@@ -1,0 +1,82 @@
+"""One driver for every run of epochs: a training run's, and each point's of the L2 search.
+
+    driver = EpochDriver(model, loop, [history, *schedule.callbacks, early, backup], seed)
+    ran = driver.run(first_epoch, last_epoch)
+
+It calls the `EpochLoop` once per epoch and tells the Keras callbacks it was given
+(`set_model`, `on_train_begin`, `on_epoch_end`, `on_train_end`), in their order,
+stopping when one of them sets `model.stop_training`. Callers keep their own
+references to the callbacks whose state they read afterwards (the schedule's
+convergence stop, early stopping): nothing here finds a callback by position or
+by class name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EpochsRun:
+    """What one `EpochDriver.run` did: the epochs it ran, the last epoch's logs, where the time went."""
+
+    epochs: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+    epoch_seconds: list[float] = field(default_factory=list)
+    callback_seconds: float = 0.0
+
+
+class EpochDriver:
+    """Runs epochs of an `EpochLoop` through a fixed list of Keras callbacks; see the module docstring.
+
+    Args:
+        model: the Keras model the loop trains (callbacks see it, and its `stop_training`).
+        loop: a compiled `EpochLoop`, or None when no epoch is left to run (a finished backup).
+        callbacks: Keras callbacks, called in this order after every epoch.
+        seed: the run's seed; each epoch's shuffle is fixed by (seed, shuffle_offset + epoch).
+        on_epoch: called with (epoch, logs) before the callbacks, e.g. to show progress.
+    """
+
+    def __init__(
+        self,
+        model,
+        loop,
+        callbacks: Sequence,
+        seed: int,
+        on_epoch: Callable[[int, dict], None] | None = None,
+    ):
+        self.model = model
+        self.loop = loop
+        self.callbacks = list(callbacks)
+        self.seed = seed
+        self.on_epoch = on_epoch
+
+    def run(self, first: int, stop: int, shuffle_offset: int = 0) -> EpochsRun:
+        """Epochs `first` .. `stop - 1` (0-based), or fewer when a callback stops training."""
+        ran = EpochsRun()
+        tick = time.perf_counter()
+        for callback in self.callbacks:
+            callback.set_model(self.model)
+            callback.on_train_begin()
+        self.model.stop_training = False
+        ran.callback_seconds += time.perf_counter() - tick
+        for epoch in range(first, stop):
+            tick = time.perf_counter()
+            logs = self.loop.run_epoch(self.seed, shuffle_offset + epoch)
+            tock = time.perf_counter()
+            ran.epoch_seconds.append(tock - tick)
+            ran.epochs, ran.logs = ran.epochs + 1, logs
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, logs)
+            for callback in self.callbacks:
+                callback.on_epoch_end(epoch, logs)
+            ran.callback_seconds += time.perf_counter() - tock
+            if self.model.stop_training:
+                break
+        tick = time.perf_counter()
+        for callback in self.callbacks:
+            callback.on_train_end()
+        ran.callback_seconds += time.perf_counter() - tick
+        return ran
