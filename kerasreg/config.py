@@ -32,6 +32,7 @@ DEFAULT_LEARNING_RATES = {"adam": 1e-2, "sgd": 0.1}
 L2_AUTO = BATCH_AUTO = "auto"
 BATCH_RANGE = (32, 1024)
 STEPS_PER_EPOCH = 16  # what the auto batch aims at
+MAX_SEED = 2**32 - 1  # numpy's, Keras's and scikit-learn's seeds are 32-bit
 
 
 def option(
@@ -191,8 +192,8 @@ class TrainConfig:
             raise KerasregError(f"Received backup_interval={self.backup_interval}. Expected seconds >= 0.")
         if not (0 <= self.val_split < 1):
             raise KerasregError(f"Received val_split={self.val_split}. Expected a fraction in [0, 1).")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise KerasregError(f"Received seed={self.seed!r}. Expected an integer >= 0.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise KerasregError(f"Received seed={self.seed!r}. Expected an integer 0..{MAX_SEED}.")
 
     def resolved_batch_size(self, n_train: int) -> int:
         """The global batch in force for `n_train` training images: the given one, or auto's."""

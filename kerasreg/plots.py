@@ -125,3 +125,47 @@ def plot_l2_search(search, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+MISTAKES_SHOWN = 10  # two rows of five: enough to see a pattern, small enough to read
+
+
+def worst_mistakes(labels: np.ndarray, probabilities: np.ndarray, n: int = MISTAKES_SHOWN) -> np.ndarray:
+    """Indices of the wrongly classified images, most confident first (by the probability of the wrong answer)."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:n]]
+
+
+def plot_mistakes(
+    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...], path: Path
+) -> None:
+    """The test images the model got most confidently wrong: true class, answer and its probability under each.
+
+    Each image is drawn as the model took it: its own pixels at its own size, no smoothing.
+    """
+    plt = _pyplot()
+    shown = worst_mistakes(labels, probabilities)
+    cols = min(max(len(shown), 1), 5)
+    rows = max(1, -(-len(shown) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.8 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    if len(shown) == 0:
+        axes.flat[0].text(0.5, 0.5, f"no mistakes on {len(labels)} test images", ha="center", va="center")
+    for ax, i in zip(axes.flat, shown, strict=False):
+        image = images[i]
+        predicted = int(probabilities[i].argmax())
+        if image.shape[2] == 1:
+            ax.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(image, interpolation="nearest")
+        ax.set_title(
+            f"true: {class_names[int(labels[i])]}\nsaid: {class_names[predicted]} ({probabilities[i, predicted]:.2f})",
+            fontsize=9,
+        )
+    wrong = int((probabilities.argmax(axis=1) != labels).sum())
+    fig.suptitle(f"most confident mistakes ({wrong} of {len(labels)} test images wrong)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

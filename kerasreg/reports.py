@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from kerasreg import run_dir as files
 from kerasreg.datasets import BINARY, ImageDataset
-from kerasreg.plots import plot_confusion_matrix, plot_l2_search, plot_learning_curves, plot_weight_templates
+from kerasreg.plots import (
+    plot_confusion_matrix,
+    plot_l2_search,
+    plot_learning_curves,
+    plot_mistakes,
+    plot_weight_templates,
+)
 
 
-def write_reports(run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict) -> None:
-    """Learning curves, confusion matrix, per-class weight templates and --l2 auto's search under plots/."""
+def write_reports(
+    run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, probabilities: np.ndarray
+) -> None:
+    """Learning curves, confusion matrix, weight templates, the worst mistakes and --l2 auto's search under plots/.
+
+    `probabilities` are the model's [N, K] answers on the test images, in the order of `data.test_images`.
+    """
     (run_dir / files.PLOTS).mkdir(parents=True, exist_ok=True)
     if history:
         plot_learning_curves(history, run_dir / files.LEARNING_CURVES)
@@ -18,6 +31,7 @@ def write_reports(run_dir: Path, model, data: ImageDataset, history: list[dict],
     kernel = model.get_layer("classifier").get_weights()[0]
     names = [data.class_names[1]] if data.task == BINARY else list(data.class_names)
     plot_weight_templates(kernel, data.input_shape, names, run_dir / files.WEIGHTS)
+    plot_mistakes(data.test_images, data.test_labels, probabilities, data.class_names, run_dir / files.MISTAKES)
     if "l2_search" in metrics:
         from kerasreg.l2_search import L2Search
 

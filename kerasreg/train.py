@@ -163,14 +163,18 @@ def _write_config(path: Path, config: TrainConfig, setup, search=None) -> None:
     files.write_json(path, record)
 
 
-def _write_results(run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int) -> None:
+def _write_results(
+    run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int, probabilities
+) -> None:
     """The chief's outputs: model, test sample, plots, then metrics.json, whose presence marks a finished run."""
     from kerasreg.reports import write_reports
 
     started = time.perf_counter()
     model.save(run_dir / files.MODEL)
     files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
-    write_reports(run_dir, model, data, history, metrics)
+    write_reports(run_dir, model, data, history, metrics, probabilities)
+    # On disk before metrics.json, whose presence marks the run finished, is.
+    files.sync_files([run_dir / files.MODEL, *sorted((run_dir / files.PLOTS).glob("*.png"))])
     metrics.setdefault("timings", {})["write_run_dir_seconds"] = round(time.perf_counter() - started, 4)
     files.write_json(run_dir / files.METRICS, metrics)
     shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
@@ -254,7 +258,7 @@ def train_and_evaluate(
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
         metrics["timings"] = {**clock.laps, **{k: round(v, 4) for k, v in loop_timings.items() if v is not None}}
-        _write_results(run_dir, model, data, history, metrics, config.seed)
+        _write_results(run_dir, model, data, history, metrics, config.seed, probabilities)
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
     for line in summary_lines(metrics, data.class_names):

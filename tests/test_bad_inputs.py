@@ -183,10 +183,15 @@ CLI_ROWS = [
     (
         "kerasreg.train",
         "--val-split 0.9999",
-        "Received val_split=0.9999 on 1438 training images: it leaves no training or "
+        "Received val_split=0.9999 on 1437 training images: it leaves no training or "
         "no validation data. Use a fraction that keeps both, or 0.",
     ),
-    ("kerasreg.train", "--seed -1", "Received seed=-1. Expected an integer >= 0."),
+    ("kerasreg.train", "--seed -1", "Received seed=-1. Expected an integer 0..4294967295."),
+    (
+        "kerasreg.train",
+        "--seed 18446744073709551616",
+        "Received seed=18446744073709551616. Expected an integer 0..4294967295.",
+    ),
     ("kerasreg.train", "--backup-interval -1", "Received backup_interval=-1.0. Expected seconds >= 0."),
     (
         "kerasreg.train",

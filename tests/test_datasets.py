@@ -9,7 +9,7 @@ from kerasreg.errors import DatasetError, KerasregError
 
 def test_digits_is_real_offline_and_split_deterministically():
     a, b = load_dataset("digits"), load_dataset("digits")
-    assert a.train_images.shape == (1438, 8, 8, 1) and a.test_images.shape == (359, 8, 8, 1)
+    assert a.train_images.shape == (1437, 8, 8, 1) and a.test_images.shape == (360, 8, 8, 1)
     assert a.train_images.dtype == np.uint8 and a.train_images.max() == 255
     np.testing.assert_array_equal(a.test_labels, b.test_labels)
     assert np.bincount(a.test_labels).min() >= 35  # every class in the test split
@@ -98,7 +98,10 @@ def test_validation_split_is_stratified_and_seeded():
     assert not set(tx) & set(vx)
     (_, _), (vx2, _) = split_validation(images, labels, 0.2, seed=1)
     np.testing.assert_array_equal(vx, vx2)
+    assert (np.diff(tx) > 0).all() and (np.diff(vx) > 0).all()  # each part keeps the original order
     assert split_validation(images, labels, 0, seed=1)[1] is None
+    with pytest.raises(KerasregError, match=r"Received val_split=0.01 on 100 training images: cannot hold out a "):
+        split_validation(images, labels, 0.01, seed=1)  # 1 image cannot hold one of each of 2 classes
 
 
 def test_undersample_and_class_weights_balance_classes():

@@ -168,7 +168,6 @@ def test_two_workers_train_in_sync(tmp_path):
     assert abs(multi["accuracy"] - alone["accuracy"]) <= 0.01
 
 
-@pytest.mark.slow
 def _kill_after_epoch(command: list[str], run: Path, epochs: int, cwd: Path) -> bool:
     """Start training and SIGKILL it once `epochs` epochs are backed up; whether the kill landed before the next."""
     process = subprocess.Popen(command, env=_env(), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -189,6 +188,7 @@ def _kill_after_epoch(command: list[str], run: Path, epochs: int, cwd: Path) -> 
         return False
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_at_the_next_epoch(tmp_path):
     # Batch 1 makes each epoch long enough (1,294 steps) to kill between epochs 2 and 3;
     # a backup after every epoch, so there is one to resume at epoch 3.

@@ -12,6 +12,8 @@ from kerasreg.datasets import load_dataset
 from kerasreg.l2_grid import L2_GRID, RISES_TO_STOP, c_of
 from kerasreg.train import train_and_evaluate
 
+pytestmark = pytest.mark.slow  # about eight whole --l2 auto runs
+
 AUTO = TrainConfig(dataset="digits", backup_interval=0)  # the defaults: l2 auto, batch auto
 
 

@@ -28,7 +28,7 @@ def digits():
 def test_metadata_drives_the_model(model):
     assert model.info.classes == tuple("0123456789")
     assert model.info.input_shape == (8, 8, 1) and model.info.task == "multiclass"
-    assert model.info.properties["kerasreg.metrics"]["n_test"] == 359
+    assert model.info.properties["kerasreg.metrics"]["n_test"] == 360
 
 
 def test_predict_batch_single_and_channelless(model, digits):

@@ -37,21 +37,25 @@ def test_run_directory_holds_everything(digits_run):
         "worker_index": 0,
         "num_workers": 1,
     }
-    assert config["dataset"]["n_train"] + config["dataset"]["n_val"] == 1438
+    assert config["dataset"]["n_train"] + config["dataset"]["n_val"] == 1437
     assert set(config["versions"]) >= {"tensorflow", "keras", "numpy", "kerasreg"}
     stored = json.loads((run / files.METRICS).read_text())
     assert stored == metrics
     assert {"accuracy", "loss", "per_class_accuracy", "confusion_matrix", "n_test"} <= set(stored)
-    assert stored["n_test"] == 359 and np.sum(stored["confusion_matrix"]) == 359
+    assert stored["n_test"] == 360 and np.sum(stored["confusion_matrix"]) == 360
     assert stored["accuracy"] > 0.8  # 3 epochs on digits
     history = files.read_history(run / files.HISTORY)
     assert [row["epoch"] for row in history] == [0, 1, 2]
     assert stored["stop_reason"] == "epoch_cap" and 1 <= stored["best_epoch"] <= 3
     assert history[-1]["val_loss"] < history[0]["val_loss"]
-    for plot in (files.LEARNING_CURVES, files.CONFUSION_MATRIX, files.WEIGHTS):
+    for plot in (files.LEARNING_CURVES, files.CONFUSION_MATRIX, files.WEIGHTS, files.MISTAKES):
         assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    wrong = int(round((1 - stored["accuracy"]) * 360))
+    assert wrong >= 10 and Image.open(run / files.MISTAKES).size == (1100, 560)  # 2 rows of 5 mistakes at dpi 100
     images, labels = files.read_test_sample(run)
-    assert images.shape == (359, 8, 8, 1) and images.dtype == np.uint8 and len(labels) == 359
+    assert images.shape == (360, 8, 8, 1) and images.dtype == np.uint8 and len(labels) == 360
 
 
 def test_saved_model_reloads_and_evaluate_recomputes_the_metrics(digits_run, capsys):
@@ -101,7 +105,7 @@ def test_val_split_zero_trains_on_everything_without_early_stopping(tmp_path, ca
     config = TrainConfig(dataset="digits", epochs=2, l2=0.01, val_split=0)
     train_and_evaluate(config, tmp_path / "v")
     assert "val-split 0: training on all training data; early stopping is off." in capsys.readouterr().out
-    assert json.loads((tmp_path / "v" / files.CONFIG).read_text())["dataset"]["n_train"] == 1438
+    assert json.loads((tmp_path / "v" / files.CONFIG).read_text())["dataset"]["n_train"] == 1437
     assert files.read_history(tmp_path / "v" / files.HISTORY)[0]["val_loss"] is None
 
 
@@ -216,3 +220,26 @@ def test_converged_stops_after_five_epochs_without_progress_beyond_tol():
             stopped = epoch
             break
     assert stopped == 7 and callback.converged_epoch == 8  # epochs 3-7: less than 0.1% better than 0.4
+
+
+def test_the_worst_mistakes_are_the_most_confident_wrong_answers():
+    from kerasreg.plots import worst_mistakes
+
+    labels = np.array([0, 1, 1, 0, 1])
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [0.6, 0.4]])
+    # Wrong: image 1 (said 0 at 0.8), 3 (said 1 at 0.7), 4 (said 0 at 0.6); most confident first.
+    assert worst_mistakes(labels, probabilities).tolist() == [1, 3, 4]
+    assert worst_mistakes(labels, probabilities, n=2).tolist() == [1, 3]
+    assert worst_mistakes(np.array([0]), np.array([[1.0, 0.0]])).tolist() == []
+
+
+def test_write_atomic_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    files.write_atomic(tmp_path / "a.json", b"{}")
+    assert (tmp_path / "a.json").read_bytes() == b"{}"
+    # The data before the rename (the temporary file), then the folder holding the new name.
+    assert len(synced) == 2 and synced[0].startswith(str(tmp_path / ".a.json.")) and synced[1] == str(tmp_path)

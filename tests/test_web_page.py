@@ -139,7 +139,7 @@ def test_without_the_assets_the_server_answers(browser, url, digits_export):
 def test_the_model_card_and_the_templates(browser, url):
     visit = Visit(browser, url)
     card = visit.page.text_content("[data-testid=model-card]")
-    assert "test accuracy" in card and "on 359 images" in card and "model.onnx vs Keras" in card
+    assert "test accuracy" in card and "on 360 images" in card and "model.onnx vs Keras" in card
     assert visit.page.locator("[data-testid=templates] img").count() == 10
     widths = visit.page.eval_on_selector_all("[data-testid=templates] img", "images => images.map(i => i.naturalWidth)")
     assert widths == [8] * 10  # each template is the model's input size, drawn pixelated
@@ -174,4 +174,4 @@ def test_the_page_routes(url, digits_export):
             client.get("/web/ort/other.js").json()["error"].startswith("onnxruntime-web's 'other.js' is not installed")
         )
         parameters = client.get("/v2/models/digits").json()["parameters"]
-        assert parameters["metrics"]["n_test"] == 359 and len(parameters["templates"]["png"]) == 10
+        assert parameters["metrics"]["n_test"] == 360 and len(parameters["templates"]["png"]) == 10

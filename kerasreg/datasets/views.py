@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -32,22 +33,34 @@ def split_validation(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
     """Hold out `fraction` of each class as validation data; None when fraction is 0.
 
-    Stratified, so a 1:9 task keeps its ratio in both parts.
+    Stratified (scikit-learn's `train_test_split`), so a 1:9 task keeps its ratio in
+    both parts; each part keeps the images' original order.
     """
     if fraction == 0:
         return (images, labels), None
-    rng = np.random.default_rng(seed)
-    val_mask = np.zeros(len(labels), dtype=bool)
-    for k in np.unique(labels):
-        idx = np.flatnonzero(labels == k)
-        n_val = int(round(len(idx) * fraction))
-        val_mask[rng.choice(idx, size=n_val, replace=False)] = True
-    if val_mask.all() or not val_mask.any():
+    train, held = stratified_split(labels, fraction, seed, what=f"val_split={fraction}")
+    return (images[train], labels[train]), (images[held], labels[held])
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the kept and the held-out part (`fraction` of each class), each in ascending order."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(labels)
+    held_out = math.ceil(fraction * n)  # as train_test_split rounds a fraction
+    if held_out == 0 or held_out == n:
         raise KerasregError(
-            f"Received val_split={fraction} on {len(labels)} training images: it leaves no "
-            "training or no validation data. Use a fraction that keeps both, or 0."
+            f"Received {what} on {n} training images: it leaves no training or no validation data. "
+            "Use a fraction that keeps both, or 0."
         )
-    return (images[~val_mask], labels[~val_mask]), (images[val_mask], labels[val_mask])
+    try:
+        kept, held = train_test_split(np.arange(n), test_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as e:  # too few images of a class to put some in each part
+        raise KerasregError(
+            f"Received {what} on {n} training images: cannot hold out a stratified part ({e}). "
+            "Use a larger fraction, or 0."
+        ) from None
+    return np.sort(kept), np.sort(held)
 
 
 def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
