@@ -1,7 +1,7 @@
 """kerasreg: logistic-regression baselines with Keras, tf.distribute, SavedModel and ONNX.
 
 Extras: train (kerasreg), export (+ tf2onnx, onnx, onnxruntime), serve (onnxruntime
-only: no TensorFlow), http (serve + an ASGI server), dev (everything the tests need).
+only: no TensorFlow), http (serve + granian, an HTTP server), dev (everything the tests need).
 """
 
 from setuptools import find_packages, setup
@@ -21,14 +21,19 @@ TRAIN = [
 EXPORT = TRAIN + ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33"]
 # pyspng (libspng): decodes a small PNG 7x faster than Pillow; Pillow does every other image.
 SERVE = ["numpy>=1.26", "onnxruntime>=1.32,<1.33", "pillow>=10", "pyspng>=0.1.4"]
-# The HTTP server (serve/http_server.py): uvloop's event loop (asyncio's where it is not
-# built, on Windows), httptools' HTTP parser, orjson for JSON in and out.
-HTTP = SERVE + ["uvloop>=0.19; sys_platform != 'win32'", "httptools>=0.6", "orjson>=3.9"]
+# The HTTP server: granian (Rust, hyper) through RSGI, on uvloop's event loop where it is
+# built; orjson for JSON in and out; prometheus-client writes /metrics.
+HTTP = SERVE + [
+    "granian>=2.8,<2.9",
+    "uvloop>=0.19; sys_platform != 'win32'",
+    "orjson>=3.9",
+    "prometheus-client>=0.20",
+]
 # hypothesis: property-based tests; playwright: drives Debian's Chromium for the page's tests;
 # starlette and uvicorn: benchmarks/naive_endpoint.py, the baseline.
 TOOLS = [
     "pytest>=8",
-    "httpx>=0.27",
+    "httpx[http2]>=0.27",  # http2: the TLS tests speak HTTP/2
     "hypothesis>=6",
     "playwright>=1.40",
     "starlette>=0.40",

@@ -6,8 +6,8 @@
     python -m serve predict exports/digits/model.onnx digit.png --top-k 3
     python -m serve http exports/digits/model.onnx --port 8501
 
-Imports numpy, onnxruntime and Pillow only (Starlette and uvicorn for `http`);
-never TensorFlow, Keras, tf2onnx, kerasreg or export.
+Imports numpy, onnxruntime and Pillow only (granian, orjson and prometheus-client for
+`http`); never TensorFlow, Keras, tf2onnx, kerasreg or export.
 """
 
 __version__ = "0.1.0"

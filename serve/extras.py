@@ -10,7 +10,10 @@ import importlib.util
 import sys
 
 # pyspng and uvloop are left out: without them serve falls back to Pillow and asyncio's loop.
-EXTRAS = {"serve": ("numpy", "onnxruntime", "PIL"), "http": ("numpy", "onnxruntime", "PIL", "httptools", "orjson")}
+EXTRAS = {
+    "serve": ("numpy", "onnxruntime", "PIL"),
+    "http": ("numpy", "onnxruntime", "PIL", "granian", "orjson", "prometheus_client"),
+}
 
 
 def require_extra(extra: str, prog: str) -> None:

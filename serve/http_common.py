@@ -1,38 +1,39 @@
-"""What both protocols share: requests and responses, JSON, images, inference.
+"""What both protocols share: requests and responses, JSON, images.
 
-An endpoint takes a `Request` (its body already read, within the limits, by
-http_server.py) and returns a `Response`, or for work that must leave the event
-loop an awaitable of one. It raises a `ServeError` for anything the client got
-wrong, and http_app.py turns that into `{"error": ...}`.
+An endpoint takes a `Request` (its body already read, within the limits, by the
+engine's adapter, serve/rsgi_app.py) and returns a `Response`, or for work that
+must leave the event loop an awaitable of one. It raises a `ServeError` for
+anything the client got wrong, and http_app.py turns that into `{"error": ...}`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 
-from serve.errors import BadInput, ModelNotFound, NotReady
+from serve.dataplane import DataPlane
+from serve.errors import BadInput
 from serve.images import declared_pixels, decode_image
-from serve.limits import INLINE_DECODE_PIXELS, INLINE_MAX_VALUES, Limits
+from serve.limits import INLINE_DECODE_PIXELS, REQUEST_PIXELS_FACTOR, Limits
 from serve.model import Model
+from serve.repository import Served
 
-MODEL_VERSION = "1"  # one ONNX file per name: its only version
-JSON = b"application/json"
+JSON = "application/json"
 
 
 @dataclass(slots=True)
 class Response:
-    """What an endpoint answers: a status and a body (JSON unless said otherwise)."""
+    """What an endpoint answers: a status, a body (JSON unless said otherwise) and any further headers."""
 
     status: int
     body: bytes
-    content_type: bytes = JSON
+    content_type: str = JSON
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 def json_response(value, status: int = 200) -> Response:
@@ -42,13 +43,18 @@ def json_response(value, status: int = 200) -> Response:
 
 @dataclass(slots=True)
 class Request:
-    """One HTTP request as the endpoints see it: method, path, its parameters, headers, whole body."""
+    """One HTTP request as the endpoints see it: method, path, its parameters, headers, whole body.
+
+    `served` is the model version it resolved to (`resolve`), for the app to release
+    once it is answered and for the metrics' labels.
+    """
 
     method: str
     path: str
-    headers: dict[bytes, bytes]  # lower-case names
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
+    served: Served | None = None
 
     def json(self) -> dict:
         """The body as a JSON object, or BadInput."""
@@ -68,40 +74,10 @@ def parse_json(body: bytes) -> dict:
     return value
 
 
-def model_name(request: Request) -> str:
-    """The model name in the path, after checking the version the path names, if any."""
-    name = request.path_params["name"]
-    version = request.path_params.get("version")
-    if version is not None and version != MODEL_VERSION:
-        raise ModelNotFound(f"model {name!r} has no version {version!r}; this server has version {MODEL_VERSION}.")
-    return name
-
-
-def infer(
-    model: Model, batch: np.ndarray, limits: Limits, respond: Callable[[np.ndarray], Response]
-) -> Response | Awaitable[Response]:
-    """`respond(probabilities)` for a validated batch: at once when small, else awaitable, from a thread.
-
-    Small batches run on the event loop (see INLINE_MAX_VALUES); larger ones run in a
-    thread under the timeout, and on timeout the run is told to stop (onnxruntime's
-    RunOptions.terminate), so the thread does not run on after the 503.
-    """
-    if batch.size <= INLINE_MAX_VALUES:
-        return respond(model.run(batch))
-    return _infer_in_thread(model, batch, limits, respond)
-
-
-async def _infer_in_thread(
-    model: Model, batch: np.ndarray, limits: Limits, respond: Callable[[np.ndarray], Response]
-) -> Response:
-    import onnxruntime as ort
-
-    options = ort.RunOptions()
-
-    def stop() -> None:
-        options.terminate = True
-
-    return respond(await in_thread(lambda: model.run(batch, options), limits, "inference", on_timeout=stop))
+def resolve(plane: DataPlane, request: Request) -> Served:
+    """The model version the request's path names (`{name}`, and `{version}` when given), held for the request."""
+    request.served = plane.resolve(request.path_params["name"], request.path_params.get("version"))
+    return request.served
 
 
 def b64_bytes(value: dict, label: str) -> bytes:
@@ -129,7 +105,7 @@ def decode_images(
     for i, pixels in declared.items():
         if pixels > per_image:
             raise BadInput(f"instances[{i}]: {pixels:,} pixels exceeds the limit of {per_image:,}; send it smaller.")
-    total, budget = sum(declared.values()), 4 * per_image
+    total, budget = sum(declared.values()), REQUEST_PIXELS_FACTOR * per_image
     if total > budget:
         raise BadInput(f"the images of this request declare {total:,} pixels; the limit is {budget:,}; split it.")
     size, channels = model.info.input_shape[:2], model.info.channels
@@ -141,20 +117,6 @@ def decode_images(
         }
 
     return decode() if total <= INLINE_DECODE_PIXELS else decode
-
-
-async def in_thread(job: Callable, limits: Limits, what: str, on_timeout: Callable[[], None] | None = None):
-    """`job()` in a worker thread, or NotReady after the timeout (the event loop serves on meanwhile).
-
-    `on_timeout` runs when the time is up: a way to tell the job to stop.
-    """
-    future = asyncio.get_running_loop().run_in_executor(None, job)
-    try:
-        return await asyncio.wait_for(future, limits.timeout_seconds)
-    except asyncio.TimeoutError:
-        if on_timeout is not None:
-            on_timeout()
-        raise NotReady(f"{what} timed out after {limits.timeout_seconds:g} s; retry later.") from None
 
 
 def holds_booleans(body: bytes) -> bool:

@@ -8,45 +8,75 @@ background: `invert=True` turns a dark-on-light scan around.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from serve.errors import BadInput
+from serve.limits import MAX_IMAGE_PIXELS as MAX_PIXELS
 
-MAX_PIXELS = 50_000_000  # refuse decompression bombs well before memory runs out
+try:
+    import pyspng
+except ImportError:  # optional: Pillow decodes every PNG without it, slower
+    pyspng = None
+
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP")  # the documented ones; Pillow would open 40 more
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NPY_MAGIC = b"\x93NUMPY"
+NPY_MAX_HEADER = 1024  # bytes: an image's header is ~120; numpy's own default allows 10,000
 
 
-def _from_array(array: np.ndarray, label: str) -> np.ndarray:
-    if array.dtype != np.uint8:
-        raise BadInput(f"{label}: .npy holds {array.dtype}; expected uint8 pixels.")
-    if array.ndim == 2:
-        array = array[..., np.newaxis]
-    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise BadInput(f"{label}: .npy shape {list(array.shape)}; expected [H,W] or [H,W,1|3|4].")
-    return array
+def read_npy(data: bytes, label: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A .npy image as uint8 [H,W,C]: its header checked (dtype, shape, size against `max_pixels`) before any pixel.
 
-
-def max_pixels_for(input_shape: tuple[int, int, int]) -> int:
-    """The default size limit of one image for a model: 4,096 times its input, within 4 and 50 Mpx.
-
-    Nobody sends a 50 Mpx picture to a 28x28 classifier: its limit is 4 Mpx
-    (2000x2000), a 64x64 model's 16.8 Mpx. `--max-image-pixels` overrides it.
+    Raises:
+        BadInput: not uint8 [H,W] or [H,W,1|3|4], empty, over `max_pixels`, or a header or body that does not parse.
     """
-    height, width = input_shape[:2]
-    return int(min(MAX_PIXELS, max(4_000_000, 4096 * height * width)))
+    shape, fortran, dtype, offset = npy_header(data, label)
+    if dtype != np.uint8:
+        raise BadInput(f"{label}: .npy holds {dtype}; expected uint8 pixels.")
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
+        raise BadInput(f"{label}: .npy shape {list(shape)}; expected [H,W] or [H,W,1|3|4].")
+    height, width = shape[:2]
+    if height == 0 or width == 0:
+        raise BadInput(f"{label}: .npy image is empty ({height}x{width}).")
+    if height * width > max_pixels:
+        raise BadInput(f"{label}: {width}x{height} pixels exceeds the limit of {max_pixels:,}; send it smaller.")
+    count = int(np.prod(shape))
+    if len(data) - offset != count:
+        raise BadInput(f"{label}: .npy header says {list(shape)} but it holds {len(data) - offset} bytes.")
+    array = np.frombuffer(data, np.uint8, count=count, offset=offset).reshape(shape, order="F" if fortran else "C")
+    return array[..., np.newaxis] if array.ndim == 2 else array
+
+
+def npy_header(data: bytes, label: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran order, dtype, where the data starts) from a .npy header, reading nothing else.
+
+    numpy's own header reader (a restricted literal parser); any failure of it on
+    untrusted bytes (ValueError, SyntaxError, a tokenizer error, ...) is BadInput.
+    """
+    stream = io.BytesIO(data)
+    try:
+        version = npy_format.read_magic(stream)
+        reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran, dtype = reader(stream, max_header_size=NPY_MAX_HEADER)
+    except Exception as e:  # noqa: BLE001 - a malformed header raises whatever its parser meets
+        raise BadInput(f"{label}: unreadable .npy header ({type(e).__name__}).") from None
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise BadInput(f"{label}: unreadable .npy header (shape {shape!r}).")
+    return tuple(shape), bool(fortran), dtype, stream.tell()
 
 
 def declared_pixels(data: bytes, label: str) -> int:
-    """Width x height as the image's header declares it, without decoding a pixel (0 for .npy)."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Width x height as the image's header declares it, without decoding a pixel."""
     if data[:6] == NPY_MAGIC:
-        return 0  # raw array bytes: already bounded by the body size
+        shape = npy_header(data, label)[0]
+        return int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0
     if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
         return width * height
@@ -71,11 +101,7 @@ def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
     if width * height > max_pixels:
         raise BadInput(f"{label}: {width}x{height} pixels exceeds the limit of {max_pixels:,}; send it smaller.")
     bit_depth, color_type = data[24], data[25]
-    if bit_depth != 8 or color_type not in (0, 2):
-        return None
-    try:
-        import pyspng
-    except ImportError:
+    if bit_depth != 8 or color_type not in (0, 2) or pyspng is None:
         return None
     try:
         array = pyspng.load(data)
@@ -86,8 +112,6 @@ def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
 
 def to_model_input(image, size: tuple[int, int], channels: int, invert: bool = False) -> np.ndarray:
     """Convert a PIL image or uint8 array to [H,W,C] of the model's (height, width) and channels."""
-    from PIL import Image
-
     if isinstance(image, np.ndarray):
         if image.shape == (*size, channels):  # already the model's input: no round trip through Pillow
             return 255 - image if invert else image
@@ -116,14 +140,8 @@ def decode_image(
     Raises:
         BadInput: the bytes are not a supported image, or it is too large.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if data[:6] == NPY_MAGIC:
-        try:
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-        except ValueError as e:
-            raise BadInput(f"{label}: unreadable .npy ({e}).") from None
-        return to_model_input(_from_array(array, label), size, channels, invert)
+        return to_model_input(read_npy(data, label, max_pixels), size, channels, invert)
     png = _plain_png(data, label, max_pixels)
     if png is not None:
         return to_model_input(png, size, channels, invert)
@@ -145,10 +163,25 @@ def decode_image(
 def load_image_file(
     path: Path | str, size: tuple[int, int], channels: int, invert: bool = False, max_pixels: int = MAX_PIXELS
 ) -> np.ndarray:
-    """Read an image file from disk into the model's input [H,W,C], refusing one over `max_pixels`."""
+    """Read an image file from disk into the model's input [H,W,C], refusing one over `max_pixels`.
+
+    Only a regular file is read, and only one no larger than an image of
+    `max_pixels` could be (4 bytes a pixel, plus 1 MiB): a FIFO, a device such as
+    /dev/zero or a huge file is refused before a byte is read.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        info = path.stat()
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror}).") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BadInput(f"{path}: not a regular file; pass an image file.")
+    limit = 4 * max_pixels + (1 << 20)
+    if info.st_size > limit:
+        raise BadInput(f"{path}: {info.st_size:,} bytes is larger than an image of {max_pixels:,} pixels can be.")
+    try:
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | getattr(os, "O_NONBLOCK", 0))) as f:
+            data = f.read(limit + 1)
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror}).") from None
     return decode_image(data, str(path), size, channels, invert, max_pixels)

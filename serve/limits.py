@@ -1,6 +1,7 @@
-"""What the HTTP server allows, and its defaults: one place for the flags, the server and the docs.
+"""What the server allows, and its defaults: one place for the flags, the server and the docs.
 
 Standard library only, so `python -m serve --help` works before the http extra is known to be installed.
+The README's and docs/reliability.md's tables of these values are generated from this module (docs/tables.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,25 @@ INLINE_MAX_VALUES = 1 << 18
 # Images declaring at most this many pixels in all are decoded on the event loop
 # (a few ms at most); more are decoded in a thread, under the timeout.
 INLINE_DECODE_PIXELS = 1 << 20
+# The largest image one request may send, sized to the model: nobody sends a 50 Mpx
+# picture to a 28x28 classifier. PIXELS_PER_INPUT times the model's input, within
+# MIN_IMAGE_PIXELS (2000x2000) and MAX_IMAGE_PIXELS; --max-image-pixels overrides it.
+PIXELS_PER_INPUT = 4096
+MIN_IMAGE_PIXELS = 4_000_000
+MAX_IMAGE_PIXELS = 50_000_000  # well before a decompression bomb runs memory out
+PIXEL_LIMIT_SHOWN = (  # how --help states the default
+    f"sized to the model: {PIXELS_PER_INPUT} times its input, within "
+    f"{MIN_IMAGE_PIXELS / 1e6:g}-{MAX_IMAGE_PIXELS / 1e6:g} Mpx"
+)
+REQUEST_PIXELS_FACTOR = 4  # a request's images may declare this many times the per-image limit in all
+MAX_REQUEST_TIMEOUT = 60.0  # seconds: the engine's (granian's) header read timeout goes no higher
+WORKERS_PER_CORE = 4  # --workers may not exceed this many per core: each worker holds its own copy of the models
+
+
+def image_pixel_limit(input_shape: tuple[int, int, int], override: int | None = None) -> int:
+    """The most pixels one image may declare for a model taking `input_shape` (the override when given)."""
+    height, width = input_shape[:2]
+    return override or int(min(MAX_IMAGE_PIXELS, max(MIN_IMAGE_PIXELS, PIXELS_PER_INPUT * height * width)))
 
 
 @dataclass(frozen=True)
@@ -23,20 +43,22 @@ class Limits:
 
     max_body_bytes: int = 8 * 1024 * 1024  # 8 MiB: a batch of 256 CIFAR images as JSON numbers fits
     timeout_seconds: float = 10.0
-    max_image_pixels: int | None = None  # None: sized to the model (serve.images.max_pixels_for)
+    max_image_pixels: int | None = None  # None: sized to the model (image_pixel_limit)
 
     def image_pixel_limit(self, input_shape: tuple[int, int, int]) -> int:
         """The most pixels one image may declare, for a model taking `input_shape`."""
-        from serve.images import max_pixels_for
-
-        return self.max_image_pixels or max_pixels_for(input_shape)
+        return image_pixel_limit(input_shape, self.max_image_pixels)
 
 
 @dataclass(frozen=True)
-class ConnectionLimits:
-    """How long and how many: see `python -m serve http --help`."""
+class ServerLimits:
+    """How long and how many, at the engine: see `python -m serve http --help`."""
 
-    request_timeout: float = 10.0  # from a request's first byte to its last
-    keep_alive_timeout: float = 5.0  # an idle connection between requests
-    max_connections: int = 512  # open at once; well under the usual 1024 file descriptors
-    shutdown_grace: float = 10.0  # for requests in flight after SIGTERM
+    # From the connection's start (or the end of its previous answer) to the last
+    # header, and again from the last header to the body's last byte. An idle
+    # keep-alive connection closes after it too: the engine has one timer for both.
+    request_timeout: float = 10.0
+    max_connections: int = 512  # per worker; more wait in the kernel's backlog
+    shutdown_grace: float = 10.0  # seconds a worker has to finish its requests after the stop, before it is killed
+    drain_seconds: float = 3.0  # after SIGTERM: not ready, every answer says Connection: close, then stop
+    poll_seconds: float = 2.0  # how often the model repository is read again for new, changed or removed versions

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from serve import contract
 from serve.errors import BadInput, ModelLoadError
 
-REQUIRED_KEYS = ("kerasreg.classes", "kerasreg.task", "kerasreg.input")
+REQUIRED_KEYS = tuple(contract.key(name) for name in contract.REQUIRED)
+INPUT_KEY = contract.key("input")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class ModelInfo:
     output_name: str
     dataset: str
     properties: dict  # every kerasreg.* entry, JSON decoded where it is JSON
+
+    def meta(self, name: str, default=None):
+        """A contract entry of the metadata by its short name: info.meta("metrics")."""
+        return self.properties.get(contract.key(name), default)
 
     @property
     def channels(self) -> int:
@@ -45,28 +51,29 @@ def _decode(value: str):
 
 def read_info(session) -> ModelInfo:
     """Parse kerasreg's metadata from an onnxruntime session."""
-    props = {k: _decode(v) for k, v in session.get_modelmeta().custom_metadata_map.items() if k.startswith("kerasreg.")}
+    metadata = session.get_modelmeta().custom_metadata_map.items()
+    props = {k: _decode(v) for k, v in metadata if k.startswith(contract.PREFIX)}
     missing = [k for k in REQUIRED_KEYS if k not in props]
     if missing:
         raise ModelLoadError(f"the ONNX file lacks {', '.join(missing)}; export it with python -m export.")
-    spec = props["kerasreg.input"]
+    spec = props[INPUT_KEY]
     try:
         shape = tuple(int(d) for d in spec["shape"][1:])
-        classes = tuple(str(c) for c in props["kerasreg.classes"])
+        classes = tuple(str(c) for c in props[contract.key("classes")])
         name = str(spec["name"])
     except (KeyError, TypeError, ValueError):
-        raise ModelLoadError("kerasreg.input metadata is malformed; export the model again.") from None
+        raise ModelLoadError(f"{INPUT_KEY} metadata is malformed; export the model again.") from None
     if len(shape) != 3 or shape[2] not in (1, 3):
-        raise ModelLoadError(f"kerasreg.input shape {spec['shape']} is not [batch,H,W,1|3].")
+        raise ModelLoadError(f"{INPUT_KEY} shape {spec['shape']} is not [batch,H,W,1|3].")
     _check_graph(session, name, shape, classes)
     outputs = session.get_outputs()
     return ModelInfo(
         classes,
-        str(props["kerasreg.task"]),
+        str(props[contract.key("task")]),
         name,
         shape,
         outputs[0].name,
-        str(props.get("kerasreg.dataset", "")),
+        str(props.get(contract.key("dataset"), "")),
         props,
     )
 
@@ -75,16 +82,16 @@ def _check_graph(session, input_name: str, shape: tuple[int, int, int], classes:
     """The metadata must describe the graph it sits in: input name, dtype and size, and one output per class."""
     (graph_input,), (graph_output,) = session.get_inputs()[:1], session.get_outputs()[:1]
     if graph_input.name != input_name:
-        raise ModelLoadError(f"kerasreg.input names {input_name!r} but the graph's input is {graph_input.name!r}.")
+        raise ModelLoadError(f"{INPUT_KEY} names {input_name!r} but the graph's input is {graph_input.name!r}.")
     if graph_input.type != "tensor(uint8)":
-        raise ModelLoadError(f"the graph's input is {graph_input.type}; kerasreg.input says uint8 pixels.")
+        raise ModelLoadError(f"the graph's input is {graph_input.type}; {INPUT_KEY} says uint8 pixels.")
     if list(graph_input.shape[1:]) != list(shape):
         raise ModelLoadError(
-            f"kerasreg.input says images of {list(shape)} but the graph takes {list(graph_input.shape[1:])}."
+            f"{INPUT_KEY} says images of {list(shape)} but the graph takes {list(graph_input.shape[1:])}."
         )
     if len(graph_output.shape) != 2 or graph_output.shape[1] != len(classes):
         raise ModelLoadError(
-            f"kerasreg.classes names {len(classes)} classes but the graph's output is {graph_output.shape}."
+            f"{contract.key('classes')} names {len(classes)} classes but the graph's output is {graph_output.shape}."
         )
 
 
@@ -112,10 +119,11 @@ def session_options():
 class Model:
     """An exported classifier: validated uint8 images in, class probabilities out."""
 
-    def __init__(self, session, info: ModelInfo, path: Path | None = None):
+    def __init__(self, session, info: ModelInfo, path: Path | None = None, data: bytes = b""):
         self.session = session
         self.info = info
         self.path = path
+        self.data = data  # the file's bytes, as loaded: what the session runs, even if the file changes or goes
 
     @classmethod
     def load(cls, path: Path | str) -> Model:
@@ -129,15 +137,33 @@ class Model:
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"{path} not found; pass the model.onnx written by python -m export.")
+        data = path.read_bytes()
         try:
-            session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
             raise ModelLoadError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:160]}).") from None
         try:
             info = read_info(session)
         except ModelLoadError as e:
             raise ModelLoadError(f"{path}: {e}") from None
-        return cls(session, info, path)
+        return cls(session, info, path, data)
+
+    def self_check(self) -> None:
+        """Run one blank image through the model: it must give one probability per class, summing to 1.
+
+        Raises:
+            ModelLoadError: the graph runs but answers something else (a file whose metadata lies).
+        """
+        where = f"{self.path}: " if self.path else ""
+        try:
+            probabilities = self.run(np.zeros((1, *self.info.input_shape), np.uint8))
+        except Exception as e:  # noqa: BLE001 - onnxruntime's own error types
+            raise ModelLoadError(f"{where}the test inference failed ({str(e).splitlines()[0][:160]}).") from None
+        expected = (1, len(self.info.classes))
+        if probabilities.shape != expected or not np.isfinite(probabilities).all():
+            raise ModelLoadError(f"{where}the test inference gave {probabilities.shape}, expected {expected}.")
+        if abs(float(probabilities.sum()) - 1.0) > 1e-3:
+            raise ModelLoadError(f"{where}the test inference's probabilities sum to {probabilities.sum():.4f}, not 1.")
 
     def validate(self, images) -> np.ndarray:
         """Check and convert `images` to uint8 [N,H,W,C]; a single image gets a batch axis.
@@ -153,6 +179,8 @@ class Model:
         except ValueError:
             raise BadInput("images are ragged: every image must have the same shape.") from None
         h, w, c = self.info.input_shape
+        if array.ndim == 0:
+            raise BadInput(f"images must be an array [N,{h},{w},{c}], got a single value.")
         if array.dtype == object:
             raise BadInput(f"images are ragged or not numbers; expected uint8 [N,{h},{w},{c}].")
         if array.dtype == bool or not (

@@ -1,10 +1,11 @@
 """TensorFlow Serving's REST API (v1): status, metadata and predict, as TF Serving answers them.
 
-    GET  /v1/models/NAME             model status      (each also under /v1/models/NAME/versions/1)
+    GET  /v1/models/NAME             every version's state   (each also under /v1/models/NAME/versions/N)
     GET  /v1/models/NAME/metadata    signature
-    POST /v1/models/NAME:predict     {"instances": [...]} -> {"predictions": [...]}
-                                     {"inputs": ...}      -> {"outputs": [...]}
+    POST /v1/models/NAME:predict     {"instances": [...]} -> {"predictions": [...], "model_version": "N"}
+                                     {"inputs": ...}      -> {"outputs": [...], "model_version": "N"}
 An instance is an image as nested lists [H][W][C], {"images": ...}, or {"b64": "..."}.
+Without a version the newest answers; `model_version` names the one that did.
 """
 
 from __future__ import annotations
@@ -16,28 +17,30 @@ import numpy as np
 from serve.dataplane import DataPlane
 from serve.errors import BadInput
 from serve.http_common import (
-    MODEL_VERSION,
     Request,
     Response,
     as_array,
     b64_bytes,
     decode_images,
     holds_booleans,
-    in_thread,
-    infer,
     json_response,
-    model_name,
     parse_json,
+    resolve,
 )
 from serve.json_pixels import parse_instances
 from serve.limits import Limits
 from serve.model import Model
+from serve.repository import Served
 
-_STATUS = {
-    "model_version_status": [
-        {"version": MODEL_VERSION, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-    ]
-}
+
+def _version_status(state: dict) -> dict:
+    """One version's entry in TF Serving's model status: AVAILABLE, UNLOADING, or END with the error."""
+    failed = state["state"] == "FAILED"
+    return {
+        "version": str(state["version"]),
+        "state": "END" if failed else state["state"],
+        "status": {"error_code": "UNKNOWN" if failed else "OK", "error_message": state["reason"]},
+    }
 
 
 def _signature(model: Model) -> dict:
@@ -109,37 +112,48 @@ def _images(body: dict, model: Model, check_booleans: bool, max_batch: int, limi
     return as_array(inputs, '"inputs"', check_booleans), "outputs"
 
 
-def register(router, plane: DataPlane, limits: Limits) -> None:
+def register(router, plane: DataPlane) -> None:
     """Add the v1 routes over `plane` to `router`."""
+    limits = plane.limits
 
     def status(request: Request) -> Response:
-        plane.model(model_name(request))
-        return json_response(_STATUS)
+        params = request.path_params
+        states = plane.repository.states(params["name"])
+        if "version" in params:
+            states = [s for s in states if str(s["version"]) == params["version"]]
+            if not states:
+                resolve(plane, request)  # raises ModelNotFound, naming the versions there are
+        return json_response({"model_version_status": [_version_status(s) for s in states]})
 
     def metadata(request: Request) -> Response:
-        name = model_name(request)
+        served = resolve(plane, request)
         return json_response(
             {
-                "model_spec": {"name": name, "signature_name": "", "version": MODEL_VERSION},
-                "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(plane.model(name))}}},
+                "model_spec": {"name": served.name, "signature_name": "", "version": str(served.version)},
+                "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(served.model)}}},
             }
         )
 
     def predict(request: Request) -> Response | Awaitable[Response]:
-        model = plane.model(model_name(request))
+        served = resolve(plane, request)
+        model = served.model
         images = parse_instances(request.body, model.info.input_shape, plane.max_batch)
         key = "predictions"
         if images is None:  # anything but plain nested pixel lists: the general JSON path
             body = parse_json(request.body)
             images, key = _images(body, model, holds_booleans(request.body), plane.max_batch, limits)
         if callable(images):  # large images: decode them off the event loop, then infer
-            return _decode_then_infer(model, images, key)
-        return infer(model, plane.batch(model, images), limits, lambda p: json_response({key: p}))
+            return _decode_then_infer(served, images, key)
+        return plane.infer(served, plane.batch(model, images), _responder(served, key))
 
-    async def _decode_then_infer(model: Model, decode, key: str) -> Response:
-        images = await in_thread(decode, limits, "decoding the images")
-        result = infer(model, plane.batch(model, images), limits, lambda p: json_response({key: p}))
+    async def _decode_then_infer(served: Served, decode, key: str) -> Response:
+        images = await plane.in_thread(decode, "decoding the images")
+        result = plane.infer(served, plane.batch(served.model, images), _responder(served, key))
         return result if isinstance(result, Response) else await result
+
+    def _responder(served: Served, key: str):
+        version = str(served.version)
+        return lambda probabilities: json_response({key: probabilities, "model_version": version})
 
     for base in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
         router.add(base + ":predict", {"POST": predict})

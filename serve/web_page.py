@@ -1,10 +1,11 @@
 """The page at `/`: draw a digit or drop a picture, and watch the model think in the browser.
 
-    GET /                          the page (serve/web/index.html); `/?model=NAME` picks a model
+    GET /                          the page (serve/web/index.html); `/?model=NAME&version=N` picks one
     GET /web/app.js, /web/style.css
     GET /web/ort/...               onnxruntime-web's script and wasm, once `make web` installed them
-    GET /models                    {"models": [names], "browser_engine": whether onnxruntime-web is installed}
-    GET /models/NAME/model.onnx    the ONNX file itself, for the browser to run
+    GET /models                    {"models": [{"name", "versions"}], "browser_engine": onnxruntime-web installed}
+    GET /models/NAME[/versions/N]/model.onnx
+                                   the ONNX file itself, as loaded (the newest version without N)
 
 Everything the page needs comes from this server: it works offline and on a
 device. It is one more client of the data plane: it reads the v2 model metadata,
@@ -16,18 +17,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from serve import contract
 from serve.dataplane import DataPlane
 from serve.errors import ServeError
-from serve.http_common import Request, Response, json_response
+from serve.http_common import Request, Response, json_response, resolve
 
 WEB = Path(__file__).resolve().parent / "web"
 ORT_DIST = WEB / "node_modules" / "onnxruntime-web" / "dist"
-PAGE_FILES = {"app.js": b"text/javascript", "style.css": b"text/css"}
+PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 # onnxruntime-web's wasm build: the script (a global `ort`), the wasm and the module that loads it.
 ORT_FILES = {
-    "ort.wasm.min.js": b"text/javascript",
-    "ort-wasm-simd-threaded.wasm": b"application/wasm",
-    "ort-wasm-simd-threaded.mjs": b"text/javascript",
+    "ort.wasm.min.js": "text/javascript",
+    "ort-wasm-simd-threaded.wasm": "application/wasm",
+    "ort-wasm-simd-threaded.mjs": "text/javascript",
 }
 
 
@@ -37,7 +39,7 @@ class NotInstalled(ServeError):
     status_code = 404
 
 
-def _file(path: Path, content_type: bytes) -> Response:
+def _file(path: Path, content_type: str) -> Response:
     return Response(200, path.read_bytes(), content_type)
 
 
@@ -45,7 +47,7 @@ def register(router, plane: DataPlane) -> None:
     """Add the page's routes over `plane` to `router`."""
 
     def page(request: Request) -> Response:
-        return _file(WEB / "index.html", b"text/html; charset=utf-8")
+        return _file(WEB / "index.html", "text/html; charset=utf-8")
 
     def asset(request: Request) -> Response:
         name = request.path_params["file"]
@@ -61,14 +63,17 @@ def register(router, plane: DataPlane) -> None:
 
     def models(request: Request) -> Response:
         installed = all((ORT_DIST / name).is_file() for name in ORT_FILES)
-        return json_response({"models": sorted(plane.models), "browser_engine": installed})
+        repository = plane.repository
+        listed = [{"name": name, "versions": repository.versions(name)} for name in repository.names()]
+        return json_response({"models": listed, "browser_engine": installed})
 
     def onnx_file(request: Request) -> Response:
-        model = plane.model(request.path_params["name"])
-        return Response(200, model.path.read_bytes(), b"application/octet-stream")
+        # The bytes the server loaded: the same model it answers with, even if the file has changed or gone since.
+        return Response(200, resolve(plane, request).model.data, "application/octet-stream")
 
     router.add("/", {"GET": page})
     router.add("/web/{file}", {"GET": asset})
     router.add("/web/ort/{file}", {"GET": ort})
     router.add("/models", {"GET": models})
-    router.add("/models/{name}/model.onnx", {"GET": onnx_file})
+    router.add(f"/models/{{name}}/{contract.ONNX}", {"GET": onnx_file})
+    router.add(f"/models/{{name}}/versions/{{version}}/{contract.ONNX}", {"GET": onnx_file})

@@ -1,4 +1,4 @@
-"""Starting `python -m serve http` for tests: a real process on 127.0.0.1, TensorFlow blocked."""
+"""Serving for tests: the app in process (`app_for`, `answer`), or `python -m serve http` as a real process."""
 
 from __future__ import annotations
 
@@ -41,6 +41,25 @@ def start_server(model: Path, env: dict, *args: str) -> tuple[subprocess.Popen, 
         time.sleep(0.1)
 
 
+def worker_pids(port: int) -> list[int]:
+    """The worker processes of the `serve http` listening on `port` (children of its main process)."""
+    processes = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            processes[int(entry.name)] = (int(fields[1]), command)
+    main = [
+        pid
+        for pid, (_, command) in processes.items()
+        if b"serve" in command and b"http" in command and str(port).encode() in command
+    ]
+    return sorted(pid for pid, (parent, _) in processes.items() if parent in main)
+
+
 class Responses:
     """Reads HTTP/1.1 responses (with content-length) off a socket, one after another."""
 
@@ -60,8 +79,8 @@ class Responses:
             self._fill()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.decode().split("\r\n")
-        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-        length = int(headers["content-length"])
+        headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines[1:])}
+        length = int(headers.get("content-length", 0))  # none on a 204
         while len(self.buffer) < length:
             self._fill()
         body, self.buffer = self.buffer[:length], self.buffer[length:]
@@ -76,22 +95,33 @@ class Responses:
             return False
 
 
-def answer(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
-    """Status and JSON of the app's answer to one request, awaiting it as the server does when it must wait."""
+def app_for(model: Path, name: str = "digits", cors_origins: tuple[str, ...] = (), **plane_options):
+    """The app serving one model file as `name`, in this process (no engine): what a worker builds."""
+    from serve.dataplane import DataPlane
+    from serve.http_app import build_app
+    from serve.repository import ModelRepository
+
+    repository = ModelRepository(Path(model), name)
+    repository.apply(repository.prepare(initial=True))
+    return build_app(DataPlane(repository, **plane_options), cors_origins)
+
+
+def respond(app, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    """The app's `Response` to one request, awaited as the adapter awaits it when the work leaves the loop."""
     import asyncio
-    import json
 
     from serve.http_common import Request, Response
 
     async def run():
-        request = Request(method, path, {}, body)
-        result = app.handle(request)
-        if not isinstance(result, Response):
-            try:
-                result = await result
-            except Exception as e:  # noqa: BLE001 - as the server does
-                result = app.error_response(request, e)
-        return result
+        result = app.handle(Request(method, path, headers or {}, body))
+        return result if isinstance(result, Response) else await result
 
-    response = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def answer(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:
+    """Status and JSON of the app's answer to one request."""
+    import json
+
+    response = respond(app, method, path, body)
     return response.status, json.loads(response.body)

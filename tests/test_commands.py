@@ -41,9 +41,9 @@ def _run(env, *args):
             'pip install "kerasreg[serve]"',
         ),
         (
-            ("httptools",),
+            ("granian",),
             ["serve", "http", "model.onnx"],
-            "python -m serve http: error: httptools not installed; this command needs the http extra: "
+            "python -m serve http: error: granian not installed; this command needs the http extra: "
             'pip install "kerasreg[http]"',
         ),
     ],

@@ -10,14 +10,10 @@ import os
 
 import numpy as np
 import pytest
-from http_servers import answer
+from http_servers import answer, app_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from serve import Model
-from serve.dataplane import DataPlane
-from serve.http_app import build_app
 
 EXAMPLES = int(os.environ.get("KERASREG_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -25,7 +21,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[Hea
 
 @pytest.fixture(scope="module")
 def app(digits_export):
-    return build_app(DataPlane({"digits": Model.load(digits_export)}, max_batch=8))
+    return app_for(digits_export, max_batch=8)
 
 
 def _status(app, method: str, path: str, body: bytes) -> int:

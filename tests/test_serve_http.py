@@ -1,4 +1,4 @@
-"""Both HTTP protocols through a real server: uvicorn in a subprocess on 127.0.0.1, TensorFlow blocked."""
+"""Both HTTP protocols through a real server: `serve http` in a subprocess on 127.0.0.1, TensorFlow blocked."""
 
 import base64
 import io
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from http_servers import answer, start_server
+from http_servers import answer, app_for, start_server
 from PIL import Image
 
 from kerasreg.datasets import load_dataset
@@ -214,7 +214,7 @@ def test_v2_infer(server, digits, expected):
             "/v1/models/digits/versions/2",
             {},
             404,
-            {"error": "model 'digits' has no version '2'; this server has version 1."},
+            {"error": "model 'digits' has no version 2; it has: 1."},
         ),
         ("get", "/v2/models/digits/infer", {}, 405, {"error": "Method Not Allowed"}),
     ],
@@ -244,27 +244,22 @@ def test_concurrent_requests_all_succeed(server, digits, expected):
 
 
 def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits):
-    from serve.dataplane import DataPlane
-    from serve.http_app import build_app
     from serve.limits import INLINE_MAX_VALUES, Limits
 
     # Only a batch too large to run on the event loop goes to a thread under the timeout.
     n = INLINE_MAX_VALUES // 64 + 1
     images = np.resize(digits.test_images, (n, 8, 8, 1))
-    plane = DataPlane({"digits": Model.load(digits_export)}, max_batch=n)
     tensor = {"name": "images", "shape": list(images.shape), "datatype": "UINT8", "data": images.ravel().tolist()}
     body = json.dumps({"inputs": [tensor]}).encode()
-    status, reply = answer(build_app(plane, Limits(timeout_seconds=1e-9)), "POST", "/v2/models/digits/infer", body)
+    hasty = app_for(digits_export, max_batch=n, limits=Limits(timeout_seconds=1e-9))
+    status, reply = answer(hasty, "POST", "/v2/models/digits/infer", body)
     assert (status, reply) == (503, {"error": "inference timed out after 1e-09 s; retry later."})
-    status, reply = answer(build_app(plane), "POST", "/v2/models/digits/infer", body)
+    status, reply = answer(app_for(digits_export, max_batch=n), "POST", "/v2/models/digits/infer", body)
     assert status == 200 and reply["outputs"][0]["shape"] == [n, 10]
 
 
 def test_an_endpoint_that_fails_is_a_logged_500_that_says_nothing(digits_export, caplog):
-    from serve.dataplane import DataPlane
-    from serve.http_app import build_app
-
-    app = build_app(DataPlane({"digits": Model.load(digits_export)}))
+    app = app_for(digits_export)
 
     def broken(request):
         raise KeyError("secret detail")

@@ -8,15 +8,14 @@ import zlib
 
 import numpy as np
 import pytest
-from http_servers import answer
+from http_servers import answer, app_for
 from PIL import Image
 
 from serve import BadInput, Model
-from serve.dataplane import DataPlane
-from serve.http_app import build_app
 from serve.http_common import decode_images
-from serve.images import decode_image, max_pixels_for
+from serve.images import decode_image
 from serve.limits import Limits
+from serve.limits import image_pixel_limit as max_pixels_for
 
 
 def _answer(app, path: str, body: dict) -> tuple[int, dict]:
@@ -56,14 +55,14 @@ def test_the_limit_is_sized_to_the_model():
 
 
 def test_images_declaring_too_many_pixels_are_refused_before_decoding(model):
-    app = build_app(DataPlane({"digits": model}, max_batch=32))
+    app = app_for(model.path, max_batch=32)
     status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(bomb_png())] * 30})
     assert (status, body) == (
         400,
         {"error": "instances[0]: 99,980,001 pixels exceeds the limit of 4,000,000; send it smaller."},
     )
     # Each image under the limit, together over four times it.
-    app = build_app(DataPlane({"digits": model}, max_batch=32), Limits(max_image_pixels=10_000))
+    app = app_for(model.path, max_batch=32, limits=Limits(max_image_pixels=10_000))
     small = _png(np.zeros((100, 90), np.uint8))
     status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(small)] * 5})
     assert (status, body) == (
@@ -79,7 +78,7 @@ def test_the_batch_cap_comes_before_any_decoding(model, monkeypatch):
         raise AssertionError("decoded before the batch cap was checked")
 
     monkeypatch.setattr(images, "decode_image", decode_must_not_run)
-    app = build_app(DataPlane({"digits": model}, max_batch=8))
+    app = app_for(model.path, max_batch=8)
     status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(bomb_png())] * 9})
     assert (status, body) == (400, {"error": "batch of 9 images exceeds this server's limit of 8; split it."})
 
@@ -91,13 +90,13 @@ def test_large_images_are_decoded_off_the_loop_under_the_timeout(model):
     assert decode_images(small, model, Limits())[0].shape == (8, 8, 1)
     instances = [_b64(big[0])]
     status, body = _answer(
-        build_app(DataPlane({"digits": model}), Limits(timeout_seconds=1e-9)),
+        app_for(model.path, limits=Limits(timeout_seconds=1e-9)),
         "/v1/models/digits:predict",
         {"instances": instances},
     )
     assert (status, body) == (503, {"error": "decoding the images timed out after 1e-09 s; retry later."})
     status, body = _answer(
-        build_app(DataPlane({"digits": model})), "/v1/models/digits:predict", {"instances": instances}
+        app_for(model.path), "/v1/models/digits:predict", {"instances": instances}
     )
     assert status == 200 and len(body["predictions"][0]) == 10
 

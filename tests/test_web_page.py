@@ -123,7 +123,8 @@ def test_the_browser_engine_runs_the_model_and_agrees_with_the_server(browser, u
 
 def test_without_the_assets_the_server_answers(browser, url, digits_export):
     page = browser.new_page()
-    page.route("**/models", lambda route: route.fulfill(json={"models": ["digits"], "browser_engine": False}))
+    listed = {"models": [{"name": "digits", "versions": [1]}], "browser_engine": False}
+    page.route("**/models", lambda route: route.fulfill(json=listed))
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(url)
@@ -167,11 +168,46 @@ def test_screenshots_and_no_sideways_scrolling(browser, url, digits_export, name
 def test_the_page_routes(url, digits_export):
     with httpx.Client(base_url=url) as client:
         assert client.get("/").headers["content-type"].startswith("text/html")
-        assert client.get("/models").json() == {"models": ["digits"], "browser_engine": ASSETS}
+        listed = {"models": [{"name": "digits", "versions": [1]}], "browser_engine": ASSETS}
+        assert client.get("/models").json() == listed
         assert client.get("/models/digits/model.onnx").content == digits_export.read_bytes()
+        assert client.get("/models/digits/versions/1/model.onnx").content == digits_export.read_bytes()
         assert client.get("/web/secrets.txt").status_code == 404
         assert (
             client.get("/web/ort/other.js").json()["error"].startswith("onnxruntime-web's 'other.js' is not installed")
         )
         parameters = client.get("/v2/models/digits").json()["parameters"]
         assert parameters["metrics"]["n_test"] == 360 and len(parameters["templates"]["png"]) == 10
+
+
+@pytest.fixture(scope="module")
+def repository_url(digits_export, no_tensorflow_env, tmp_path_factory):
+    root = tmp_path_factory.mktemp("repository")
+    for name, versions in (("digits", (1, 2)), ("other", (3,))):
+        for version in versions:
+            (root / name / str(version)).mkdir(parents=True)
+            shutil.copy(digits_export, root / name / str(version) / "model.onnx")
+    process, port = start_server(root, no_tensorflow_env)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.communicate(timeout=20)
+
+
+def test_the_page_picks_the_model_and_the_version(browser, repository_url, digits_export):
+    visit = Visit(browser, repository_url)
+    assert visit.page.eval_on_selector_all("[data-testid=model-select] option", "o => o.map(x => x.value)") == [
+        "digits",
+        "other",
+    ]
+    assert visit.page.input_value("[data-testid=version-select]") == "2"  # the newest by default
+    visit.page.select_option("[data-testid=version-select]", "1")
+    visit.page.wait_for_url("**/?model=digits&version=1")
+    visit.page.wait_for_function("document.getElementById('engine').textContent !== 'loading'")
+    with visit.page.expect_request("**/v1/models/digits/versions/1:predict") as asked:
+        visit.page.evaluate("serverPredict(new Uint8Array(64))")
+    assert asked.value.method == "POST"
+    visit.page.select_option("[data-testid=model-select]", "other")
+    visit.page.wait_for_url("**/?model=other")
+    visit.page.wait_for_function("document.getElementById('engine').textContent !== 'loading'")
+    assert visit.page.input_value("[data-testid=version-select]") == "3"
+    assert visit.errors == []

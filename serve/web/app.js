@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { name: null, shape: null, classes: [], session: null, engine: "server", busy: false };
+const state = { name: null, version: null, shape: null, classes: [], session: null, engine: "server", busy: false };
 
 async function getJSON(url, options) {
   const response = await fetch(url, options);
@@ -22,11 +22,45 @@ function loadScript(src) {
   });
 }
 
+// The model and version in the address (?model=NAME&version=N), else the first model's newest version.
+function chooseModel(models) {
+  const params = new URLSearchParams(location.search);
+  const model = models.find((m) => m.name === params.get("model")) || models[0];
+  const version = Number(params.get("version"));
+  state.name = model.name;
+  state.version = model.versions.includes(version) ? version : model.versions[0]; // newest first
+}
+
+// Paths of the chosen version, for the server's v1 and v2 APIs and the ONNX file itself.
+const modelPath = () => `/models/${encodeURIComponent(state.name)}/versions/${state.version}`;
+const v1Path = () => `/v1${modelPath()}`;
+const v2Path = () => `/v2${modelPath()}`;
+
+function setUpModelPicker(models) {
+  const [modelSelect, versionSelect] = [$("model-select"), $("version-select")];
+  const option = (value, selected) => {
+    const element = document.createElement("option");
+    element.value = element.textContent = String(value);
+    element.selected = selected;
+    return element;
+  };
+  modelSelect.replaceChildren(...models.map((m) => option(m.name, m.name === state.name)));
+  const versions = models.find((m) => m.name === state.name).versions;
+  versionSelect.replaceChildren(...versions.map((v) => option(v, v === state.version)));
+  const go = (name, version) => {
+    const params = new URLSearchParams({ model: name });
+    if (version !== undefined) params.set("version", String(version));
+    location.search = params.toString();
+  };
+  modelSelect.addEventListener("change", () => go(modelSelect.value));
+  versionSelect.addEventListener("change", () => go(state.name, versionSelect.value));
+}
+
 async function main() {
   const { models, browser_engine: browserEngine } = await getJSON("/models");
-  const wanted = new URLSearchParams(location.search).get("model");
-  state.name = wanted && models.includes(wanted) ? wanted : models[0];
-  const meta = await getJSON(`/v2/models/${encodeURIComponent(state.name)}`);
+  chooseModel(models);
+  setUpModelPicker(models);
+  const meta = await getJSON(v2Path());
   state.shape = meta.inputs[0].shape.slice(1); // [H, W, C]
   state.classes = meta.parameters.classes;
   $("title").textContent = `${meta.parameters.dataset} (${state.classes.length} classes)`;
@@ -43,7 +77,7 @@ async function startBrowserEngine() {
     await loadScript("/web/ort/ort.wasm.min.js");
     ort.env.wasm.wasmPaths = "/web/ort/";
     ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a plain page does not have
-    const response = await fetch(`/models/${encodeURIComponent(state.name)}/model.onnx`);
+    const response = await fetch(`${modelPath()}/model.onnx`);
     const bytes = new Uint8Array(await response.arrayBuffer());
     state.session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
     state.engine = "browser";
@@ -67,7 +101,7 @@ function nested(pixels) {
 }
 
 async function serverPredict(pixels) {
-  const body = await getJSON(`/v1/models/${encodeURIComponent(state.name)}:predict`, {
+  const body = await getJSON(`${v1Path()}:predict`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ instances: [nested(pixels)] }),

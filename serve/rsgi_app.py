@@ -1,0 +1,232 @@
+"""The one module that joins the engine (granian, through RSGI) to the transport-free app. One per worker.
+
+granian does the HTTP: framing, keep-alive, pipelining, TLS, HTTP/2, header limits
+and timeouts, write backpressure. This adapter only:
+
+- reads the body within --max-body-bytes (a declared length over the limit is
+  refused before a byte of it is read; a body without one is read in chunks and
+  cut off at the limit) and within --request-timeout of its headers (408 otherwise);
+- hands the app a `Request` and writes the app's `Response`;
+- counts each request and its latency, and writes the access log line (--access-log);
+- once the server drains (SIGUSR1 from the main process, after SIGTERM): readiness
+  false and `Connection: close` on every answer, so clients reconnect elsewhere;
+- at the worker's start loads the models, and reads the repository again every
+  --poll-seconds (serve/repository.py), off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from serve.errors import ClientDisconnected, PayloadTooLarge, ServeError
+from serve.http_common import Request, Response
+from serve.limits import DEFAULT_MAX_BATCH, Limits
+from serve.stop_signals import DRAIN_SIGNAL, hold_stop_signals
+
+log = logging.getLogger("serve.http")
+access = logging.getLogger("serve.access")
+_BODILESS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE"))
+
+
+class RequestTimeout(ServeError):
+    """The body did not arrive within --request-timeout of the headers."""
+
+    status_code = 408
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """What a worker needs to build its app (picklable: granian may start workers by spawning)."""
+
+    source: Path  # a model file or a repository folder
+    name: str | None  # the model's name when `source` is one file
+    limits: Limits = Limits()
+    max_batch: int = DEFAULT_MAX_BATCH
+    cors_origins: tuple[str, ...] = ()
+    request_timeout: float = 10.0
+    poll_seconds: float = 2.0
+    access_log: bool = False
+
+
+SWEEP_SECONDS = 0.25  # how often body deadlines are checked: a 408 comes up to this late
+
+
+class RsgiApp:
+    """The RSGI application granian calls; see the module docstring."""
+
+    def __init__(self, options: AdapterOptions):
+        self.options = options
+        self.app = None
+        self.plane = None
+        self.metrics = None
+        self._watcher: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
+        # Request tasks reading a body, and when their time is up. One sweeper for all: a timer per
+        # request (asyncio.timeout) cost 7 us of a ~70 us request.
+        self._reading: dict[asyncio.Task, float] = {}
+        self._timed_out: set[asyncio.Task] = set()
+        self._known_models: set[str] = set()  # every model served so far: one gone is reported as 0 versions
+
+    def __rsgi_init__(self, loop) -> None:
+        """In the worker, before it serves: load the models, start the repository watcher, let stops through."""
+        from serve.dataplane import DataPlane
+        from serve.http_app import build_app
+        from serve.metrics import Metrics
+        from serve.repository import ModelRepository
+
+        options = self.options
+        self.metrics = Metrics()
+        repository = ModelRepository(options.source, options.name, on_change=self._count_versions)
+        self.plane = DataPlane(repository, options.max_batch, options.limits, self.metrics)
+        self.app = build_app(self.plane, options.cors_origins)
+        repository.apply(repository.prepare(initial=True))
+        if options.poll_seconds > 0:
+            self._watcher = loop.create_task(self._watch())
+        self._sweeper = loop.create_task(self._sweep())
+        if DRAIN_SIGNAL is not None:
+            loop.add_signal_handler(DRAIN_SIGNAL, self._drain)
+        # Everything loaded so far lives as long as the server: keep it out of the cyclic
+        # collector's full passes, which otherwise walk all of it now and then (tail latency).
+        gc.freeze()
+        hold_stop_signals(False, drain=True)  # granian's handlers and ours are in place: a held stop comes now
+
+    def __rsgi_del__(self, loop) -> None:
+        """The worker stops: stop watching, and drop this process's live gauges."""
+        import os
+
+        from serve.metrics import process_ended
+
+        for task in (self._watcher, self._sweeper):
+            if task is not None:
+                task.cancel()
+        process_ended(os.getpid())
+
+    def _drain(self) -> None:
+        if not self.plane.draining:
+            log.info("draining: not ready, and every answer says Connection: close")
+        self.plane.draining = True
+
+    def _count_versions(self) -> None:
+        repository = self.plane.repository
+        counts = {name: len(versions) for name, versions in repository.served.items()}
+        self.metrics.versions_loaded({**dict.fromkeys(self._known_models, 0), **counts})
+        self._known_models |= set(counts)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        repository = self.plane.repository
+        while True:
+            await asyncio.sleep(self.options.poll_seconds)
+            try:
+                repository.apply(await loop.run_in_executor(None, repository.prepare))
+            except Exception:  # noqa: BLE001 - the watcher must outlive a bad read (a folder gone, a full disk)
+                log.exception("reading the model repository %s failed; serving on what is loaded", repository.source)
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = loop.time()
+            for task, deadline in list(self._reading.items()):
+                if now >= deadline:
+                    self._timed_out.add(task)
+                    task.cancel()
+
+    async def __rsgi__(self, scope, proto) -> None:
+        """One HTTP request (HTTP/1.1 or HTTP/2): read it, answer it, count it."""
+        started = time.perf_counter()
+        request = Request(scope.method, scope.path, scope.headers)
+        try:
+            await self._read_body(request, proto)
+            result = self.app.handle(request)
+            response = result if isinstance(result, Response) else await result
+        except ClientDisconnected:
+            log.info("client %s closed the connection before its request was read", scope.client)
+            return
+        except (RequestTimeout, PayloadTooLarge) as e:
+            response = self.app.error_response(request, e)
+            response.headers.append(("connection", "close"))  # the rest of the body is not read
+        headers = [("content-type", response.content_type), *response.headers]
+        if self.plane.draining:
+            headers.append(("connection", "close"))
+        proto.response_bytes(response.status, headers, response.body)
+        seconds = time.perf_counter() - started
+        model, version = self._labels(request)
+        path = scope.path
+        protocol = "v1" if path.startswith("/v1/") else "v2" if path.startswith("/v2") else "other"
+        self.metrics.request(model, version, protocol, response.status, seconds)
+        if self.options.access_log:
+            access.info(
+                '%s "%s %s HTTP/%s" %d %d %.3fms',
+                scope.client,
+                scope.method,
+                path + (f"?{scope.query_string}" if scope.query_string else ""),
+                scope.http_version,
+                response.status,
+                len(response.body),
+                seconds * 1e3,
+            )
+
+    def _labels(self, request: Request) -> tuple[str, str]:
+        """The metrics' model and version: those the request used, or that its path names when the server has them.
+
+        Never a name the server does not have: a client cannot grow the label set.
+        """
+        if request.served is not None:
+            return request.served.name, str(request.served.version)
+        versions = self.plane.repository.served.get(request.path_params.get("name", ""))
+        if versions is None:
+            return "", ""
+        version = request.path_params.get("version", "")
+        return request.path_params["name"], version if version.isdigit() and int(version) in versions else ""
+
+    async def _read_body(self, request: Request, proto) -> None:
+        """Fill `request.body` within the size limit and the timeout, or raise what to answer."""
+        limit = self.options.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            length = int(declared)
+            if length > limit:
+                raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit}.")
+            if length == 0:
+                return
+            reader = proto()
+        elif request.method in _BODILESS and "transfer-encoding" not in request.headers:
+            return
+        else:
+            reader = self._read_chunks(proto, limit)
+        task = asyncio.current_task()
+        self._reading[task] = asyncio.get_running_loop().time() + self.options.request_timeout
+        try:
+            request.body = await reader
+        except asyncio.CancelledError:
+            if task not in self._timed_out:
+                raise
+            self._timed_out.discard(task)
+            task.uncancel()
+            raise RequestTimeout(f"request not received within {self.options.request_timeout:g} s.") from None
+        except RuntimeError as e:  # granian's RSGIProtocolClosed / RSGIProtocolError: the client went
+            raise ClientDisconnected(str(e)) from None
+        finally:
+            del self._reading[task]
+
+    @staticmethod
+    async def _read_chunks(proto, limit: int) -> bytes:
+        chunks, size = [], 0
+        async for chunk in proto:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes.")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def build_rsgi_app(options: AdapterOptions, *args, **kwargs) -> RsgiApp:
+    """granian's target loader: the RSGI app of one worker (module level, so it pickles)."""
+    return RsgiApp(options)
+
