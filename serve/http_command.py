@@ -196,26 +196,32 @@ def load_repository(source: Path, name: str | None):
 
 def run_http(args: argparse.Namespace) -> int:
     """Check everything, say where it serves, serve until stopped."""
-    from serve.stop_signals import hold_stop_signals
-
-    hold_stop_signals(True, drain=True)  # first, before any thread pool starts: see serve/stop_signals.py
     import logging.config
 
     from serve.extras import require_extra
+    from serve.stop_signals import hold_stop_signals
 
     require_extra("http", "python -m serve http")
+    check_tls(args.ssl_certificate, args.ssl_keyfile)
+    hold_stop_signals(True, drain=True)  # before any thread pool starts (loading a model starts some): see stop_signals
+    try:
+        logging.getLogger("serve.repository").disabled = True  # a check: each worker logs its own loads
+        repository, name = load_repository(args.model, args.name)
+    except BaseException:
+        hold_stop_signals(False, drain=True)  # a mistake, reported by the caller: leave the process as it was
+        raise
+    finally:
+        logging.getLogger("serve.repository").disabled = False
     from serve.http_server import ServerOptions, logging_config, run
     from serve.rsgi_app import AdapterOptions
 
-    logging.config.dictConfig(logging_config())
-    check_tls(args.ssl_certificate, args.ssl_keyfile)
-    repository, name = load_repository(args.model, args.name)
     scheme = "https" if args.ssl_certificate else "http"
     models = ", ".join(f"{n} (version {', '.join(map(str, repository.versions(n)))})" for n in repository.names())
     workers = f" with {args.workers} workers" if args.workers > 1 else ""
     print(f"serving {models} at {scheme}://{args.host}:{args.port}/v1/models/NAME and /v2/models/NAME{workers}")
     sys.stdout.flush()
     del repository  # each worker loads its own copy: onnxruntime sessions do not survive a fork
+    logging.config.dictConfig(logging_config())
     adapter = AdapterOptions(
         args.model,
         name,
@@ -226,7 +232,8 @@ def run_http(args: argparse.Namespace) -> int:
         args.poll_seconds,
         args.access_log,
     )
-    server = ServerLimits(args.request_timeout, args.max_connections, drain_seconds=args.drain_seconds,
-                          poll_seconds=args.poll_seconds)
+    server = ServerLimits(
+        args.request_timeout, args.max_connections, drain_seconds=args.drain_seconds, poll_seconds=args.poll_seconds
+    )
     options = ServerOptions(args.host, args.port, args.workers, args.ssl_certificate, args.ssl_keyfile, server)
     return run(adapter, options)

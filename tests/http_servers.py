@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,8 +17,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: Path, env: dict, *args: str) -> tuple[subprocess.Popen, int]:
-    """`python -m serve http MODEL --port P ARGS`, once it answers /v2/health/live."""
+def start_server(model: Path, env: dict, *args: str, tls: Path | None = None) -> tuple[subprocess.Popen, int]:
+    """`python -m serve http MODEL --port P ARGS`, once it answers /v2/health/live (over TLS, trusting `tls`)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "serve", "http", str(model), "--port", str(port), *args],
@@ -30,6 +31,8 @@ def start_server(model: Path, env: dict, *args: str) -> tuple[subprocess.Popen, 
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if tls is not None:
+                    s = ssl.create_default_context(cafile=str(tls)).wrap_socket(s, server_hostname="127.0.0.1")
                 s.sendall(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n")
                 if s.recv(100).startswith(b"HTTP/1.1 200"):
                     return process, port

@@ -44,7 +44,11 @@ class Boom:
 def place(tmp_path_factory, digits_export) -> dict:
     """Files each row refers to as {name}: broken datasets, models, images, run directories."""
     root = tmp_path_factory.mktemp("bad")
-    p = {"tmp": root, "model": digits_export}
+    from serve.http_command import max_workers, usable_cores
+
+    p = {"tmp": root, "model": digits_export, "max_workers": max_workers(), "cores": usable_cores()}
+    (root / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
+    (root / "rsa.pem").write_text("-----BEGIN RSA PRIVATE KEY-----\nnot really\n-----END RSA PRIVATE KEY-----\n")
     p["empty"] = root / "empty"
     p["empty"].mkdir()
     p["file"] = root / "a-file"
@@ -282,6 +286,34 @@ CLI_ROWS = [
     ("serve", "http {model} --max-batch 0", "argument --max-batch: Received '0'. Expected a positive integer."),
     ("serve", "http {model} --timeout -1", "argument --timeout: Received '-1'. Expected a positive number."),
     ("serve", "http {model} --port 70000", "argument --port: Received '70000'. Expected a port number 0..65535."),
+    (
+        "serve",
+        "http {model} --workers 100000",
+        "argument --workers: Received '100000'. Expected 1..{max_workers} (at most 4 per core; this machine gives "
+        "{cores}).",
+    ),
+    (
+        "serve",
+        "http {model} --request-timeout 61",
+        "argument --request-timeout: Received '61'. Expected seconds in (0, 60].",
+    ),
+    (
+        "serve",
+        "http {model} --ssl-certificate {tmp}/cert.pem",
+        "--ssl-certificate and --ssl-keyfile go together; pass both, or neither.",
+    ),
+    (
+        "serve",
+        "http {model} --ssl-certificate {tmp}/cert.pem --ssl-keyfile {tmp}/rsa.pem",
+        "--ssl-keyfile {tmp}/rsa.pem: the key is not PKCS#8 PEM; the server reads unencrypted PKCS#8 keys: "
+        "openssl pkcs8 -topk8 -nocrypt -in {tmp}/rsa.pem -out key.pk8.pem",
+    ),
+    ("serve", "http {empty} --name x", "--name is for one model file; in {empty} each model is named by its folder."),
+    (
+        "serve",
+        "http {empty}",
+        "{empty}: no model to serve; expected NAME/VERSION/model.onnx, e.g. {empty}/mnist/1/model.onnx",
+    ),
 ]
 
 
@@ -314,6 +346,15 @@ def test_a_bad_command_line_is_exit_2_and_one_line(place, capsys, monkeypatch, c
 
 
 IMAGE = [[[0]] * 8] * 8
+
+
+def npy_b64(header: bytes) -> dict:
+    """A b64 .npy instance with this header dict and a few bytes of data (whatever its shape claims)."""
+    import base64
+
+    header = header + b" " * (-(len(header) + 11) % 64) + b"\n"
+    data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\x00" * 16
+    return {"b64": base64.b64encode(data).decode()}
 
 
 def _tensor(**fields):
@@ -547,6 +588,71 @@ HTTP_ROWS = [
         _tensor(shape=[1, 4, 4, 4], data=[0] * 64),
         400,
         "images have shape [1, 4, 4, 4]; expected [N,8,8,1] or [8,8,1].",
+    ),
+    # Found by an outside probe (20,000 fuzzed bodies, ~60 framing cases); each was a 500 or a wrong 200.
+    (
+        "POST",
+        "/v2/models/digits/infer",
+        {"inputs": [{"name": "images", "shape": [], "datatype": "UINT8", "data": [0]}]},
+        400,
+        '"shape" must be a list of non-negative integers, e.g. [N, H, W, C].',
+    ),
+    ("POST", "/v1/models/digits:predict", {"inputs": 5}, 400, "images must be an array [N,8,8,1], got a single value."),
+    (
+        "POST",
+        "/v1/models/digits:predict",
+        {"inst ances": [IMAGE]},
+        400,
+        'request must have exactly one of "instances" (row format) or "inputs" (columnar format).',
+    ),
+    (
+        "POST",
+        "/v1/models/digits:predict",
+        b'{"in\nstances": [' + json.dumps(IMAGE).encode() + b"]}",  # a whole image: the fast path took it
+        400,
+        "request body is not valid JSON (unexpected control character in string: line 1 column 5 (char 4)).",
+    ),
+    (
+        "POST",
+        "/v1/models/digits:predict",
+        {"instances": [npy_b64(b"{'descr': '|u1', 'fortran_order': False, 'shape': (99999999, 99999999), }")]},
+        400,
+        "instances[0]: 9,999,999,800,000,001 pixels exceeds the limit of 4,000,000; send it smaller.",
+    ),
+    (
+        "POST",
+        "/v1/models/digits:predict",
+        {"instances": [npy_b64(b"{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1), 'x': __import__}")]},
+        400,
+        "instances[0]: unreadable .npy header (ValueError).",
+    ),
+    (
+        "POST",
+        "/v1/models/digits:predict",
+        {"instances": [npy_b64(b"{'descr': '|u1', 'fortran_order': False, 'shape': (2400, 2400), }")]},
+        400,
+        "instances[0]: 5,760,000 pixels exceeds the limit of 4,000,000; send it smaller.",
+    ),
+    (
+        "POST",
+        "/v1/models/digits:predict",
+        {"instances": [npy_b64(b"{'descr': '|u1', 'fortran_order': False, 'shape': (0, 0), }")]},
+        400,
+        "instances[0]: .npy image is empty (0x0).",
+    ),
+    (
+        "POST",
+        "/v2/models/digits/infer",
+        _tensor(datatype="INT8", data=[255] * 64),
+        400,
+        "\"data\" holds 255..255, outside INT8's range -128..127.",
+    ),
+    (
+        "POST",
+        "/v2/models/digits/infer",
+        _tensor(data=[3.7] * 64),
+        400,
+        '"data" holds non-integer values but "datatype" UINT8 takes integers.',
     ),
     ("GET", "/v2/models/mnist/ready", None, 404, "model 'mnist' not found; this server has: digits."),
     ("DELETE", "/v2/health/live", None, 405, "Method Not Allowed"),

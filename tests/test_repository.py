@@ -1,0 +1,176 @@
+"""The model repository: versions found, loaded and checked before they serve, swapped, drained, refused."""
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import onnx
+import pytest
+from http_servers import answer
+
+from serve.dataplane import DataPlane
+from serve.errors import ModelNotFound, NotReady
+from serve.http_app import build_app
+from serve.repository import ModelRepository
+
+
+def _place(root: Path, name: str, version: int, model: Path) -> Path:
+    folder = root / name / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model, folder / "model.onnx")
+    return folder / "model.onnx"
+
+
+def _poll(repository: ModelRepository, times: int = 1) -> None:
+    for _ in range(times):
+        repository.apply(repository.prepare())
+
+
+@pytest.fixture
+def lying(tmp_path, digits_export) -> Path:
+    """A model whose metadata claims 2 classes while the graph has 10."""
+    model = onnx.load(str(digits_export))
+    props = {p.key: p.value for p in model.metadata_props}
+    props["kerasreg.classes"] = '["a", "b"]'
+    onnx.helper.set_model_props(model, props)
+    path = tmp_path / "lying.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_every_version_is_served_and_the_newest_answers_by_default(tmp_path, digits_export):
+    root = tmp_path / "models"
+    for version in (1, 2, 10):
+        _place(root, "digits", version, digits_export)
+    _place(root, "other", 3, digits_export)
+    (root / "digits" / "latest").mkdir()  # not a version: ignored
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    assert repository.names() == ["digits", "other"]
+    assert repository.versions("digits") == [10, 2, 1]
+    served = repository.acquire("digits")
+    assert (served.version, served.in_flight) == (10, 1)
+    repository.release(served)
+    assert repository.acquire("digits", 2).version == 2
+    with pytest.raises(ModelNotFound, match=r"model 'digits' has no version 3; it has: 1, 2, 10."):
+        repository.acquire("digits", 3)
+    with pytest.raises(ModelNotFound, match=r"model 'mnist' not found; this server has: digits, other."):
+        repository.acquire("mnist")
+
+
+def test_a_new_version_is_loaded_once_its_file_has_held_still_for_a_poll(tmp_path, digits_export):
+    root = tmp_path / "models"
+    _place(root, "digits", 1, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    _place(root, "digits", 2, digits_export)
+    _poll(repository)
+    assert repository.versions("digits") == [1]  # seen once: it may still be being copied
+    _poll(repository)
+    assert repository.versions("digits") == [2, 1]
+
+
+def test_a_removed_version_stops_taking_requests_and_drains_its_own(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    for version in (1, 2):
+        _place(root, "digits", version, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    busy = repository.acquire("digits", 2)  # a request in flight on version 2
+    shutil.rmtree(root / "digits" / "2")
+    _poll(repository)
+    assert repository.versions("digits") == [2, 1]  # gone at one read only: it may be an atomic swap
+    with caplog.at_level(logging.INFO, logger="serve.repository"):
+        _poll(repository)
+        assert repository.versions("digits") == [1]
+        assert repository.acquire("digits").version == 1  # new requests go to what is left
+        assert [s["state"] for s in repository.states("digits")] == ["UNLOADING", "AVAILABLE"]
+        assert "drained" not in caplog.text
+        busy.model.predict(busy.model.validate([[[0]] * 8] * 8))  # the request in flight finishes on it
+        repository.release(busy)
+    assert "model digits version 2 drained" in caplog.text
+    assert [s["state"] for s in repository.states("digits")] == ["AVAILABLE"]
+
+
+def test_a_broken_version_is_not_served_is_logged_once_and_the_others_serve_on(tmp_path, digits_export, lying, caplog):
+    root = tmp_path / "models"
+    _place(root, "digits", 1, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    (root / "digits" / "2").mkdir()
+    (root / "digits" / "2" / "model.onnx").write_bytes(b"garbage")
+    _place(root, "digits", 3, lying)
+    with caplog.at_level(logging.ERROR, logger="serve.repository"):
+        _poll(repository, times=5)
+    errors = [r.getMessage() for r in caplog.records]
+    assert len(errors) == 2, errors  # once each, not once per poll
+    assert errors[0].startswith("model digits version 2 is not served: ") and "not a loadable ONNX model" in errors[0]
+    assert "kerasreg.classes names 2 classes but the graph's output is ['batch', 10]" in errors[1]
+    assert repository.versions("digits") == [1] and repository.ready()
+    states = repository.states("digits")
+    assert [(s["version"], s["state"]) for s in states] == [(3, "FAILED"), (2, "FAILED"), (1, "AVAILABLE")]
+
+
+def test_a_served_file_replaced_by_a_broken_one_keeps_the_loaded_copy(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    path = _place(root, "digits", 1, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    path.write_bytes(b"garbage")
+    with caplog.at_level(logging.ERROR, logger="serve.repository"):
+        _poll(repository, times=3)
+    assert "model digits version 1 is not served (the loaded copy serves on)" in caplog.text
+    assert repository.acquire("digits").model.data == digits_export.read_bytes()
+
+
+def test_a_changed_file_is_reloaded_and_the_old_copy_drains(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    path = _place(root, "digits", 1, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    old = repository.acquire("digits")
+    shutil.copy(digits_export, path)
+    os.utime(path, ns=(1, 1))  # another mtime: a new file as far as the repository can tell
+    with caplog.at_level(logging.INFO, logger="serve.repository"):
+        _poll(repository, times=2)
+        new = repository.acquire("digits")
+        assert new is not old and old.retired and "reloaded model digits version 1" in caplog.text
+        repository.release(old)
+    assert "model digits version 1 drained" in caplog.text
+
+
+def test_one_model_file_stays_served_when_it_disappears_for_a_moment(tmp_path, digits_export):
+    path = tmp_path / "model.onnx"
+    shutil.copy(digits_export, path)
+    repository = ModelRepository(path, "digits")
+    repository.apply(repository.prepare(initial=True))
+    path.unlink()  # export --overwrite swaps the folder: the file is gone for an instant
+    _poll(repository, times=3)
+    assert repository.versions("digits") == [1]
+
+
+def test_a_model_with_no_version_that_loads_answers_503_saying_why(tmp_path, digits_export):
+    root = tmp_path / "models"
+    _place(root, "digits", 1, digits_export)
+    (root / "broken" / "1").mkdir(parents=True)
+    (root / "broken" / "1" / "model.onnx").write_bytes(b"garbage")
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    with pytest.raises(NotReady, match="model 'broken' has no version that loads: .*not a loadable ONNX model"):
+        repository.acquire("broken")
+    app = build_app(DataPlane(repository))
+    status, body = answer(app, "GET", "/v1/models/broken")
+    assert status == 200 and body["model_version_status"][0]["state"] == "END"
+    assert answer(app, "GET", "/v2/health/ready") == (200, {"ready": True})  # every served model has a version
+
+
+def test_the_model_file_route_serves_what_was_loaded_even_once_the_file_is_gone(tmp_path, digits_export):
+    from http_servers import app_for, respond
+
+    path = tmp_path / "model.onnx"
+    shutil.copy(digits_export, path)
+    app = app_for(path)
+    path.unlink()
+    response = respond(app, "GET", "/models/digits/model.onnx")
+    assert (response.status, response.body) == (200, digits_export.read_bytes())
