@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast web lint bench soak clean
+.PHONY: demo test test-fast fuzz web lint bench soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ demo: $(VENV)/.stamp-dev
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Long random campaigns of the property tests (FUZZ_EXAMPLES cases each, fresh random draws every
+# run; make test and CI draw the same cases every time). A failure prints the @example to add.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(VENV)/.stamp-dev
+	KERASREG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m fuzz --hypothesis-profile=fuzz $(PYTEST_ARGS)
 
 # onnxruntime-web for the page at / (serve/web/), pinned by its package-lock.json; without
 # it the page still works and asks the server instead. Needs Node.js and npm.
