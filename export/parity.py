@@ -1,17 +1,16 @@
-"""Parity validation: every artifact must give the Keras model's probabilities.
+"""Parity: the comparisons every artifact is held to against the Keras model's probabilities.
 
-Checks names, then shapes, then values, and collects every failure rather than
-stopping at the first. Each artifact's report gives its max absolute difference
-from Keras, the atol it is held to, and how often its argmax agrees.
+Names, then shapes, then values; every failure is collected rather than stopping
+at the first. Each artifact's report gives its max absolute difference from Keras,
+the atol it is held to, and how often its argmax agrees. The formats
+(export/formats.py) call these; `validate_parity` runs every format's check.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from export.saved_model import INPUT_NAME, OUTPUT_NAME
+from serve.contract import INPUT_NAME, OUTPUT_NAME
 
 
 class ParityProblem(Exception):
@@ -77,53 +76,20 @@ def accuracy_entry(labels: np.ndarray, probabilities: np.ndarray, reference_accu
     return {"accuracy": accuracy, "accuracy_change": accuracy - reference_accuracy}
 
 
-def _onnx_run(path: Path, images: np.ndarray) -> tuple[np.ndarray | None, list[str], list[str]]:
-    """The probabilities of the ONNX file at `path` (None when it has no such output), and its I/O names."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inputs, outputs = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
-    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
-        return None, inputs, outputs
-    return session.run([OUTPUT_NAME], {INPUT_NAME: images})[0], inputs, outputs
-
-
-def validate_parity(model, artifacts: Path, *, images: np.ndarray, labels: np.ndarray, task: str, atol: float) -> dict:
-    """Hold the SavedModel and ONNX files in `artifacts` to the Keras `model` on labelled `images`.
-
-    Checks names, then shapes, then values, collecting every failure. The
-    SavedModel and model.onnx must agree with Keras within `atol` and on every
-    argmax; model.int8.onnx, when present, is reported (difference, agreement,
-    accuracy change) but not held to atol.
+def validate_parity(job, formats) -> dict:
+    """Hold every artifact of `formats` in `job.stage` to the Keras model on job.images, collecting every failure.
 
     Returns:
-        The report: n_images, keras_accuracy, one entry per artifact, `failures`
-        (messages) and `passed`.
+        The report: n_images, keras_accuracy, one entry per file, `failures` (messages) and `passed`.
     """
-    from export.saved_model import load_saved_model_fn
-    from kerasreg.model import predict_probabilities
-
-    reference = predict_probabilities(model, images, task)
-    outputs = {"saved_model": load_saved_model_fn(artifacts / "saved_model")(images)}
-    onnx_probabilities, inputs, output_names = _onnx_run(artifacts / "model.onnx", images)
-    problems = check_onnx_names("model.onnx", inputs, output_names)
-    if onnx_probabilities is not None:  # with the names wrong there is no `probabilities` output to compare
-        outputs["model.onnx"] = onnx_probabilities
-    entries = {}
-    for label, output in outputs.items():
-        entries[label], found = compare(label, reference, output, atol)
-        problems += found
-    keras_accuracy = float((reference.argmax(axis=1) == labels).mean())
-    if (artifacts / "model.int8.onnx").exists():
-        int8, _, _ = _onnx_run(artifacts / "model.int8.onnx", images)
-        if int8 is not None:
-            entries["model.int8.onnx"], _ = compare("model.int8.onnx", reference, int8, None)
-            if int8.shape == reference.shape:
-                entries["model.int8.onnx"].update(accuracy_entry(labels, int8, keras_accuracy))
-    failures = [str(p) for p in problems]
+    entries, failures = {}, []
+    for artifact_format in formats:
+        for checked in artifact_format.check(job):
+            entries[checked.file] = checked.entry
+            failures += checked.problems
     return {
-        "n_images": int(len(images)),
-        "keras_accuracy": keras_accuracy,
+        "n_images": int(len(job.images)),
+        "keras_accuracy": job.keras_accuracy,
         "artifacts": entries,
         "failures": failures,
         "passed": not failures,

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-INPUT_NAME = "images"
-OUTPUT_NAME = "probabilities"
+from export.formats import ArtifactFormat, Checked, ExportJob, check_float
+from serve.contract import INPUT_NAME, OUTPUT_NAME, SAVED_MODEL
 
 
-def write_saved_model(model, input_shape: tuple[int, int, int], binary: bool, path: Path) -> None:
-    """Write `model` as a SavedModel whose serving_default takes `images` (uint8) and returns `probabilities`."""
+def write_saved_model(affine, input_shape: tuple[int, int, int], binary: bool, path: Path) -> None:
+    """Write the model, as its folded affine map, as a SavedModel: serving_default, `images` (uint8) in,
+    `probabilities` out."""
     import tensorflow as tf
 
-    from kerasreg.model import folded_affine
-
-    kernel, bias = folded_affine(model)
+    kernel, bias = affine
     features = int(kernel.shape[0])
 
     class Serving(tf.Module):
@@ -50,3 +49,21 @@ def load_saved_model_fn(path: Path):
 
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     return lambda images: signature(**{INPUT_NAME: tf.constant(images)})[OUTPUT_NAME].numpy()
+
+
+class SavedModelFormat(ArtifactFormat):
+    """saved_model/: TensorFlow Serving's format, and the graph the ONNX and LiteRT files are converted from."""
+
+    name = "saved_model"
+
+    def files(self, job: ExportJob) -> list[str]:
+        """The SavedModel folder."""
+        return [SAVED_MODEL]
+
+    def build(self, job: ExportJob) -> None:
+        """Write saved_model/ from the folded affine map."""
+        write_saved_model(job.affine, job.run.input_shape, job.binary, job.stage / SAVED_MODEL)
+
+    def check(self, job: ExportJob) -> list[Checked]:
+        """The reloaded SavedModel within --atol of Keras, same argmax."""
+        return [check_float(job, SAVED_MODEL, load_saved_model_fn(job.stage / SAVED_MODEL)(job.images))]

@@ -8,6 +8,7 @@ runs/digits/
   history.csv         one row per finished epoch: loss, accuracy, val_loss, val_accuracy
   metrics.json        test metrics, flat keys (accuracy, loss, confusion_matrix, ...)
   test_sample.npz     up to 500 test images and labels, for export's parity check
+  train_sample.npz    up to 500 training images and labels, to calibrate int8 exports on (never test images)
   plots/learning_curves.png, plots/confusion_matrix.png, plots/weights.png
   plots/mistakes.png  the test images most confidently misclassified, with true and predicted class
   plots/l2_search.png  with --l2 auto: validation loss and accuracy along the search (config.json, metrics.json)
@@ -37,6 +38,7 @@ MODEL = "model.keras"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 TEST_SAMPLE = "test_sample.npz"
+TRAIN_SAMPLE = "train_sample.npz"
 BACKUP = "backup"
 PLOTS = "plots"
 LEARNING_CURVES = "plots/learning_curves.png"
@@ -136,8 +138,9 @@ def read_history(path: Path) -> list[dict]:
         ]
 
 
-def write_test_sample(path: Path, images: np.ndarray, labels: np.ndarray, seed: int) -> None:
-    """Keep a fixed random sample of test images, so a run can be checked without its data."""
+def write_sample(path: Path, images: np.ndarray, labels: np.ndarray, seed: int) -> None:
+    """Keep a fixed random sample of images: the test split's, so a run can be checked without its data, and the
+    training split's, to calibrate int8 exports on."""
     rng = np.random.default_rng(seed)
     n = min(TEST_SAMPLE_SIZE, len(images))
     idx = np.sort(rng.choice(len(images), size=n, replace=False))
@@ -148,11 +151,16 @@ def write_test_sample(path: Path, images: np.ndarray, labels: np.ndarray, seed: 
 
 def read_test_sample(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """The run's stored test images and labels."""
+    return read_sample(run_dir / TEST_SAMPLE)
+
+
+def read_sample(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A stored sample's images and labels, or RunDirError."""
     try:
-        with np.load(run_dir / TEST_SAMPLE, allow_pickle=False) as f:
+        with np.load(path, allow_pickle=False) as f:
             return f["images"], f["labels"]
     except (OSError, KeyError, ValueError) as e:
-        raise RunDirError(f"{run_dir / TEST_SAMPLE}: missing or unreadable ({e}).") from None
+        raise RunDirError(f"{path}: missing or unreadable ({e}).") from None
 
 
 def load_run_model(run_dir: Path):

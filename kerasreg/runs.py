@@ -104,3 +104,22 @@ class FinishedRun:
             return data.test_images, data.test_labels, f"test split ({data.source})"
         images, labels = files.read_test_sample(self.path)
         return images, labels, f"stored sample ({files.TEST_SAMPLE})"
+
+    def calibration_images(self) -> np.ndarray:
+        """Training images to calibrate an int8 export on: the run's stored sample, else its reloaded training split.
+
+        Never test images: they measure the quantized model, so they may not shape it.
+        """
+        if (self.path / files.TRAIN_SAMPLE).is_file():
+            return files.read_sample(self.path / files.TRAIN_SAMPLE)[0]
+        try:
+            data = self.reload_dataset(allow_download=False)
+        except (DatasetError, TypeError, ValueError):
+            data = None
+        if data is None:
+            raise RunDirError(
+                f"{self.path} has no {files.TRAIN_SAMPLE} (runs before kerasreg 0.2 did not keep one) and its training "
+                "data cannot be reloaded: retrain it to export int8 LiteRT."
+            )
+        rng = np.random.default_rng(0)
+        return data.train_images[rng.choice(len(data.train_images), min(500, len(data.train_images)), replace=False)]

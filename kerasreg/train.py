@@ -171,7 +171,8 @@ def _write_results(
 
     started = time.perf_counter()
     model.save(run_dir / files.MODEL)
-    files.write_test_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
+    files.write_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
+    files.write_sample(run_dir / files.TRAIN_SAMPLE, data.train_images, data.train_labels, seed)
     write_reports(run_dir, model, data, history, metrics, probabilities)
     # On disk before metrics.json, whose presence marks the run finished, is.
     files.sync_files([run_dir / files.MODEL, *sorted((run_dir / files.PLOTS).glob("*.png"))])

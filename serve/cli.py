@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, BMP, .npy)")
-    predict.add_argument("model", type=Path, help="model.onnx written by python -m export")
+    predict.add_argument("model", type=Path, help="model.onnx or model.tflite written by python -m export")
     predict.add_argument("images", type=Path, nargs="+", help="image files; resized to the model's input")
     predict.add_argument("--top-k", type=positive_int, default=3, help="classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="invert pixel values: for dark-on-light scans fed to MNIST-style models (default: off)",
     )
     info = sub.add_parser("info", help="print the model's metadata")
-    info.add_argument("model", type=Path, help="model.onnx written by python -m export")
+    info.add_argument("model", type=Path, help="model.onnx or model.tflite written by python -m export")
     add_http_parser(sub)
     return p
 
@@ -83,9 +83,11 @@ def _predict(args) -> int:
 def _info(args) -> int:
     from serve.model import Model
 
-    info = Model.load(args.model).info
+    model = Model.load(args.model)
+    info = model.info
     metrics = info.meta("metrics", {})
     print(f"model:    {args.model}")
+    print(f"format:   {model.session.kind}" + (f", {info.meta('quantization')}" if info.meta("quantization") else ""))
     print(f"dataset:  {info.dataset}  ({info.task}, {len(info.classes)} classes)")
     print(f"classes:  {', '.join(info.classes)}")
     h, w, c = info.input_shape

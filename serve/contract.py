@@ -12,8 +12,13 @@ from __future__ import annotations
 SAVED_MODEL = "saved_model"
 ONNX = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
+TFLITE = "model.tflite"  # LiteRT (TensorFlow Lite)
+TFLITE_INT8 = "model.int8.tflite"
+C_DIR = "c"  # model.h and model.c: plain C99 for boards with no runtime
+C_INT8_DIR = "c/int8"
 MODEL_CARD = "model.json"
 SAMPLES = "samples"
+MODEL_SUFFIXES = (".onnx", ".tflite")  # the files serve loads
 
 # The graph's one input and one output, in every artifact.
 INPUT_NAME = "images"  # uint8 [batch, H, W, C]

@@ -84,8 +84,9 @@ class DataPlane:
         """`respond(probabilities)` for a validated batch: at once when small, else awaitable, from a thread.
 
         Small batches run on the event loop (see INLINE_MAX_VALUES); larger ones run in a
-        thread under the timeout, and on timeout the run is told to stop (onnxruntime's
-        RunOptions.terminate), so the thread does not run on after the 503.
+        thread under the timeout, and on timeout the run is told to stop where the runtime
+        can be (onnxruntime's RunOptions.terminate; LiteRT's cannot), so the thread does
+        not run on after the 503.
         """
         if self.metrics is not None:
             self.metrics.images(served.name, served.version, len(batch))
@@ -94,14 +95,8 @@ class DataPlane:
         return self._infer_in_thread(served.model, batch, respond)
 
     async def _infer_in_thread(self, model: Model, batch: np.ndarray, respond: Callable[[np.ndarray], object]):
-        import onnxruntime as ort
-
-        options = ort.RunOptions()
-
-        def stop() -> None:
-            options.terminate = True
-
-        return respond(await self.in_thread(lambda: model.run(batch, options), "inference", on_timeout=stop))
+        run, stop = model.session.stoppable()
+        return respond(await self.in_thread(lambda: run(batch), "inference", on_timeout=stop))
 
     async def in_thread(self, job: Callable, what: str, on_timeout: Callable[[], None] | None = None):
         """`job()` in a worker thread, or NotReady after the timeout (the event loop serves on meanwhile).

@@ -1,7 +1,8 @@
 """`python -m serve http MODEL`: its flags, their checks, and the start of the server.
 
-MODEL is one exported model.onnx, or a repository folder laid out NAME/VERSION/model.onnx
-(TensorFlow Serving's and Triton's layout), watched for new, changed and removed versions.
+MODEL is one exported model.onnx (or model.tflite), or a repository folder laid out
+NAME/VERSION/model.onnx (TensorFlow Serving's and Triton's layout), watched for new,
+changed and removed versions.
 Everything a user can get wrong is checked here, before a worker starts, and is one
 line and exit 2: a model that does not load, a repository with nothing to serve,
 TLS files that do not fit, too many workers.
@@ -52,11 +53,15 @@ def add_http_parser(subcommands) -> None:
     http.add_argument(
         "model",
         type=Path,
-        help="model.onnx written by python -m export, or a repository folder laid out NAME/VERSION/model.onnx "
-        "(every version served; the newest answers requests that name none)",
+        help="model.onnx (or .tflite) written by python -m export, or a repository folder laid out "
+        "NAME/VERSION/model.onnx (every version served; the newest answers requests that name none)",
     )
-    http.add_argument("--name", default=None, help="the model's name in URLs, for one model file (default: the "
-                      "dataset name in its metadata); a repository's folders name its models")
+    http.add_argument(
+        "--name",
+        default=None,
+        help="the model's name in URLs, for one model file; a repository's folders name its models "
+        "(default: the dataset name in its metadata)",
+    )
     http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
     http.add_argument("--port", type=port_number, default=8501, help="port (default: 8501, TF Serving's REST port)")
     cores = usable_cores()

@@ -1,7 +1,7 @@
-"""`Model`: an exported kerasreg ONNX file, run with onnxruntime. No TensorFlow.
+"""`Model`: an exported kerasreg model (ONNX or LiteRT), with no TensorFlow.
 
 from serve import Model
-model = Model.load("exports/digits/model.onnx")
+model = Model.load("exports/digits/model.onnx")      # or model.tflite
 model.classify(images, top_k=3)   # images: uint8 [N,H,W,C] or one [H,W,C]
 """
 
@@ -18,6 +18,7 @@ from serve.errors import BadInput, ModelLoadError
 
 REQUIRED_KEYS = tuple(contract.key(name) for name in contract.REQUIRED)
 INPUT_KEY = contract.key("input")
+SUM_TOLERANCE = 0.05  # a test inference's probabilities must sum to 1 within this
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,11 @@ def _decode(value: str):
 
 
 def read_info(session) -> ModelInfo:
-    """Parse kerasreg's metadata from an onnxruntime session."""
-    metadata = session.get_modelmeta().custom_metadata_map.items()
-    props = {k: _decode(v) for k, v in metadata if k.startswith(contract.PREFIX)}
+    """Parse kerasreg's metadata from a session (serve/sessions.py) and check it against the graph."""
+    props = {k: _decode(v) for k, v in session.metadata.items() if k.startswith(contract.PREFIX)}
     missing = [k for k in REQUIRED_KEYS if k not in props]
     if missing:
-        raise ModelLoadError(f"the ONNX file lacks {', '.join(missing)}; export it with python -m export.")
+        raise ModelLoadError(f"the {session.kind} file lacks {', '.join(missing)}; export it with python -m export.")
     spec = props[INPUT_KEY]
     try:
         shape = tuple(int(d) for d in spec["shape"][1:])
@@ -65,55 +65,30 @@ def read_info(session) -> ModelInfo:
         raise ModelLoadError(f"{INPUT_KEY} metadata is malformed; export the model again.") from None
     if len(shape) != 3 or shape[2] not in (1, 3):
         raise ModelLoadError(f"{INPUT_KEY} shape {spec['shape']} is not [batch,H,W,1|3].")
-    _check_graph(session, name, shape, classes)
-    outputs = session.get_outputs()
+    _check_graph(session.graph, name, shape, classes)
     return ModelInfo(
         classes,
         str(props[contract.key("task")]),
         name,
         shape,
-        outputs[0].name,
+        contract.OUTPUT_NAME,
         str(props.get(contract.key("dataset"), "")),
         props,
     )
 
 
-def _check_graph(session, input_name: str, shape: tuple[int, int, int], classes: tuple[str, ...]) -> None:
+def _check_graph(graph, input_name: str, shape: tuple[int, int, int], classes: tuple[str, ...]) -> None:
     """The metadata must describe the graph it sits in: input name, dtype and size, and one output per class."""
-    (graph_input,), (graph_output,) = session.get_inputs()[:1], session.get_outputs()[:1]
-    if graph_input.name != input_name:
-        raise ModelLoadError(f"{INPUT_KEY} names {input_name!r} but the graph's input is {graph_input.name!r}.")
-    if graph_input.type != "tensor(uint8)":
-        raise ModelLoadError(f"the graph's input is {graph_input.type}; {INPUT_KEY} says uint8 pixels.")
-    if list(graph_input.shape[1:]) != list(shape):
+    if graph.input_name != input_name:
+        raise ModelLoadError(f"{INPUT_KEY} names {input_name!r} but the graph's input is {graph.input_name!r}.")
+    if graph.input_type != "uint8":
+        raise ModelLoadError(f"the graph's input is {graph.input_type}; {INPUT_KEY} says uint8 pixels.")
+    if list(graph.input_shape[1:]) != list(shape):
+        raise ModelLoadError(f"{INPUT_KEY} says images of {list(shape)} but the graph takes {graph.input_shape[1:]}.")
+    if len(graph.output_shape) != 2 or graph.output_shape[1] != len(classes):
         raise ModelLoadError(
-            f"{INPUT_KEY} says images of {list(shape)} but the graph takes {list(graph_input.shape[1:])}."
+            f"{contract.key('classes')} names {len(classes)} classes but the graph's output is {graph.output_shape}."
         )
-    if len(graph_output.shape) != 2 or graph_output.shape[1] != len(classes):
-        raise ModelLoadError(
-            f"{contract.key('classes')} names {len(classes)} classes but the graph's output is {graph_output.shape}."
-        )
-
-
-def session_options():
-    """Options for one image at a time and for large batches alike.
-
-    A thread per core (onnxruntime's default): a batch of 1,024 MNIST images runs
-    1.8x faster on 2 cores than on one, while a single image is too small to be
-    split and runs on the calling thread either way (22 us both). No spinning:
-    idle pool threads would otherwise busy-wait between requests and take the
-    CPU from the server. Full graph optimisation folds the rescale/standardise
-    arithmetic once at load.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 0
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 class Model:
@@ -127,21 +102,18 @@ class Model:
 
     @classmethod
     def load(cls, path: Path | str) -> Model:
-        """Load `path` (a model.onnx written by python -m export).
+        """Load `path`: a model.onnx (onnxruntime) or a model.tflite (LiteRT) written by python -m export.
 
         Raises:
-            ModelLoadError: missing file, not ONNX, or no kerasreg metadata.
+            ModelLoadError: missing file, a format or runtime it cannot run, or no kerasreg metadata.
         """
-        import onnxruntime as ort
+        from serve.sessions import open_session
 
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"{path} not found; pass the model.onnx written by python -m export.")
         data = path.read_bytes()
-        try:
-            session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise ModelLoadError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:160]}).") from None
+        session = open_session(path, data)
         try:
             info = read_info(session)
         except ModelLoadError as e:
@@ -162,7 +134,8 @@ class Model:
         expected = (1, len(self.info.classes))
         if probabilities.shape != expected or not np.isfinite(probabilities).all():
             raise ModelLoadError(f"{where}the test inference gave {probabilities.shape}, expected {expected}.")
-        if abs(float(probabilities.sum()) - 1.0) > 1e-3:
+        # Loose enough for an int8 file's softmax, each value quantized to 1/256; tight enough to tell logits.
+        if abs(float(probabilities.sum()) - 1.0) > SUM_TOLERANCE:
             raise ModelLoadError(f"{where}the test inference's probabilities sum to {probabilities.sum():.4f}, not 1.")
 
     def validate(self, images) -> np.ndarray:
@@ -206,12 +179,9 @@ class Model:
         """Probabilities [N, K] for uint8 images [N,H,W,C] (or one image [H,W,C])."""
         return self.run(self.validate(images))
 
-    def run(self, batch: np.ndarray, run_options=None) -> np.ndarray:
-        """Probabilities [N, K] for a batch that `validate` returned (no second check).
-
-        `run_options`: an onnxruntime RunOptions, whose `terminate` stops the run from another thread.
-        """
-        return self.session.run([self.info.output_name], {self.info.input_name: batch}, run_options)[0]
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities [N, K] for a batch that `validate` returned (no second check)."""
+        return self.session.run(batch)
 
     def classify(self, images, top_k: int = 3) -> list[list[tuple[str, float]]]:
         """The `top_k` most probable (class name, probability) pairs per image, highest first."""

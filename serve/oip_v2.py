@@ -40,7 +40,7 @@ def model_metadata(plane: DataPlane, name: str, version: str | None = None) -> d
         return {
             "name": name,
             "versions": [str(s["version"]) for s in states if s["state"] == "AVAILABLE"],
-            "platform": "onnxruntime_onnx",
+            "platform": model.session.platform,
             "inputs": [{"name": info.input_name, "datatype": "UINT8", "shape": [-1, *info.input_shape]}],
             "outputs": [{"name": info.output_name, "datatype": "FP32", "shape": [-1, len(info.classes)]}],
             "parameters": {

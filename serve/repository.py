@@ -3,7 +3,7 @@
     models/
       mnist/1/model.onnx
       mnist/2/model.onnx      the newest version answers requests that name none
-      cifar10/1/model.onnx
+      cifar10/1/model.tflite  a LiteRT file serves too (model.onnx first, when a folder has both)
 
 The layout is TensorFlow Serving's and Triton's. Reading it again is split in two
 so that nothing on the event loop waits for a model to load:
@@ -39,7 +39,7 @@ from serve.model import Model
 
 log = logging.getLogger("serve.repository")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a name must fit in a URL path segment
-MODEL_FILES = (contract.ONNX,)  # what a version folder holds, in order of preference
+MODEL_FILES = (contract.ONNX, contract.TFLITE)  # what a version folder holds, in order of preference
 Signature = tuple[int, int, int]  # the file's (mtime_ns, size, inode): what "changed" means
 Key = tuple[str, int]  # (model name, version)
 

@@ -69,7 +69,10 @@ def register(router, plane: DataPlane) -> None:
 
     def onnx_file(request: Request) -> Response:
         # The bytes the server loaded: the same model it answers with, even if the file has changed or gone since.
-        return Response(200, resolve(plane, request).model.data, "application/octet-stream")
+        model = resolve(plane, request).model
+        if model.session.kind != "ONNX":  # the page's browser engine runs ONNX: it asks the server instead
+            raise NotInstalled(f"model {request.path_params['name']!r} is a {model.session.kind} file, not ONNX.")
+        return Response(200, model.data, "application/octet-stream")
 
     router.add("/", {"GET": page})
     router.add("/web/{file}", {"GET": asset})

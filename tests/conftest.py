@@ -61,6 +61,16 @@ def digits_export(tmp_path_factory) -> Path:
     return root / "export" / "model.onnx"
 
 
+@pytest.fixture(scope="session")
+def digits_litert(digits_export, tmp_path_factory) -> Path:
+    """The same digits run exported with --litert --quantize int8: the folder holding model.tflite."""
+    from export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("digits-litert") / "export"
+    export_run(digits_export.parent.parent / "run", out, quantize="int8", formats=("litert",))
+    return out
+
+
 def env_blocking(folder: Path, modules: tuple[str, ...]) -> dict:
     """Environment for a subprocess in which importing any of `modules` raises ImportError."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -235,3 +235,46 @@ def test_metadata_that_disagrees_with_the_graph_is_one_clear_error(digits_export
     with pytest.raises(ModelLoadError) as e:
         Model.load(tmp_path / "tampered.onnx")
     assert message in str(e.value) and str(e.value).startswith(str(tmp_path / "tampered.onnx"))
+
+
+def test_a_litert_file_serves_like_the_onnx_file(digits_litert, model, digits):
+    from http_servers import answer, app_for, respond
+
+    litert = Model.load(digits_litert / "model.tflite")
+    assert litert.info == model.info  # the same card, read from LiteRT's metadata as from ONNX's
+    assert type(litert.session).__name__ == "LiteRTSession" and litert.info.input_shape == (8, 8, 1)
+    np.testing.assert_allclose(litert.predict(digits.test_images), model.predict(digits.test_images), atol=1e-5)
+    (mine,), (theirs,) = litert.classify(digits.test_images[0]), model.classify(digits.test_images[0])
+    assert [name for name, _ in mine] == [name for name, _ in theirs]
+    with pytest.raises(BadInput, match=r"pixel values range 300..300; expected 0..255."):
+        litert.predict(np.full((8, 8, 1), 300))
+    int8 = Model.load(digits_litert / "model.int8.tflite")
+    agreement = (int8.predict(digits.test_images).argmax(1) == model.predict(digits.test_images).argmax(1)).mean()
+    assert agreement >= 0.95
+    app = app_for(digits_litert / "model.tflite")
+    body = json.dumps({"instances": [[[0]] * 8] * 8}).encode()
+    status, reply = answer(app, "POST", "/v1/models/digits:predict", body)
+    assert status == 200 and len(reply["predictions"][0]) == 10
+    status, reply = answer(app, "GET", "/v2/models/digits")
+    assert reply["platform"] == "litert_tflite"
+    page = respond(app, "GET", "/models/digits/model.onnx")
+    assert (page.status, json.loads(page.body)) == (404, {"error": "model 'digits' is a LiteRT file, not ONNX."})
+
+
+@pytest.mark.slow
+def test_a_tflite_file_without_its_runtime_is_one_line_naming_the_extra(digits_litert, tmp_path, digits_export):
+    from conftest import env_blocking
+
+    sample = sorted((digits_export.parent / "samples").glob("*.png"))[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "serve", "predict", str(digits_litert / "model.tflite"), str(sample)],
+        env=env_blocking(tmp_path, ("ai_edge_litert", "tensorflow")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"python -m serve: error: {digits_litert / 'model.tflite'}: a .tflite file runs on ai-edge-litert, which "
+        'is not installed: pip install "kerasreg[litert]"'
+    )
