@@ -1,7 +1,8 @@
 """kerasreg: logistic-regression baselines with Keras, tf.distribute, SavedModel and ONNX.
 
-Extras: train (kerasreg), export (+ tf2onnx, onnx, onnxruntime), serve (onnxruntime
-only: no TensorFlow), http (serve + granian, an HTTP server), dev (everything the tests need).
+Extras: train (kerasreg), export (+ tf2onnx, onnx, onnxruntime, ai-edge-litert), serve
+(onnxruntime: no TensorFlow), litert (LiteRT's runtime instead: no TensorFlow, no onnxruntime),
+http (serve + granian, an HTTP server), dev (everything the tests need).
 """
 
 from setuptools import find_packages, setup
@@ -18,9 +19,13 @@ TRAIN = [
     "h5py>=3.10",
     "matplotlib>=3.8",
 ]
-EXPORT = TRAIN + ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33"]
+LITERT_RUNTIME = "ai-edge-litert>=2.3,<2.4"  # runs .tflite files with no TensorFlow (59 MB)
+# Pillow draws the weight templates and the sample PNGs; ai-edge-litert checks the LiteRT files.
+EXPORT = TRAIN + ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33", "pillow>=10", LITERT_RUNTIME]
 # pyspng (libspng): decodes a small PNG 7x faster than Pillow; Pillow does every other image.
-SERVE = ["numpy>=1.26", "onnxruntime>=1.32,<1.33", "pillow>=10", "pyspng>=0.1.4"]
+IMAGES = ["numpy>=1.26", "pillow>=10", "pyspng>=0.1.4"]
+SERVE = [*IMAGES, "onnxruntime>=1.32,<1.33"]  # .onnx files
+LITERT = [*IMAGES, LITERT_RUNTIME]  # .tflite files: no onnxruntime, no TensorFlow
 # The HTTP server: granian (Rust, hyper) through RSGI, on uvloop's event loop where it is
 # built; orjson for JSON in and out; prometheus-client writes /metrics.
 HTTP = SERVE + [
@@ -40,7 +45,7 @@ TOOLS = [
     "uvicorn>=0.30",
     "ruff>=0.6",
 ]
-DEV = sorted(set(EXPORT + HTTP + TOOLS))
+DEV = sorted(set(EXPORT + LITERT + HTTP + TOOLS))
 
 setup(
     name="kerasreg",
@@ -54,5 +59,5 @@ setup(
     },
     python_requires=">=3.10",
     install_requires=[],  # each part brings its own: `serve` must not pull in TensorFlow
-    extras_require={"train": TRAIN, "export": EXPORT, "serve": SERVE, "http": HTTP, "dev": DEV},
+    extras_require={"train": TRAIN, "export": EXPORT, "serve": SERVE, "litert": LITERT, "http": HTTP, "dev": DEV},
 )

@@ -2,7 +2,7 @@ import sys
 
 from serve.extras import require_extra
 
-require_extra("serve", "python -m serve")
+require_extra(("serve", "litert"), "python -m serve")  # onnxruntime, or LiteRT for .tflite files
 
 from serve.cli import main  # noqa: E402 - only once the serve extra is known to be there
 

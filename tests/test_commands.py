@@ -1,58 +1,15 @@
-"""Every command fails the same way: one line, exit 2, and without its extra the pip command to run."""
+"""Every command fails the same way: one line and exit 2 (without its extra: tests/test_extras.py)."""
 
 import subprocess
 import sys
 
 import pytest
-from conftest import env_blocking
 
 pytestmark = pytest.mark.slow  # starts processes
 
 
 def _run(env, *args):
     return subprocess.run([sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-@pytest.mark.parametrize(
-    "blocked, command, expected",
-    [
-        (
-            ("tensorflow",),
-            ["kerasreg.train", "--dataset", "digits"],
-            "python -m kerasreg.train: error: tensorflow not installed; this command needs the train extra: "
-            'pip install "kerasreg[train]"',
-        ),
-        (
-            ("sklearn", "h5py"),
-            ["kerasreg.evaluate", "runs/x"],
-            "python -m kerasreg.evaluate: error: sklearn, h5py not installed; this command needs the train extra: "
-            'pip install "kerasreg[train]"',
-        ),
-        (
-            ("tf2onnx",),
-            ["export", "runs/x", "--out", "exports/x"],
-            "python -m export: error: tf2onnx not installed; this command needs the export extra: "
-            'pip install "kerasreg[export]"',
-        ),
-        (
-            ("numpy", "onnxruntime"),
-            ["serve", "info", "model.onnx"],
-            "python -m serve: error: numpy, onnxruntime not installed; this command needs the serve extra: "
-            'pip install "kerasreg[serve]"',
-        ),
-        (
-            ("granian",),
-            ["serve", "http", "model.onnx"],
-            "python -m serve http: error: granian not installed; this command needs the http extra: "
-            'pip install "kerasreg[http]"',
-        ),
-    ],
-)
-def test_a_missing_extra_is_one_line_naming_the_pip_command(tmp_path, blocked, command, expected):
-    result = _run(env_blocking(tmp_path, blocked), *command)
-    assert result.returncode == 2
-    assert result.stderr.strip() == expected
-    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
