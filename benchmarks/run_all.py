@@ -23,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import l2_search_bench, serve_bench, train_bench  # noqa: E402
+from benchmarks import artifacts_bench, l2_search_bench, serve_bench, train_bench  # noqa: E402
 from benchmarks.measure import PYTHON, REPO, machine, require_wrk, run_json  # noqa: E402
+from kerasreg.datasets import load_dataset  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results.json"
 README = REPO / "README.md"
@@ -82,6 +83,7 @@ def markdown(results: dict) -> str:
         "|---|---|",
     ]
     lines += [f"| {label} | {seconds:.3f} |" for label, seconds in profile_rows(run)]
+    lines += artifacts_bench.markdown(results["artifacts"])
     return "\n".join(lines)
 
 
@@ -116,8 +118,11 @@ def main() -> int:
         training = train_bench.run(args.data, args.rounds, work)
         print("l2 search benchmark", flush=True)
         search = l2_search_bench.run(args.data, work)
-        print("export", flush=True)
-        run_json([PYTHON, "-m", "export", str(work / "run-mnist"), "--out", str(work / "export")])
+        print("export, and the artifacts", flush=True)
+        every_format = ["--litert", "--c", "--quantize", "int8"]
+        run_json([PYTHON, "-m", "export", str(work / "run-mnist"), "--out", str(work / "export"), *every_format])
+        mnist = load_dataset("mnist", "files", work / "mnist-8k-2k")
+        artifacts = artifacts_bench.run(work / "run-mnist", work / "export", mnist.test_images, mnist.test_labels)
         print("serving benchmark", flush=True)
         serving = serve_bench.run(work / "export", args.http_rounds, 3, work)
     results = {
@@ -128,6 +133,7 @@ def main() -> int:
         "training": training,
         "l2_search": search,
         "serving": serving,
+        "artifacts": artifacts,
     }
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     section = markdown(results)
