@@ -78,9 +78,11 @@ image = st.lists(st.lists(st.lists(pixels, min_size=1, max_size=1), min_size=8, 
 # INT8 cannot hold 255, nor UINT8 3.7: both were 200.
 @example(tensor={"name": "images", "shape": [1, 8, 8, 1], "datatype": "INT8", "data": [255] * 64}, extra={})
 @example(tensor={"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [3.7] * 64}, extra={})
+@example(tensor={"name": "images", "datatype": "INT8", "data": True}, extra={})  # data not a list at all
 def test_v2_infer_answers_a_json_error_or_probabilities(app, tensor, extra):
     status = check(app, "/v2/models/digits/infer", json.dumps({"inputs": [tensor], **extra}).encode())
-    if tensor.get("datatype") == "INT8" and any(type(v) is int and v > 127 for v in tensor.get("data") or []):
+    data = tensor.get("data")
+    if tensor.get("datatype") == "INT8" and isinstance(data, list) and any(type(v) is int and v > 127 for v in data):
         assert status == 400
 
 
