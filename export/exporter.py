@@ -17,6 +17,7 @@ a stage that is renamed into place only once every check passed.
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -115,10 +116,22 @@ def export_run(
         (stage / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
         write_samples(stage / SAMPLES, images[:N_SAMPLES], labels[:N_SAMPLES], run.class_names)
         publish(stage, out)
-    except BaseException:
+    except BaseException as e:
         discard(stage)
+        if _out_of_space(e):
+            raise ExportError(
+                f"no space left on the device of {out.parent} while writing the export; free some and rerun "
+                "(nothing was written)."
+            ) from None
         raise
     return card
+
+
+def _out_of_space(error: BaseException) -> bool:
+    """Whether `error` is a full disk: an OSError ENOSPC, or TensorFlow's ResourceExhaustedError saying so."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(error)
 
 
 def write_samples(folder: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,12 @@ from export.errors import ExportError
 
 
 def check_target(out: Path, overwrite: bool) -> None:
-    """Refuse an existing target unless `overwrite`, and a parent that cannot be written."""
+    """Refuse an existing target unless `overwrite`, and a parent that cannot be written.
+
+    First, an earlier --overwrite killed in the middle of its swap is put right (`recover_swap`).
+    """
+    if out.parent.is_dir():
+        recover_swap(out)
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists; pass --overwrite to replace it, or choose another --out.")
     if out.exists() and not out.is_dir():
@@ -55,15 +62,20 @@ def remove_stale_stages(out: Path) -> list[Path]:
     """
     removed = []
     for stage in out.parent.glob(f".{out.name}.partial-*"):
-        try:
-            host, pid = (stage / OWNER).read_text().split()
-        except (OSError, ValueError):
-            host, pid = socket.gethostname(), "0"  # an unreadable or unowned stage: from a killed export
-        if host != socket.gethostname() or _alive(int(pid)):
-            continue
-        shutil.rmtree(stage, ignore_errors=True)
-        removed.append(stage)
+        if _dead(stage):
+            shutil.rmtree(stage, ignore_errors=True)
+            removed.append(stage)
     return removed
+
+
+def _dead(folder: Path) -> bool:
+    """Whether the process that owns `folder` (its .owner file) is gone; unowned counts as gone, another host's not."""
+    try:
+        host, pid = (folder / OWNER).read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return True  # an unreadable or unowned folder: from a killed export (or the old export after an exchange)
+    return host == socket.gethostname() and not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -79,15 +91,63 @@ def _alive(pid: int) -> bool:
 
 
 def publish(stage: Path, out: Path) -> None:
-    """Move the validated `stage` to `out`; an old `out` is renamed aside first, then removed."""
+    """Move the validated `stage` to `out`; an existing `out` is swapped out, then removed.
+
+    On Linux the swap is one atomic rename (renameat2's RENAME_EXCHANGE): `out` is
+    the old export, then the new one, never missing. Elsewhere, or on a filesystem
+    without it, the old `out` is renamed aside first (into a folder that names this
+    process), then the stage into place; a kill between the two is put right by the
+    next export (`recover_swap`), which restores the old export.
+    """
     (stage / OWNER).unlink(missing_ok=True)
+    if out.exists() and exchange(stage, out):
+        shutil.rmtree(stage, ignore_errors=True)  # the stage's path now holds the old export
+        return
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        (old / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         os.replace(out, old / out.name)
     os.replace(stage, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_swap(out: Path) -> list[str]:
+    """Put right what an --overwrite killed mid-swap left: restore the old export if `out` is missing, else drop it.
+
+    Leftovers of a swap still under way (its process alive on this host) are left alone. Returns what was done.
+    """
+    done = []
+    for old in sorted(out.parent.glob(f".{out.name}.old-*")):
+        if not _dead(old):
+            continue
+        previous = old / out.name
+        if previous.exists() and not out.exists():
+            os.replace(previous, out)
+            done.append(f"restored {out} from an export interrupted while replacing it")
+        shutil.rmtree(old, ignore_errors=True)
+        done.append(f"removed {old}")
+    return done
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux's renameat2 with RENAME_EXCHANGE); False where that is not there."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a filesystem or kernel without it
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def discard(stage: Path) -> None:

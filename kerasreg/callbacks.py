@@ -13,6 +13,7 @@ from kerasreg import run_dir as files
 from kerasreg.errors import RunDirError
 
 LATEST = "latest.json"
+RESTART = "pass --restart to discard it and start over"
 
 
 class HistoryRecorder(keras.callbacks.Callback):
@@ -107,27 +108,27 @@ class EpochBackup(keras.callbacks.Callback):
         self.tracked = dict(callbacks)
 
     def restore(self, model) -> int:
-        """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0."""
+        """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0 without one.
+
+        Raises:
+            RunDirError: the backup is damaged (unreadable, incomplete, of another model, or holding
+                non-finite values): one line that says --restart starts over.
+        """
         latest = self.backup_dir / LATEST
         if not latest.is_file():
-            return 0
-        record = json.loads(latest.read_text())
+            return 0  # no backup committed yet (a kill before the first one): nothing to resume
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         variables = training_variables(model)
-        with np.load(self.backup_dir / record["weights"], allow_pickle=False) as saved:
-            values = [saved[f"v{i}"] for i in range(len(record["variables"]))]
-            arrays = {key: saved[key] for key in saved.files if key.startswith("cb")}
+        record, values, arrays = read_backup(self.backup_dir, latest)
         # By position, as saved (model weights, then the optimizer's): names carry per-process suffixes.
         if [tuple(v.shape) for v in variables] != [value.shape for value in values]:
-            raise RunDirError(
-                f"{self.backup_dir}: the backup holds other variables than this model; pass --restart to discard it."
-            )
+            raise RunDirError(f"{self.backup_dir}: the backup holds other variables than this model; {RESTART}.")
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
-        self._restored = (record.get("callbacks", {}), arrays)
-        self.finished = bool(record.get("finished", False))
-        self._epochs_done = int(record["epoch"])
+        self._restored = (record["callbacks"], arrays)
+        self.finished = record["finished"]
+        self._epochs_done = record["epoch"]
         return self._epochs_done
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -219,3 +220,36 @@ def _set_callback_state(callback, values: dict, arrays: dict, prefix: str) -> No
     weights = sorted((k for k in arrays if k.startswith(prefix + "_w")), key=lambda k: int(k.rsplit("w", 1)[1]))
     if weights:
         callback.best_weights = [arrays[k] for k in weights]
+
+
+def read_backup(backup_dir: Path, latest: Path) -> tuple[dict, list[np.ndarray], dict]:
+    """The committed backup's record, its variables in order, and the callbacks' arrays; RunDirError if damaged."""
+
+    def damaged(why: str) -> RunDirError:
+        return RunDirError(f"{backup_dir}: the backup is damaged ({why}); {RESTART}.")
+
+    try:
+        record = json.loads(latest.read_text())
+    except (OSError, ValueError) as e:
+        raise damaged(f"{LATEST}: {type(e).__name__}") from None
+    if not isinstance(record, dict):
+        raise damaged(f"{LATEST} is not an object")
+    kinds = {"epoch": int, "weights": str, "finished": bool, "variables": list, "callbacks": dict}
+    for key, kind in kinds.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool) != (kind is bool):
+            raise damaged(f"{LATEST} has no valid {key!r}")
+    if record["epoch"] < 0 or "/" in record["weights"] or not all(
+        isinstance(state, dict) and all(v is None or isinstance(v, int | float) for v in state.values())
+        for state in record["callbacks"].values()
+    ):
+        raise damaged(f"{LATEST} holds values out of range")
+    try:
+        with np.load(backup_dir / record["weights"], allow_pickle=False) as saved:
+            values = [saved[f"v{i}"] for i in range(len(record["variables"]))]
+            arrays = {key: saved[key] for key in saved.files if key.startswith("cb")}
+    except files.NPZ_ERRORS as e:
+        raise damaged(f"{record['weights']}: {type(e).__name__}") from None
+    for value in [*values, *arrays.values()]:
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise damaged("non-finite values: a diverged run")
+    return record, values, arrays

@@ -5,7 +5,9 @@
 
 It calls the `EpochLoop` once per epoch and tells the Keras callbacks it was given
 (`set_model`, `on_train_begin`, `on_epoch_end`, `on_train_end`), in their order,
-stopping when one of them sets `model.stop_training`. Callers keep their own
+stopping when one of them sets `model.stop_training`. An epoch whose objective or
+validation loss is not finite raises `Diverged` before any callback sees it, so it
+is neither logged nor backed up. Callers keep their own
 references to the callbacks whose state they read afterwards (the schedule's
 convergence stop, early stopping): nothing here finds a callback by position or
 by class name.
@@ -13,9 +15,21 @@ by class name.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from kerasreg.errors import KerasregError
+
+
+class Diverged(KerasregError):
+    """An epoch ended with a non-finite objective: the step or the penalty is too large for this data."""
+
+    def __init__(self, epoch: int, logs: dict[str, float]):
+        bad = ", ".join(f"{k} {v}" for k, v in logs.items() if not math.isfinite(v))
+        super().__init__(f"training diverged in epoch {epoch + 1} ({bad})")
+        self.epoch = epoch
 
 
 @dataclass
@@ -65,6 +79,8 @@ class EpochDriver:
         for epoch in range(first, stop):
             tick = time.perf_counter()
             logs = self.loop.run_epoch(self.seed, shuffle_offset + epoch)
+            if not all(math.isfinite(value) for value in logs.values()):
+                raise Diverged(epoch, logs)  # before any callback: the epoch is neither logged nor backed up
             tock = time.perf_counter()
             ran.epoch_seconds.append(tock - tick)
             ran.epochs, ran.logs = ran.epochs + 1, logs

@@ -55,7 +55,7 @@ def evaluate_run(run_dir: Path, on: str = "test") -> dict:
 
     run = FinishedRun.open(run_dir)
     if on == "sample":
-        images, labels = files.read_test_sample(run.path)
+        images, labels = run.checked_sample(files.TEST_SAMPLE)
     else:
         data = run.reload_dataset()
         if data is None:

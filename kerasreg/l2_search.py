@@ -148,13 +148,63 @@ def search_l2(
 
 def checkpointed_start(checkpoint_dir: Path) -> tuple | None:
     """The best point's model (`L2Search.start`) from a search's checkpoint, or None without one."""
-    path = Path(checkpoint_dir) / _RECORD
-    if not path.is_file():
+    found = read_checkpoint(Path(checkpoint_dir))
+    if found is None:
         return None
-    from kerasreg import run_dir as files
+    _, saved = found
+    return saved["start_kernel"], saved["start_bias"]
 
-    with np.load(path.parent / files.read_json(path)["weights"], allow_pickle=False) as saved:
-        return saved["start_kernel"], saved["start_bias"]
+
+def read_checkpoint(directory: Path) -> tuple[dict, dict] | None:
+    """The committed checkpoint's record and arrays, None without one; RunDirError when it is damaged."""
+    from kerasreg import run_dir as files
+    from kerasreg.errors import RunDirError
+
+    def damaged(why: str) -> RunDirError:
+        return RunDirError(f"{directory}: the search's checkpoint is damaged ({why}); pass --restart to discard it "
+                           "and start over.")
+
+    if not (directory / _RECORD).is_file():
+        return None
+    try:
+        record = files.read_json(directory / _RECORD)
+    except RunDirError:
+        raise damaged(f"{_RECORD} is not JSON") from None
+    try:
+        points = [SearchPoint(**p) for p in record["points"]]
+    except (KeyError, TypeError):
+        raise damaged(f"{_RECORD} lacks its points") from None
+    if not _well_formed(record, points):
+        raise damaged(f"{_RECORD} lacks a field or holds one of another kind")
+    try:
+        with np.load(directory / record["weights"], allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+    except files.NPZ_ERRORS as e:
+        raise damaged(f"{record['weights']}: {type(e).__name__}") from None
+    if "start_kernel" not in arrays or "start_bias" not in arrays:
+        raise damaged(f"{record['weights']} lacks the best point's model")
+    if any(a.dtype.kind == "f" and not np.isfinite(a).all() for a in arrays.values()):
+        raise damaged("non-finite values: a diverged search")
+    record["points"] = points
+    return record, arrays
+
+
+def _well_formed(record: dict, points: list[SearchPoint]) -> bool:
+    """Whether a checkpoint record holds each field, of its kind (the JSON could be anything)."""
+
+    def count(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    best = record.get("best")
+    return (
+        isinstance(record.get("grid"), list)
+        and isinstance(record.get("weights"), str)
+        and "/" not in record["weights"]
+        and count(record.get("epoch"))
+        and count(record.get("rises"))
+        and (best is None or (count(best) and best < len(points)))
+        and all(isinstance(p.l2, int | float) and isinstance(p.val_loss, float | type(None)) for p in points)
+    )
 
 
 @dataclass
@@ -198,17 +248,19 @@ class _Checkpoint:
 
     def restore(self, model) -> _Path | None:
         """Put the checkpointed state back into `model`; the path so far, or None when there is none for this grid."""
-        from kerasreg import run_dir as files
         from kerasreg.callbacks import training_variables
+        from kerasreg.errors import RunDirError
 
-        if not (self.directory / _RECORD).is_file():
+        found = read_checkpoint(self.directory)
+        if found is None or found[0]["grid"] != self.grid:
             return None
-        record = files.read_json(self.directory / _RECORD)
-        if record.get("grid") != self.grid:
-            return None
-        with np.load(self.directory / record["weights"], allow_pickle=False) as saved:
-            for i, variable in enumerate(training_variables(model)):  # by position, as saved
-                variable.assign(saved[f"v{i}"])
-            start = (saved["start_kernel"], saved["start_bias"])
-        points = [SearchPoint(**p) for p in record["points"]]
-        return _Path(points, record["epoch"], record["rises"], record["best"], start)
+        record, saved = found
+        variables = training_variables(model)
+        values = [saved.get(f"v{i}") for i in range(len(variables))]
+        if any(v is None or tuple(var.shape) != v.shape for var, v in zip(variables, values, strict=True)):
+            raise RunDirError(f"{self.directory}: the search's checkpoint holds other variables than this model; "
+                              "pass --restart to discard it and start over.")
+        for variable, value in zip(variables, values, strict=True):  # by position, as saved
+            variable.assign(value)
+        start = (saved["start_kernel"], saved["start_bias"])
+        return _Path(record["points"], record["epoch"], record["rises"], record["best"], start)

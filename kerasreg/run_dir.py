@@ -17,21 +17,17 @@ runs/digits/
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
-import shutil
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kerasreg.errors import RunDirError
-
-if TYPE_CHECKING:
-    from kerasreg.config import TrainConfig
 
 CONFIG = "config.json"
 MODEL = "model.keras"
@@ -128,14 +124,17 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 
 def read_history(path: Path) -> list[dict]:
-    """Read history.csv back into rows of numbers (missing values as None)."""
+    """Read history.csv back into rows of numbers (missing values as None), or RunDirError for a damaged file."""
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return [
-            {k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
+    try:
+        with open(path, newline="") as f:
+            return [
+                {k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None for k, v in row.items()}
+                for row in csv.DictReader(f)
+            ]
+    except (ValueError, TypeError, csv.Error) as e:
+        raise RunDirError(f"{path}: not a history kerasreg wrote ({e}); pass --restart to start over.") from None
 
 
 def write_sample(path: Path, images: np.ndarray, labels: np.ndarray, seed: int) -> None:
@@ -154,13 +153,21 @@ def read_test_sample(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return read_sample(run_dir / TEST_SAMPLE)
 
 
+# What numpy raises for a damaged .npz: a truncated zip, a garbled member, a missing key.
+NPZ_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
 def read_sample(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A stored sample's images and labels, or RunDirError."""
+    """A stored sample's images (uint8 [N,H,W,C]) and labels ([N]), or RunDirError."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            return f["images"], f["labels"]
-    except (OSError, KeyError, ValueError) as e:
-        raise RunDirError(f"{path}: missing or unreadable ({e}).") from None
+            images, labels = f["images"], f["labels"]
+    except NPZ_ERRORS as e:
+        raise RunDirError(f"{path}: missing or unreadable ({type(e).__name__}: {str(e)[:120]}).") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or labels.ndim != 1 or len(labels) != len(images):
+        raise RunDirError(f"{path}: holds {images.dtype} {list(images.shape)} and labels {list(labels.shape)}; "
+                          "expected uint8 [N,H,W,C] and [N]. The run directory is damaged.")
+    return images, labels
 
 
 def load_run_model(run_dir: Path):
@@ -174,34 +181,3 @@ def load_run_model(run_dir: Path):
         return keras.saving.load_model(path)
     except Exception as e:  # keras raises ValueError, OSError, zipfile errors ... for a bad file
         raise RunDirError(f"{path}: cannot load the model ({type(e).__name__}: {str(e)[:200]}).") from None
-
-
-def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: str = "auto") -> None:
-    """Refuse a finished run or a mismatched unfinished one; `resume` "restart" discards, "required" insists."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"--out {run_dir} is a file; expected a directory.")
-    if (run_dir / METRICS).exists():
-        raise RunDirError(f"{run_dir} already holds a finished run; choose another --out or delete it.")
-    backup = run_dir / BACKUP
-    unfinished = backup.exists() and (run_dir / CONFIG).exists()
-    if resume == "required" and not unfinished:
-        raise RunDirError(f"{run_dir} holds no unfinished run to resume; run without --resume to start one.")
-    if resume == "restart":
-        shutil.rmtree(backup, ignore_errors=True)
-        (run_dir / HISTORY).unlink(missing_ok=True)
-    elif unfinished:
-        differences = config.resume_differences(read_json(run_dir / CONFIG).get("options", {}))
-        if differences:
-            raise RunDirError(
-                f"{run_dir} holds an unfinished run with other {', '.join(differences)}; rerun with its options "
-                "to resume it, or pass --restart to discard it."
-            )
-
-
-def worker_dir(run_dir: Path, worker_index: int) -> Path:
-    """Where a non-chief worker keeps its history and backup: a fixed temporary folder per run.
-
-    Fixed (not random) so a restarted worker finds its backup; removed when the run ends.
-    """
-    digest = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"kerasreg-worker{worker_index}-{digest}"

@@ -36,11 +36,19 @@ class FinishedRun:
             raise RunDirError(f"{path} is not a directory; pass a run directory written by python -m kerasreg.train.")
         record = files.read_json(path / files.CONFIG)
         metrics = files.read_json(path / files.METRICS)
-        try:
-            dataset = record["dataset"]
-            _ = (dataset["class_names"], dataset["input_shape"], dataset["task"], dataset["name"])
-        except (KeyError, TypeError):
-            raise RunDirError(f"{path / files.CONFIG}: missing dataset facts; the run directory is corrupt.") from None
+        dataset = record.get("dataset")
+        if not (
+            isinstance(dataset, dict)
+            and isinstance(dataset.get("name"), str)
+            and dataset.get("task") in ("multiclass", "binary")
+            and isinstance(dataset.get("class_names"), list)
+            and len(dataset["class_names"]) >= 2
+            and all(isinstance(c, str) for c in dataset["class_names"])
+            and isinstance(dataset.get("input_shape"), list)
+            and len(dataset["input_shape"]) == 3
+            and all(isinstance(d, int) and d > 0 for d in dataset["input_shape"])
+        ):
+            raise RunDirError(f"{path / files.CONFIG}: missing or malformed dataset facts; the run is damaged.")
         return cls(path, record, metrics)
 
     @property
@@ -64,8 +72,17 @@ class FinishedRun:
         return tuple(self.dataset["input_shape"])
 
     def load_model(self):
-        """The trained Keras model (model.keras)."""
-        return files.load_run_model(self.path)
+        """The trained Keras model (model.keras), which must take and give what config.json says."""
+        model = files.load_run_model(self.path)
+        takes = list(model.input_shape[1:])
+        gives = int(model.output_shape[-1])
+        expected = 1 if self.task == "binary" else len(self.class_names)
+        if takes != list(self.input_shape) or gives != expected:
+            raise RunDirError(
+                f"{self.path}: config.json says images of {list(self.input_shape)} and {len(self.class_names)} "
+                f"classes, but model.keras takes {takes} and gives {gives} outputs: the run directory is damaged."
+            )
+        return model
 
     def reload_dataset(self, allow_download: bool = True):
         """The run's dataset loaded again as config.json recorded it, or None when it cannot be.
@@ -102,8 +119,19 @@ class FinishedRun:
             data = None  # the files moved, or config.json is from another version: use the sample
         if data is not None:
             return data.test_images, data.test_labels, f"test split ({data.source})"
-        images, labels = files.read_test_sample(self.path)
+        images, labels = self.checked_sample(files.TEST_SAMPLE)
         return images, labels, f"stored sample ({files.TEST_SAMPLE})"
+
+    def checked_sample(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A stored sample of this run (test_sample.npz, train_sample.npz), held to config.json's shape and classes."""
+        images, labels = files.read_sample(self.path / name)
+        if list(images.shape[1:]) != list(self.input_shape):
+            raise RunDirError(f"{self.path / name}: images of {list(images.shape[1:])}, but config.json says "
+                              f"{list(self.input_shape)}: the run directory is damaged.")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise RunDirError(f"{self.path / name}: labels {labels.min()}..{labels.max()} outside the "
+                              f"{len(self.class_names)} classes: the run directory is damaged.")
+        return images, labels
 
     def calibration_images(self) -> np.ndarray:
         """Training images to calibrate an int8 export on: the run's stored sample, else its reloaded training split.
@@ -111,7 +139,7 @@ class FinishedRun:
         Never test images: they measure the quantized model, so they may not shape it.
         """
         if (self.path / files.TRAIN_SAMPLE).is_file():
-            return files.read_sample(self.path / files.TRAIN_SAMPLE)[0]
+            return self.checked_sample(files.TRAIN_SAMPLE)[0]
         try:
             data = self.reload_dataset(allow_download=False)
         except (DatasetError, TypeError, ValueError):

@@ -28,7 +28,10 @@ from kerasreg import run_dir as files
 from kerasreg.cli import run_cli
 from kerasreg.config import L2_AUTO, TrainConfig
 from kerasreg.datasets import ImageDataset, load_dataset
-from kerasreg.errors import KerasregError
+from kerasreg.epoch_driver import Diverged
+from kerasreg.errors import KerasregError, RunDirError
+from kerasreg.resume import discard_state, prepare_run_dir, worker_dir
+from kerasreg.run_lock import RunLock
 from kerasreg.strategy import even_global_batch
 
 _EPILOG = """\
@@ -202,17 +205,7 @@ def train_and_evaluate(
             starts one; "required" fails when there is none to continue;
             "restart" discards it.
     """
-    from kerasreg.evaluation import compute_metrics, summary_lines
-    from kerasreg.model import predict_probabilities, set_affine
     from kerasreg.strategy import choose_strategy, wrap_strategy
-    from kerasreg.training import (
-        TrainingSetup,
-        fit,
-        make_model,
-        prepare_training_data,
-        recorded_search,
-        weights_digest,
-    )
 
     run_dir = Path(run_dir)
     clock = _PhaseClock()
@@ -222,8 +215,34 @@ def train_and_evaluate(
     else:
         choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
     clock.lap("start_tensorflow_seconds")
-    work_dir = run_dir if choice.is_chief else files.worker_dir(run_dir, choice.worker_index)
-    files.prepare_run_dir(work_dir, config, resume)
+    work_dir = run_dir if choice.is_chief else worker_dir(run_dir, choice.worker_index)
+    if work_dir.exists() and not work_dir.is_dir():
+        raise RunDirError(f"--out {work_dir} is a file; expected a directory.")
+    with RunLock(work_dir):  # one process per run directory
+        prepare_run_dir(work_dir, config, resume)
+        try:
+            return _train(config, run_dir, work_dir, choice, clock, datasets)
+        except Diverged as e:
+            discard_state(work_dir)
+            raise KerasregError(
+                f"{e}: the learning rate ({config.resolved_learning_rate:g}) or the L2 strength ({config.l2}) is too "
+                "large for this data; lower it and rerun (nothing of this run is kept, so the rerun starts clean)."
+            ) from None
+
+
+def _train(config: TrainConfig, run_dir: Path, work_dir: Path, choice, clock, datasets) -> dict:
+    """train_and_evaluate's work, once the run directory is locked and checked."""
+    from kerasreg.evaluation import compute_metrics, summary_lines
+    from kerasreg.model import predict_probabilities, set_affine
+    from kerasreg.training import (
+        TrainingSetup,
+        fit,
+        make_model,
+        prepare_training_data,
+        recorded_search,
+        weights_digest,
+    )
+
     data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
     clock.lap("load_data_seconds")
     _seed_everything(config.seed)
@@ -314,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except KerasregError as e:
         parser.error(str(e))
+    if args.out is not None and not args.out.strip():
+        parser.error("Received --out ''. Expected a folder to write the run to (without --out: runs/<dataset>-<time>).")
     out = Path(args.out) if args.out else Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
     resume = "restart" if args.restart else "required" if args.resume else "auto"

@@ -16,7 +16,9 @@ from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import ImageDataset
 from kerasreg.datasets.views import balanced_class_weights, split_validation, undersample
+from kerasreg.errors import RunDirError
 from kerasreg.model import build_model, loss_name, pixel_statistics, preprocess
+from kerasreg.resume import check_history
 from kerasreg.schedule import make_schedule
 from kerasreg.strategy import StrategyChoice
 
@@ -112,7 +114,13 @@ def recorded_search(work_dir: Path) -> L2Search | None:
     recorded = files.read_json(work_dir / files.CONFIG).get("l2_search")
     if not recorded:
         return None
-    search = L2Search.from_dict(recorded)
+    try:
+        search = L2Search.from_dict(recorded)
+    except (KeyError, TypeError, ValueError):
+        raise RunDirError(
+            f"{work_dir / files.CONFIG}: its l2_search record is damaged; pass --restart to discard the run and "
+            "start over."
+        ) from None
     # Where the refit starts, should it not have backed up an epoch yet.
     return dataclasses.replace(search, start=checkpointed_start(work_dir / files.BACKUP / SEARCH_CHECKPOINT))
 
@@ -142,6 +150,7 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> tuple[list[dict], dict, 
     with setup.choice.strategy.scope():
         initial_epoch = backup.restore(model)
     if initial_epoch:
+        check_history(work_dir, initial_epoch)
         print(
             f"resuming from {backup.backup_dir}: {initial_epoch} epochs done, continuing at epoch "
             f"{initial_epoch + 1} of {config.epochs}",

@@ -8,7 +8,9 @@ answers a good request. docs/reliability.md lists the rows.
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import shutil
 from pathlib import Path
 
 import httpx
@@ -69,6 +71,22 @@ def place(tmp_path_factory, digits_export) -> dict:
     (short / "test_batch").write_bytes(good)
     write_catvnoncat(root / "catvnoncat-bad")
     (root / "catvnoncat-bad" / "test_catvnoncat.h5").write_bytes(b"not hdf5")
+    write_mnist(root / "mnist-garbage-gz")
+    (root / "mnist-garbage-gz" / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"garbage" * 20)
+    write_mnist(root / "mnist-no-test", n_test=0)
+    run = digits_export.parent.parent / "run"  # a finished run, copied and damaged one way each
+    for damage in ("truncated-sample", "labels-out-of-range", "other-classes", "other-shape"):
+        shutil.copytree(run, root / damage)
+    sample = (root / "truncated-sample" / "test_sample.npz").read_bytes()
+    (root / "truncated-sample" / "test_sample.npz").write_bytes(sample[: len(sample) // 2])
+    with np.load(run / "test_sample.npz") as stored:
+        np.savez(root / "labels-out-of-range" / "test_sample.npz", images=stored["images"], labels=stored["labels"] + 7)
+    damages = (("other-classes", "class_names", ["a", "b", "c"]), ("other-shape", "input_shape", [9, 9, 1]))
+    for damage, key, value in damages:
+        record = json.loads((root / damage / "config.json").read_text())
+        record["dataset"][key] = value
+        (root / damage / "config.json").write_text(json.dumps(record))
+    os.mkfifo(root / "fifo.png")
     p["unfinished"] = root / "unfinished"
     p["unfinished"].mkdir()
     (p["unfinished"] / "config.json").write_text("{}")
@@ -168,7 +186,22 @@ CLI_ROWS = [
         "--dataset mnist --data-dir {file}",
         "mnist: --data-dir {file} is not a folder; create it and put the files there.",
     ),
+    (
+        "kerasreg.train",
+        "--dataset mnist --source files --data-dir {tmp}/mnist-garbage-gz",
+        "mnist: {tmp}/mnist-garbage-gz/train-images-idx3-ubyte.gz: cannot read this IDX file (...); download it again.",
+    ),
+    (
+        "kerasreg.train",
+        "--dataset mnist --source files --data-dir {tmp}/mnist-no-test",
+        "mnist: the test split holds no images; a run needs some to measure the model on.",
+    ),
     # training options
+    (
+        "kerasreg.train",
+        "--out ''",  # '' stands for an empty argument
+        "Received --out ''. Expected a folder to write the run to (without --out: runs/<dataset>-<time>).",
+    ),
     ("kerasreg.train", "--batch-size 0", "Received batch_size=0. Expected a positive integer."),
     ("kerasreg.train", "--epochs -1", "Received epochs=-1. Expected a positive integer."),
     ("kerasreg.train", "--patience 0", "Received patience=0. Expected a positive integer."),
@@ -240,6 +273,28 @@ CLI_ROWS = [
     ),
     ("export", "{unfinished} --out {tmp}/x --atol -1", "Received atol=-1.0. Expected a number >= 0."),
     (
+        "kerasreg.evaluate",
+        "{tmp}/truncated-sample --on sample",
+        "{tmp}/truncated-sample/test_sample.npz: missing or unreadable (...",
+    ),
+    (
+        "kerasreg.evaluate",
+        "{tmp}/labels-out-of-range --on sample",
+        "{tmp}/labels-out-of-range/test_sample.npz: labels 7..16 outside the 10 classes: the run directory is damaged.",
+    ),
+    (
+        "export",
+        "{tmp}/other-classes --out {tmp}/x-other-classes",
+        "{tmp}/other-classes: config.json says images of [8, 8, 1] and 3 classes, but model.keras takes [8, 8, 1] and "
+        "gives 10 outputs: the run directory is damaged.",
+    ),
+    (
+        "kerasreg.evaluate",
+        "{tmp}/other-shape --on sample",
+        "{tmp}/other-shape/test_sample.npz: images of [8, 8, 1], but config.json says [9, 9, 1]: the run directory is "
+        "damaged.",
+    ),
+    (
         "export",
         "{unfinished} --out {tmp}/x --quantize int4",
         "argument --quantize: invalid choice: 'int4' (choose from 'int8')",
@@ -263,6 +318,8 @@ CLI_ROWS = [
         "{tmp}/tampered.onnx: kerasreg.classes names 2 classes but the graph's output is ['batch', 10].",
     ),
     ("serve", "predict {model} {tmp}/missing.png", "{tmp}/missing.png: cannot read (No such file or directory)."),
+    ("serve", "predict {model} {tmp}/fifo.png", "{tmp}/fifo.png: not a regular file; pass an image file."),
+    ("serve", "predict {model} /dev/zero", "/dev/zero: not a regular file; pass an image file."),
     (
         "serve",
         "predict {model} {tmp}/text.png",
@@ -320,7 +377,7 @@ CLI_ROWS = [
 @pytest.mark.parametrize("command, arguments, expected", CLI_ROWS, ids=[f"{c} {a}"[:60] for c, a, _ in CLI_ROWS])
 def test_a_bad_command_line_is_exit_2_and_one_line(place, capsys, monkeypatch, command, arguments, expected):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    argv = [part.format(**place) for part in arguments.split()]
+    argv = ["" if part == "''" else part.format(**place) for part in arguments.split()]
     if command == "kerasreg.train" and "--out" not in argv:
         argv += ["--out", str(place["tmp"] / "runs" / str(abs(hash(arguments))))]
     try:

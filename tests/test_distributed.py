@@ -17,7 +17,7 @@ import tensorflow as tf
 from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.errors import KerasregError
-from kerasreg.run_dir import worker_dir
+from kerasreg.resume import worker_dir
 from kerasreg.strategy import build_strategy, plan_strategy
 from kerasreg.train import train_and_evaluate
 

@@ -13,6 +13,7 @@ import io
 import pickle
 import re
 import tarfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -140,7 +141,7 @@ def _load_from_tarball(path: Path) -> ImageDataset:
                 raise DatasetError(f"{path}: no data_batch_*/test_batch inside; this is not {TARBALL}.")
             train = [load_cifar_batch(io.BytesIO(tar.extractfile(members[n]).read()), f"{path}:{n}") for n in names]
             test = load_cifar_batch(io.BytesIO(tar.extractfile(members["test_batch"]).read()), f"{path}:test_batch")
-    except (tarfile.TarError, OSError, EOFError) as e:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read the archive ({e}); download it again.") from None
     return _dataset(train, test, f"files:{path}")
 

@@ -44,6 +44,9 @@ class ImageDataset:
                 )
             if labels.ndim != 1 or len(labels) != len(images):
                 raise DatasetError(f"{self.name}: {split} has {len(images)} images but labels of shape {labels.shape}.")
+            if len(images) == 0:
+                purpose = "learn from" if split == "train" else "measure the model on"
+                raise DatasetError(f"{self.name}: the {split} split holds no images; a run needs some to {purpose}.")
             if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
                 raise DatasetError(
                     f"{self.name}: {split} labels must lie in 0..{len(self.class_names) - 1}, "

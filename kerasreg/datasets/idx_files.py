@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def read_idx(path: Path | str) -> np.ndarray:
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error: a .gz whose body is garbage
         raise DatasetError(f"{path}: cannot read this IDX file ({e}); download it again.") from None
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise DatasetError(f"{path}: not an IDX file (bad magic number); expected MNIST's *-idx?-ubyte files.")
