@@ -197,7 +197,8 @@ def _well_formed(record: dict, points: list[SearchPoint]) -> bool:
 
     best = record.get("best")
     return (
-        isinstance(record.get("grid"), list)
+        "best" in record
+        and isinstance(record.get("grid"), list)
         and isinstance(record.get("weights"), str)
         and "/" not in record["weights"]
         and count(record.get("epoch"))
