@@ -44,6 +44,13 @@ datasets: mnist and cifar10 come from tensorflow-datasets or from the distributi
 files in --data-dir (MNIST *-idx?-ubyte[.gz]; CIFAR-10 cifar-10-batches-py/ or
 cifar-10-python.tar.gz); cat is CIFAR-10's cat vs the other nine; catvnoncat needs
 the course's train_catvnoncat.h5 and test_catvnoncat.h5; digits is bundled offline.
+
+interrupted runs: rerun the same command and it resumes after the last backup; the
+run directory is checked first (config.json, history.csv and the backup must agree,
+and with the options given), and one process at a time may train into an --out.
+diverged runs: when the training objective becomes nan or infinite (too large a
+--learning-rate or --l2), the run stops with an error and keeps no backup, so a
+rerun with a smaller value starts clean.
 """
 
 
