@@ -9,7 +9,7 @@ On MNIST 8k/2k and the CIFAR-10 sample (DIR: ../shared/data), one after the othe
   (search + refit, without importing TensorFlow) and the whole process's wall time;
 - `LogisticRegressionCV(Cs=..., cv=[(search part, validation part)],
   scoring="neg_log_loss")` on the same standardised pixels: the C of each of
-  kerasreg's grid points (C = 1 / (2 l2 n_search)), the same validation images,
+  strengths kerasreg's path visited (C = 1 / (2 l2 n_search)), the same validation images,
   and its refit on all training images; its fit time and test accuracy.
 
 One round: LogisticRegressionCV takes minutes on the CIFAR sample.
@@ -69,12 +69,12 @@ def sklearn_search(data, grid: tuple[float, ...], val_split: float, seed: int) -
 def compare(name: str, args: list[str], data, out: Path) -> tuple[dict, Target]:
     """Run both on one dataset; the figures and the table row."""
     from kerasreg.config import TrainConfig
-    from kerasreg.l2_grid import L2_GRID
 
     defaults = TrainConfig()
     ours = kerasreg_train(args, out)
-    theirs = sklearn_search(data, L2_GRID, defaults.val_split, defaults.seed)
     search = ours["l2_search"]
+    walked = tuple(p["l2"] for p in search["points"])  # the grid, and any half-decades walked past its end
+    theirs = sklearn_search(data, walked, defaults.val_split, defaults.seed)
     ratio = ours["train_seconds"] / theirs["seconds"]
     print(
         f"  {name}: kerasreg search + refit {ours['train_seconds']:.2f} s (process {ours['process_seconds']:.1f} s), "
@@ -94,7 +94,7 @@ def compare(name: str, args: list[str], data, out: Path) -> tuple[dict, Target]:
         "LogisticRegressionCV": theirs,
     }
     target = Target(
-        f"--l2 auto on {name}: search + refit ({len(L2_GRID)}-point grid)",
+        f"--l2 auto on {name}: search + refit ({len(walked)}-point grid)",
         f"{ours['train_seconds']:.2f} s (process {ours['process_seconds']:.1f} s), accuracy {ours['accuracy']:.4f}",
         f"LogisticRegressionCV, same grid and split: {theirs['seconds']:.1f} s, accuracy {theirs['accuracy']:.4f}",
         ratio,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.errors import KerasregError
-from kerasreg.l2_grid import L2_GRID
+from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND
 from kerasreg.strategy import COLLECTIVE_CHOICES
 
 OPTIMIZER_CHOICES = ("adam", "sgd")
@@ -115,7 +115,9 @@ class TrainConfig:
         L2_AUTO,
         "L2 penalty on the weights, l2*sum(w^2) added to the mean loss (scikit-learn's C = 1/(2*l2*n)); 0 turns "
         f"it off; auto: train to convergence at each of {L2_GRID[0]:g}, {L2_GRID[1]:g}, ..., {L2_GRID[-1]:g} on "
-        "the validation split, pick the lowest validation loss, refit on training+validation data at that C",
+        "the validation split (and on past either end, in the same steps, while the loss still falls there, "
+        f"within {WEAK_BOUND:g}..{STRONG_BOUND:g}), pick the lowest validation loss, refit on training+validation "
+        "data at that C",
         parse=auto_or(float),
     )
     normalize: str = option(

@@ -15,8 +15,11 @@ variable), and each point starts from the previous point's weights and Adam's
 moments (a warm start, as scikit-learn's path does), so most points converge in
 30-50 epochs. The path also stops once the validation loss has risen at
 `RISES_TO_STOP` points in a row: along a regularisation path it falls to one minimum
-and rises after it, and the weakest points are the slowest to train. The path is
-checkpointed after every point: an interrupted search continues at the next one.
+and rises after it, and the weakest points are the slowest to train. Where the
+lowest loss sits at either end of the grid, the path walks on past that end in
+half-decades until the loss rises (`l2_grid.next_strength`), so the choice is never
+the grid's edge by default; only a bound stops it sooner, and that is warned of. The
+path is checkpointed after every point: an interrupted search continues at the next one.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.l2_grid import L2_GRID, RISES_TO_STOP, c_of
+from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
 
 _LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")  # what a point records of its last epoch
 _RECORD = "path.json"  # a checkpoint's path so far; its atomic write commits the checkpoint
@@ -59,7 +62,8 @@ class L2Search:
     n_search: int
     n_all: int
     seconds: float
-    at_grid_edge: bool = False  # the best point is the grid's first or last: a strength beyond it may be better
+    added: tuple[float, ...] = ()  # strengths walked past the grid's end, in order (`l2_grid.next_strength`)
+    at_bound: bool = False  # the best point is the walk's bound: a strength beyond it may be better
     # The best point's model as an affine map on raw pixels (`folded_affine`): where the refit starts.
     # Not recorded: a resumed refit starts from its backup.
     start: tuple | None = field(default=None, repr=False, compare=False)
@@ -67,6 +71,7 @@ class L2Search:
     def to_dict(self) -> dict:
         """As config.json and metrics.json record it."""
         record = {**asdict(self), "grid": list(self.grid), "points": [asdict(p) for p in self.points]}
+        record["added"] = list(self.added)
         del record["start"]
         return record
 
@@ -74,7 +79,7 @@ class L2Search:
     def from_dict(cls, values: dict) -> L2Search:
         """Read back a recorded search (a resumed refit does not search again)."""
         points = tuple(SearchPoint(**p) for p in values["points"])
-        return cls(**{**values, "grid": tuple(values["grid"]), "points": points})
+        return cls(**{**values, "grid": tuple(values["grid"]), "points": points, "added": tuple(values["added"])})
 
 
 def search_l2(
@@ -99,16 +104,17 @@ def search_l2(
     n_all = n_search + len(val.targets)
     loop = EpochLoop(model, setup.choice.strategy, setup.data.task, config.batch_size, grid[0], config.mixed_precision)
     loop.compile(train, val)
-    strengths = sorted(grid, reverse=True)
+    size = len(grid)
     saved = _Checkpoint(checkpoint_dir, grid) if checkpoint_dir is not None else None
     with setup.choice.strategy.scope():  # restoring assigns the model's and the optimizer's variables
         path = saved.restore(model) if saved is not None else None
     if path is None:
         path = _Path()
     else:
-        print(f"l2 search: resuming at point {len(path.points) + 1} of {len(strengths)}", flush=True)
-    for i, l2 in enumerate(strengths[len(path.points) :], start=len(path.points)):
-        if path.rises >= RISES_TO_STOP:
+        print(f"l2 search: resuming at point {len(path.points) + 1}", flush=True)
+    while (step := next_strength([(p.l2, p.val_loss) for p in path.points], grid)) is not None:
+        l2, train_it = step
+        if not train_it:
             path.points.append(SearchPoint(l2, c_of(l2, n_search)))
             continue
         loop.l2.assign(l2)
@@ -120,30 +126,39 @@ def search_l2(
         done, logs = ran.epochs, ran.logs
         reason = "converged" if schedule.converged.converged_epoch else "epoch_cap"
         point = SearchPoint(l2, c_of(l2, n_search), done, reason, *(logs[k] for k in _LOGS))
-        previous = path.points[-1] if path.points else None
-        path.rises = path.rises + 1 if previous is not None and point.val_loss > previous.val_loss else 0
         path.points.append(point)
         if path.best is None or point.val_loss < path.points[path.best].val_loss:
             path.best, path.start = len(path.points) - 1, folded_affine(model)
         if saved is not None:
             saved.save(model, path)
+        where = f"{len(path.points)}/{size}" if len(path.points) <= size else f"{len(path.points)} (past the grid)"
         print(
-            f"l2 search {i + 1}/{len(strengths)}: l2 {l2:g} (C {point.C:.3g}): val_loss {point.val_loss:.4f}, "
+            f"l2 search {where}: l2 {l2:g} (C {point.C:.3g}): val_loss {point.val_loss:.4f}, "
             f"val_accuracy {point.val_accuracy:.4f} after {done} epochs ({reason})",
             flush=True,
         )
     best = path.points[path.best]
     refit = best.l2 * n_search / n_all
-    edge = best.l2 in (strengths[0], strengths[-1])
-    if edge:
+    added = tuple(p.l2 for p in path.points[size:])
+    at_bound = bool(added) and best.l2 in (WEAK_BOUND, STRONG_BOUND)
+    if at_bound:
         print(
-            f"warning: l2 search: the lowest validation loss is at the grid's end (l2 {best.l2:g}); a strength "
-            "beyond it might do better: try the study (python -m kerasreg.study --l2-strengths ...).",
+            f"warning: l2 search: the lowest validation loss is at the search's bound (l2 {best.l2:g}, "
+            f"{len(added)} half-decades past the grid); a strength beyond it might do better: try the study "
+            "(python -m kerasreg.study --l2-strengths ...).",
+            flush=True,
+        )
+    elif added:
+        side = "weak" if added[0] < min(grid) else "strong"
+        print(
+            f"l2 search: the lowest validation loss lay at the grid's {side} end, so the search walked on "
+            f"{len(added)} half-decades (l2 {', '.join(f'{a:g}' for a in added)}) until it rose; chosen l2 "
+            f"{best.l2:g}.",
             flush=True,
         )
     seconds = round(time.perf_counter() - started, 3)
     points = tuple(path.points)
-    return L2Search(tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, edge, path.start)
+    return L2Search(tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, added, at_bound, path.start)
 
 
 def checkpointed_start(checkpoint_dir: Path) -> tuple | None:
@@ -161,8 +176,9 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict] | None:
     from kerasreg.errors import RunDirError
 
     def damaged(why: str) -> RunDirError:
-        return RunDirError(f"{directory}: the search's checkpoint is damaged ({why}); pass --restart to discard it "
-                           "and start over.")
+        return RunDirError(
+            f"{directory}: the search's checkpoint is damaged ({why}); pass --restart to discard it and start over."
+        )
 
     if not (directory / _RECORD).is_file():
         return None
@@ -202,7 +218,6 @@ def _well_formed(record: dict, points: list[SearchPoint]) -> bool:
         and isinstance(record.get("weights"), str)
         and "/" not in record["weights"]
         and count(record.get("epoch"))
-        and count(record.get("rises"))
         and (best is None or (count(best) and best < len(points)))
         and all(isinstance(p.l2, int | float) and isinstance(p.val_loss, float | type(None)) for p in points)
     )
@@ -210,11 +225,10 @@ def _well_formed(record: dict, points: list[SearchPoint]) -> bool:
 
 @dataclass
 class _Path:
-    """Where the search is: the points done, the epochs run, the rises in a row, the best point and its model."""
+    """Where the search is: its points (the next follows from them), the epochs run, the best point and its model."""
 
     points: list[SearchPoint] = field(default_factory=list)
     epoch: int = 0
-    rises: int = 0
     best: int | None = None
     start: tuple | None = None
 
@@ -241,7 +255,7 @@ class _Checkpoint:
         arrays.update(start_kernel=path.start[0], start_bias=path.start[1])
         files.write_npz(self.directory / name, arrays)
         record = {"grid": self.grid, "weights": name, "points": [asdict(p) for p in path.points]}
-        record.update(epoch=path.epoch, rises=path.rises, best=path.best)
+        record.update(epoch=path.epoch, best=path.best)
         files.write_json(self.directory / _RECORD, record)
         for old in self.directory.glob("point-*.npz"):
             if old.name != name:
@@ -259,9 +273,11 @@ class _Checkpoint:
         variables = training_variables(model)
         values = [saved.get(f"v{i}") for i in range(len(variables))]
         if any(v is None or tuple(var.shape) != v.shape for var, v in zip(variables, values, strict=True)):
-            raise RunDirError(f"{self.directory}: the search's checkpoint holds other variables than this model; "
-                              "pass --restart to discard it and start over.")
+            raise RunDirError(
+                f"{self.directory}: the search's checkpoint holds other variables than this model; "
+                "pass --restart to discard it and start over."
+            )
         for variable, value in zip(variables, values, strict=True):  # by position, as saved
             variable.assign(value)
         start = (saved["start_kernel"], saved["start_bias"])
-        return _Path(record["points"], record["epoch"], record["rises"], record["best"], start)
+        return _Path(record["points"], record["epoch"], record["best"], start)

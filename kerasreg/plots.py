@@ -1,4 +1,7 @@
-"""Pictures for the run directory: learning curves, confusion matrix, weight templates, the L2 search."""
+"""Pictures for the run directory: learning curves, confusion matrix, weight templates, mistakes, the L2 search.
+
+Drawn with Pillow (kerasreg/charts.py says why not matplotlib).
+"""
 
 from __future__ import annotations
 
@@ -6,53 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: works with no display
-    import matplotlib.pyplot as plt
-
-    return plt
+from kerasreg.charts import COLORS, Series, heat_map, image_grid, line_chart, side_by_side
 
 
 def plot_learning_curves(history: list[dict], path: Path) -> None:
-    """Loss and accuracy per epoch, training beside validation."""
-    plt = _pyplot()
+    """Loss and accuracy per epoch, training (solid) beside validation (dashed)."""
     epochs = [row["epoch"] + 1 for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            values = [row.get(prefix + key) for row in history]
-            if any(v is not None for v in values):
-                ax.plot(epochs, values, style, marker="o", label=(prefix or "train_") + key)
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    panels = []
+    for key in ("loss", "accuracy"):
+        series = [Series(f"train_{key}", epochs, [row.get(key) for row in history], COLORS[0])]
+        validation = [row.get(f"val_{key}") for row in history]
+        if any(v is not None for v in validation):
+            series.append(Series(f"val_{key}", epochs, validation, COLORS[1], dashed=True))
+        panels.append(line_chart(series, title=key, x_label="epoch"))
+    side_by_side(panels).save(path)
 
 
 def plot_confusion_matrix(matrix: list[list[int]], class_names: tuple[str, ...], path: Path) -> None:
     """The test confusion matrix with counts in each cell."""
-    plt = _pyplot()
-    cm = np.asarray(matrix)
-    k = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 1.0 + 0.6 * k))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(k), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    threshold = cm.max() / 2 if cm.size else 0
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > threshold else "black")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    heat_map(
+        np.asarray(matrix), list(class_names), title="test confusion matrix", x_label="predicted", y_label="true"
+    ).save(path)
 
 
 def template_images(kernel: np.ndarray, input_shape: tuple[int, int, int]) -> list[np.ndarray]:
@@ -76,55 +53,29 @@ def template_images(kernel: np.ndarray, input_shape: tuple[int, int, int]) -> li
 
 
 def plot_weight_templates(kernel: np.ndarray, input_shape: tuple[int, int, int], names: list[str], path: Path) -> None:
-    """Each output unit's weights drawn as an image of the input's shape.
+    """Each output unit's weights drawn as an image of the input's shape (`kernel` is the Dense layer's [H*W*C, units]).
 
-    `kernel` is the Dense layer's [H*W*C, units]; red is positive evidence, blue
-    negative (for colour input each channel's weights are scaled into RGB).
+    Red is positive evidence, blue negative (for colour input each channel's weights are scaled into RGB).
     """
-    plt = _pyplot()
-    units = kernel.shape[1]
-    cols = min(units, 5)
-    rows = -(-units // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
-    h, w, c = input_shape
-    for u, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if u >= units:
-            continue
-        template = kernel[:, u].reshape(h, w, c)
-        if c == 1:
-            limit = np.abs(template).max() or 1.0
-            ax.imshow(template[:, :, 0], cmap="bwr", vmin=-limit, vmax=limit)
-        else:
-            lo, hi = template.min(), template.max()
-            ax.imshow((template - lo) / ((hi - lo) or 1.0))
-        ax.set_title(names[u], fontsize=9)
-    fig.suptitle("learned weights per class")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    tiles = template_images(kernel, input_shape)
+    image_grid(tiles, list(names), title="learned weights per class: red for, blue against").save(path)
 
 
 def plot_l2_search(search, path: Path) -> None:
     """Validation loss and accuracy along `--l2 auto`'s path (an `L2Search`, log l2), the chosen strength marked."""
-    plt = _pyplot()
-    trained = [p for p in search.points if p.val_loss is not None]
+    trained = sorted((p for p in search.points if p.val_loss is not None), key=lambda p: p.l2)
     l2 = [p.l2 for p in trained]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+    chosen = (search.chosen_l2, f"chosen l2 {search.chosen_l2:g}")
+    panels = []
+    for key in ("loss", "accuracy"):
         train_label = "training objective (with the penalty)" if key == "loss" else "train_accuracy"
-        ax.plot(l2, [getattr(p, key) for p in trained], "-", marker="o", label=train_label)
-        ax.plot(l2, [getattr(p, "val_" + key) for p in trained], "--", marker="o", label=f"val_{key}")
-        ax.axvline(search.chosen_l2, color="grey", linestyle=":", label=f"chosen l2 {search.chosen_l2:g}")
-        ax.set_xscale("log")
-        ax.set_xlabel("l2 (stronger to the right)")
-        ax.set_title(key)
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"--l2 auto: refitted on all training data at l2 {search.refit_l2:.3g} (C {search.C:.3g})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        series = [
+            Series(train_label, l2, [getattr(p, key) for p in trained], COLORS[0]),
+            Series(f"val_{key}", l2, [getattr(p, "val_" + key) for p in trained], COLORS[1], dashed=True),
+        ]
+        panels.append(line_chart(series, title=key, x_label="l2 (stronger to the right)", log_x=True, vline=chosen))
+    title = f"--l2 auto: refitted on all training data at l2 {search.refit_l2:.3g} (C {search.C:.3g})"
+    side_by_side(panels, title).save(path)
 
 
 MISTAKES_SHOWN = 10  # two rows of five: enough to see a pattern, small enough to read
@@ -141,31 +92,17 @@ def worst_mistakes(labels: np.ndarray, probabilities: np.ndarray, n: int = MISTA
 def plot_mistakes(
     images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...], path: Path
 ) -> None:
-    """The test images the model got most confidently wrong: true class, answer and its probability under each.
+    """The test images the model got most confidently wrong: true class, answer and its probability over each.
 
-    Each image is drawn as the model took it: its own pixels at its own size, no smoothing.
+    Each image is drawn as the model took it: its own pixels at its own size, scaled up without smoothing.
     """
-    plt = _pyplot()
     shown = worst_mistakes(labels, probabilities)
-    cols = min(max(len(shown), 1), 5)
-    rows = max(1, -(-len(shown) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.8 * rows), squeeze=False, layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
-    if len(shown) == 0:
-        axes.flat[0].text(0.5, 0.5, f"no mistakes on {len(labels)} test images", ha="center", va="center")
-    for ax, i in zip(axes.flat, shown, strict=False):
-        image = images[i]
-        predicted = int(probabilities[i].argmax())
-        if image.shape[2] == 1:
-            ax.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            ax.imshow(image, interpolation="nearest")
-        ax.set_title(
-            f"true: {class_names[int(labels[i])]}\nsaid: {class_names[predicted]} ({probabilities[i, predicted]:.2f})",
-            fontsize=9,
-        )
+    tiles = [images[i][..., 0] if images.shape[3] == 1 else images[i] for i in shown]
+    captions = []
+    for i in shown:
+        said = int(probabilities[i].argmax())
+        truth = class_names[int(labels[i])]
+        captions.append(f"true: {truth}\nsaid: {class_names[said]} ({probabilities[i, said]:.2f})")
     wrong = int((probabilities.argmax(axis=1) != labels).sum())
-    fig.suptitle(f"most confident mistakes ({wrong} of {len(labels)} test images wrong)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    title = f"most confident mistakes ({wrong} of {len(labels)} test images wrong)"
+    image_grid(tiles, captions, title=title).save(path)

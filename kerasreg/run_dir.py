@@ -68,7 +68,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def sync_files(paths: list[Path]) -> None:
-    """fsync files written some other way (Keras's model.save, matplotlib's savefig) and their folders."""
+    """fsync files written some other way (Keras's model.save, Pillow's save) and their folders."""
     for path in paths:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())

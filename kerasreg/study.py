@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kerasreg import run_dir as files
+from kerasreg.charts import COLORS, Series, line_chart
 from kerasreg.cli import run_cli
 from kerasreg.errors import KerasregError
 
@@ -118,26 +119,18 @@ def summarise(setting: Setting) -> dict:
 
 
 def plot_curves(settings: list[Setting], path: Path) -> None:
-    """Training (solid) and validation (dashed) loss per epoch of every setting, one colour each."""
-    from kerasreg.plots import _pyplot
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    """Training (solid) and validation (dashed) loss per epoch of every setting, one colour each, log loss."""
+    series = []
     for i, setting in enumerate(settings):
         history = files.read_history(setting.run_dir / files.HISTORY)
         epochs = [row["epoch"] + 1 for row in history]
-        color = f"C{i}"
-        ax.plot(epochs, [row["loss"] for row in history], "-", color=color, label=f"{setting.label} train")
+        color = COLORS[i % len(COLORS)]
+        series.append(Series(f"{setting.label} train", epochs, [row["loss"] for row in history], color, markers=False))
         if any(row.get("val_loss") is not None for row in history):
-            ax.plot(epochs, [row.get("val_loss") for row in history], "--", color=color, label=f"{setting.label} val")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (training: the objective; validation: cross-entropy)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+            validation = [row.get("val_loss") for row in history]
+            series.append(Series(f"{setting.label} val", epochs, validation, color, dashed=True, markers=False))
+    title = "loss per epoch (training: the objective; validation: cross-entropy)"
+    line_chart(series, title=title, x_label="epoch", log_y=True, size=(800, 460)).save(path)
 
 
 def _fmt(value) -> str:

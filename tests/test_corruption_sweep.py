@@ -100,7 +100,7 @@ def cases() -> list[tuple[str, str, str, str]]:
         (
             "search",
             "backup/l2_search/point-02.npz",
-            ("grid", "weights", "points", "epoch", "rises", "best"),
+            ("grid", "weights", "points", "epoch", "best"),
             ("without start_kernel",),
         ),
     ):

@@ -301,8 +301,9 @@ def test_int8_export_without_real_data_and_the_root_logger_untouched(small_run, 
 def test_the_card_keeps_the_l2_searchs_outcome_not_its_path():
     from export.card import card_metrics
 
-    search = {"grid": [1.0, 0.1], "points": [{"l2": 1.0}, {"l2": 0.1}], "chosen_l2": 0.1, "refit_l2": 0.09}
-    search.update(C=0.005, n_search=900, n_all=1000, seconds=1.5, at_grid_edge=True)
+    points = [{"l2": 1.0}, {"l2": 0.1}, {"l2": 0.0316}]
+    search = {"grid": [1.0, 0.1], "points": points, "chosen_l2": 0.1, "refit_l2": 0.09}
+    search.update(C=0.005, n_search=900, n_all=1000, seconds=1.5, added=[0.0316], at_bound=False)
     metrics = {"accuracy": 0.9, "l2_search": search}
     assert card_metrics(metrics) == {
         "accuracy": 0.9,

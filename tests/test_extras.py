@@ -180,4 +180,4 @@ def test_kerasreg_and_serve_read_the_extras_alike():
 
     for extra in EXTRAS:
         assert kerasreg_declared(extra) == serve_declared(extra) and kerasreg_declared(extra), extra
-    assert "pillow" in kerasreg_declared("export")  # export draws PNGs with it: declared, not inherited
+    assert "pillow" in kerasreg_declared("export")  # export writes PNGs with it (through the train extra)

@@ -9,7 +9,7 @@ import pytest
 from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import load_dataset
-from kerasreg.l2_grid import L2_GRID, RISES_TO_STOP, c_of
+from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
 from kerasreg.train import train_and_evaluate
 
 pytestmark = pytest.mark.slow  # about eight whole --l2 auto runs
@@ -31,7 +31,9 @@ def test_the_default_is_auto_and_the_search_is_recorded_in_config_and_metrics(au
     search = config["l2_search"]
     assert metrics["l2_search"] == search == json.loads((run / files.METRICS).read_text())["l2_search"]
     assert search["grid"] == list(L2_GRID)
-    assert [p["l2"] for p in search["points"]] == sorted(L2_GRID, reverse=True)  # strong to weak
+    walked = [p["l2"] for p in search["points"]]
+    assert walked[: len(L2_GRID)] == sorted(L2_GRID, reverse=True)  # strong to weak, then past an end
+    assert search["added"] == walked[len(L2_GRID) :]
     n_search, n_all = search["n_search"], search["n_all"]
     assert (n_search, n_all) == (
         config["dataset"]["n_train"],
@@ -46,7 +48,7 @@ def test_the_default_is_auto_and_the_search_is_recorded_in_config_and_metrics(au
     # The refit keeps C: l2 * n is the same on all the training data as on the search split.
     assert search["refit_l2"] == pytest.approx(best["l2"] * n_search / n_all)
     assert c_of(search["refit_l2"], n_all) == pytest.approx(search["C"])
-    assert search["at_grid_edge"] == (best["l2"] in (L2_GRID[0], L2_GRID[-1]))
+    assert search["at_bound"] == (best["l2"] in (WEAK_BOUND, STRONG_BOUND))
     assert 0 < search["seconds"] < metrics["train_seconds"]
 
 
@@ -60,20 +62,15 @@ def test_the_refit_trains_on_all_training_data_with_no_validation_split(auto_run
 
 
 def check_path_rule(points: list[dict]) -> None:
-    """The path stops exactly when the validation loss has risen at RISES_TO_STOP points in a row."""
-    trained = [p for p in points if p["stop_reason"] != "skipped"]
-    assert [p for p in points if p["stop_reason"] == "skipped"] == points[len(trained) :]  # nothing after a stop
-    losses = [p["val_loss"] for p in trained]
-    rises = 0
-    for i in range(1, len(losses)):
-        rises = rises + 1 if losses[i] > losses[i - 1] else 0
-        if i < len(losses) - 1:
-            assert rises < RISES_TO_STOP, f"the path should have stopped after point {i}"
-    if len(trained) < len(points):
-        assert rises == RISES_TO_STOP
+    """The path is the one `next_strength` gives for the losses it met, point by point, and it ended there."""
+    replay: list[tuple[float, float | None]] = []
+    for point in points:
+        assert next_strength(replay) == (point["l2"], point["stop_reason"] != "skipped"), point
+        replay.append((point["l2"], point["val_loss"]))
+    assert next_strength(replay) is None
 
 
-def test_the_path_stops_only_after_the_validation_loss_rose_twice_in_a_row(auto_run):
+def test_the_path_stops_after_two_rises_and_walks_past_an_end_where_the_loss_still_falls(auto_run):
     check_path_rule(auto_run[1]["l2_search"]["points"])
 
 
@@ -131,12 +128,14 @@ def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path
     _same_run(tmp_path / "run", whole)
 
 
-def test_an_interrupted_search_continues_at_the_next_point(auto_run, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("done", [3, len(L2_GRID)])  # inside the grid, and in the walk past its weak end
+def test_an_interrupted_search_continues_at_the_next_point(auto_run, tmp_path, monkeypatch, capsys, done):
     from kerasreg.epoch_loop import EpochLoop
 
     whole, metrics = auto_run
     points = metrics["l2_search"]["points"]
-    killed_at = sum(p["epochs"] for p in points[:3]) + 2  # two epochs into the fourth point
+    assert len(points) > len(L2_GRID)  # digits' lowest loss is at the grid's weak end: the search walks on
+    killed_at = sum(p["epochs"] for p in points[:done]) + 2  # two epochs into the next point
     run_epoch = EpochLoop.run_epoch
 
     def crash(self, seed, epoch):
@@ -151,7 +150,7 @@ def test_an_interrupted_search_continues_at_the_next_point(auto_run, tmp_path, m
     capsys.readouterr()
     resumed = train_and_evaluate(AUTO, tmp_path / "run")
     printed = capsys.readouterr().out
-    assert f"l2 search: resuming at point 4 of {len(L2_GRID)}" in printed and "l2 search 3/" not in printed
+    assert f"l2 search: resuming at point {done + 1}\n" in printed and f"l2 search {done}" not in printed
     assert resumed["l2_search"]["points"] == points
     _same_run(tmp_path / "run", whole)
     assert not (tmp_path / "run" / files.BACKUP).exists()  # the checkpoint goes with the backup once finished

@@ -52,8 +52,11 @@ def test_run_directory_holds_everything(digits_run):
         assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 
+    from kerasreg.charts import image_grid
+
     wrong = int(round((1 - stored["accuracy"]) * 360))
-    assert wrong >= 10 and Image.open(run / files.MISTAKES).size == (1100, 560)  # 2 rows of 5 mistakes at dpi 100
+    ten = image_grid([np.zeros((8, 8), np.uint8)] * 10, ["true\nsaid"] * 10, title="")
+    assert wrong >= 10 and Image.open(run / files.MISTAKES).size == ten.size  # 2 rows of 5 mistakes
     images, labels = files.read_test_sample(run)
     assert images.shape == (360, 8, 8, 1) and images.dtype == np.uint8 and len(labels) == 360
 
