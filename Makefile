@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast fuzz web lint bench soak clean
+.PHONY: demo test test-fast fuzz web lint bench bench-full soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench: $(VENV)/.stamp-dev
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "make bench needs wrk, the HTTP load generator: sudo apt-get install wrk"; exit 2; }
 	$(PY) benchmarks/run_all.py
+
+# Training at the real datasets' sizes (MNIST 60k, CIFAR-10 50k, built from the real
+# images in KERASREG_TEST_DATA; ~40 min, most of it LogisticRegressionCV): epoch against
+# the numpy floor, --l2 auto against LogisticRegressionCV, peak memory, the epoch at
+# 8k-60k images. Writes benchmarks/results-full.json and the README's full-size table.
+bench-full: $(VENV)/.stamp-dev
+	$(PY) benchmarks/full_bench.py
 
 # Load and soak (~2 min): 20,000+ requests per kind, single images and batches of 32,
 # both protocols, against the demo's export; exits 1 on any failed request.

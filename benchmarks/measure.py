@@ -154,3 +154,32 @@ def run_json(command: list[str], timeout: float = 600) -> tuple[float, str]:
 def read_json(path: Path) -> dict:
     """A JSON file."""
     return json.loads(Path(path).read_text())
+
+
+def run_measured(command: list[str], timeout: float = 3600) -> tuple[float, str, float]:
+    """Run a command to completion; its wall seconds, stdout and peak RSS in MiB (raises with stderr on failure).
+
+    The peak is the child's own (wait4's rusage), not the largest of every child so far.
+    """
+    import tempfile as _tempfile
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with _tempfile.TemporaryFile("w+") as out, _tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env, cwd=REPO)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"{' '.join(command)} ran past {timeout} s")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {err.read()[-3000:]}")
+        return seconds, out.read(), usage.ru_maxrss / 1024

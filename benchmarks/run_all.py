@@ -50,7 +50,7 @@ def profile_rows(run: dict) -> list[tuple[str, float]]:
     rows = [(label, timings[key]) for key, label in PROFILE_ROWS]
     accounted = sum(seconds for _, seconds in rows)
     rows.append(
-        ("Python start, imports before the clock, exit (TensorFlow's teardown)", run["process_seconds"] - accounted)
+        ("Python start, imports before the clock, exit", run["process_seconds"] - accounted)
     )
     rows.append(("whole process (`python -m kerasreg.train`)", run["process_seconds"]))
     return rows

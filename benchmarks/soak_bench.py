@@ -5,8 +5,9 @@
 Four kinds, one after the other against one server process, 16 connections each
 (wrk): one image and batches of 32 images, through TF Serving's v1 `instances` and
 the Open Inference Protocol's v2 `infer`. Reports requests/s, p50 and p99
-latency, errors (non-2xx and socket errors, which must be 0) and the server's
-resident memory (VmRSS) before the first and after the last.
+latency, errors (non-2xx and socket errors, which must be 0) and the resident
+memory (VmRSS) of the server's worker process, which serves, and of granian's main
+process, which only watches it, before the first kind and after the last.
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The server's worker processes: granian's main process forks them and serves nothing itself."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
+def server_rss_mb(pid: int) -> dict:
+    """Resident memory of the main process and of its worker, MB."""
+    workers = worker_pids(pid)
+    if len(workers) != 1:
+        raise RuntimeError(f"expected one worker process of {pid}, found {workers}")
+    return {"main": rss_mb(pid), "worker": rss_mb(workers[0])}
 
 
 def bodies(shape: tuple[int, ...], work: Path) -> dict[str, tuple[str, Path]]:
@@ -67,10 +84,12 @@ def run(export: Path, requests: int, work: Path) -> dict:
             str(port),
             "--max-batch",
             "32",
+            "--drain-seconds",
+            "0",
         ],
         port,
     )
-    results = {"rss_before_mb": rss_mb(server.pid), "kinds": {}}
+    results = {"rss_before_mb": server_rss_mb(server.pid), "kinds": {}}
     try:
         for kind, (path, body) in bodies(shape, work).items():
             url = f"http://127.0.0.1:{port}{path}"
@@ -85,7 +104,7 @@ def run(export: Path, requests: int, work: Path) -> dict:
                 f"{measured['errors']} errors",
                 flush=True,
             )
-        results["rss_after_mb"] = rss_mb(server.pid)
+        results["rss_after_mb"] = server_rss_mb(server.pid)
     finally:
         stop_server(server)
     results["exit_code"] = server.returncode  # SIGTERM: a graceful stop exits 0

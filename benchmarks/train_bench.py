@@ -99,10 +99,41 @@ def sklearn_fit(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.nda
 
 
 def kerasreg_train(args: list[str], out: Path) -> dict:
-    """Run `python -m kerasreg.train ARGS --out OUT`; its metrics.json plus the process's wall seconds."""
+    """Run `python -m kerasreg.train ARGS --out OUT`; its metrics.json, the process's wall seconds and its output."""
     shutil.rmtree(out, ignore_errors=True)
-    wall, _ = run_json([PYTHON, "-m", "kerasreg.train", *args, "--out", str(out)])
-    return {**read_json(out / "metrics.json"), "process_seconds": wall}
+    wall, printed = run_json([PYTHON, "-m", "kerasreg.train", *args, "--out", str(out)])
+    return {**read_json(out / "metrics.json"), "process_seconds": wall, "printed": printed}
+
+
+def own_seconds(ours: dict) -> float:
+    """A run's wall time outside TensorFlow's import (with choosing the strategy) and the training itself."""
+    return ours["process_seconds"] - ours["timings"]["start_tensorflow_seconds"] - ours["train_seconds"]
+
+
+def digits_demo(work: Path) -> tuple[dict, Target]:
+    """`make demo`'s training (digits, the defaults) beside LogisticRegressionCV on the same strengths and split."""
+    from benchmarks.l2_search_bench import sklearn_search
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets import load_dataset
+
+    ours = kerasreg_train(["--dataset", "digits"], work / "run-digits")
+    search = ours["l2_search"]
+    walked = tuple(p["l2"] for p in search["points"])
+    defaults = TrainConfig()
+    theirs = sklearn_search(load_dataset("digits"), walked, defaults.val_split, defaults.seed)
+    warned = "warning" in ours["printed"]
+    figures = {k: ours[k] for k in ("accuracy", "epochs_trained", "train_seconds", "stop_reason")}
+    figures.update(added=search["added"], warned=warned, sklearn=theirs)
+    target = Target(
+        "digits demo (the defaults: l2 search, then refit): accuracy, walk past the grid, warning",
+        f"{ours['accuracy']:.4f}, C {search['C']:.3g}, {len(search['added'])} points added, "
+        f"{'a warning' if warned else 'no warning'}",
+        f"LogisticRegressionCV, same strengths and split: {theirs['accuracy']:.4f}, C {theirs['C']:.3g}",
+        None,
+        ">= LogisticRegressionCV, no warning",
+        ours["accuracy"] >= theirs["accuracy"] and not warned,
+    )
+    return figures, target
 
 
 def run(data: Path, rounds: int, work: Path) -> dict:
@@ -133,8 +164,7 @@ def run(data: Path, rounds: int, work: Path) -> dict:
             f"({ours['accuracy']:.4f}, {ours['epochs_trained']} epochs)",
             flush=True,
         )
-    digits = kerasreg_train(["--dataset", "digits"], work / "run-digits")
-    digits = {k: digits[k] for k in ("accuracy", "epochs_trained", "train_seconds", "stop_reason")}
+    digits, digits_target = digits_demo(work)
     train_ratio = median(r["ours"]["train_seconds"] / r["sk_seconds"] for r in per_round)
     epoch_ratio = median(r["ours"]["timings"]["epoch_seconds_median"] / r["floor"] for r in per_round)
     accuracy = median(r["ours"]["accuracy"] for r in per_round)
@@ -165,13 +195,15 @@ def run(data: Path, rounds: int, work: Path) -> dict:
             ">= 0.92",
             accuracy >= 0.92,
         ),
+        digits_target,
         Target(
-            "digits demo (the defaults: l2 search, then refit): refit epochs, accuracy",
-            f"{digits['epochs_trained']} epochs, {digits['accuracy']:.4f}",
-            "epoch cap 100",
+            "train MNIST 8k: the command's own time (outside TensorFlow's import and the training)",
+            f"{median(own_seconds(r['ours']) for r in per_round):.2f} s "
+            f"(process {median(r['ours']['process_seconds'] for r in per_round):.2f} s)",
+            f"TensorFlow's import {median(r['ours']['timings']['start_tensorflow_seconds'] for r in per_round):.2f} s",
             None,
-            "< 100 epochs, >= 0.96",
-            digits["epochs_trained"] < 100 and digits["accuracy"] >= 0.96,
+            "<= 1 s",
+            median(own_seconds(r["ours"]) for r in per_round) <= 1.0,
         ),
     ]
     keep = ("accuracy", "epochs_trained", "train_seconds", "timings", "process_seconds")

@@ -1,9 +1,9 @@
-import sys
 
 from kerasreg.extras import require_extra
 
 require_extra("export", "python -m export")
 
 from export.cli import main  # noqa: E402 - only once the export extra is known to be there
+from kerasreg.cli import exit_now  # noqa: E402
 
-sys.exit(main())
+exit_now(main())

@@ -15,6 +15,7 @@ from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.errors import KerasregError
 from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND
+from kerasreg.schedule import CONVERGED_PATIENCE
 from kerasreg.strategy import COLLECTIVE_CHOICES
 
 OPTIMIZER_CHOICES = ("adam", "sgd")
@@ -140,7 +141,8 @@ class TrainConfig:
     # scikit-learn's default tolerance; a converged run stops before the epoch cap.
     tol: float = option(
         1e-4,
-        "converged: stop once the training objective has improved by less than tol (relative) in 5 epochs in a row",
+        "converged: stop once the training objective has improved by less than tol (relative) in "
+        f"{CONVERGED_PATIENCE} epochs in a row",
     )
     # A backup (every variable of the model and optimizer, as .npz) takes ~1 ms, as
     # much as a tenth of an epoch on small data: an interval, and always one at the

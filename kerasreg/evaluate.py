@@ -17,7 +17,6 @@ if __name__ == "__main__":  # before the imports below, which need the train ext
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from kerasreg import run_dir as files
@@ -89,4 +88,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kerasreg.cli import exit_now
+
+    exit_now(main())

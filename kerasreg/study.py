@@ -23,7 +23,6 @@ import argparse
 import csv
 import io
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,4 +184,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kerasreg.cli import exit_now
+
+    exit_now(main())

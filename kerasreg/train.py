@@ -16,6 +16,7 @@ if __name__ == "__main__":  # before the imports below, which need the train ext
 
 import argparse
 import dataclasses
+import gc
 import os
 import platform
 import shutil
@@ -70,6 +71,8 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: dict | None = No
         flag = "--" + field.name.replace("_", "-")
         default = field.default
         shown = meta["shown"] if meta["shown"] is not None else field.default
+        if isinstance(shown, float):
+            shown = f"{shown:g}"  # 10 and 1e-04, not 10.0 and 0.0001
         if field.name in defaults:
             default, why = defaults[field.name]
             shown = f"{default}: {why}"
@@ -302,6 +305,9 @@ def _choose_l2(config: TrainConfig, setup, work_dir: Path, recorded) -> tuple:
     search = recorded
     if search is None:
         search = run_search(setup, work_dir)
+        # The search's model, traced function and features sit in reference cycles: free
+        # them now, before the refit makes its own features.
+        gc.collect()
         _write_config(work_dir / files.CONFIG, config, setup, search)
     print(
         f"l2 auto: chose l2 {search.chosen_l2:g} (C {search.C:.3g}) on the validation split in "
@@ -350,4 +356,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kerasreg.cli import exit_now
+
+    exit_now(main())

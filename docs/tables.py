@@ -1,0 +1,155 @@
+"""The documents' tables of options and limits, written from the code that defines them.
+
+    python docs/tables.py           # rewrite every table in README.md and docs/reliability.md
+    python docs/tables.py --check   # exit 1, naming them, when a table is not what the code says
+
+A table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->`. The flags'
+rows come from the commands' own parsers (the text of `--help`), the limits' rows
+from serve/limits.py, so a default changed in the code and not in the documents
+fails tests/test_docs.py until this script is run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+_DEFAULT = re.compile(r"\s*\(default: (.*)\)\s*$", re.S)
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def flag_rows(parser: argparse.ArgumentParser) -> list[tuple[str, str, str]]:
+    """(flag, default, meaning) of each optional flag, as `--help` states them."""
+    rows = []
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        help_text = action.help or ""
+        found = _DEFAULT.search(help_text)
+        if found:
+            default, help_text = found.group(1), help_text[: found.start()]
+        elif action.const is True and action.default is False:
+            default = "off"
+        else:
+            default = "none" if action.default is None else str(action.default)
+        if action.choices and not any(str(c) in help_text for c in action.choices):
+            help_text += ": " + ", ".join(str(c) for c in action.choices)
+        rows.append((f"`{action.option_strings[-1]}`", _cell(default), _cell(help_text)))
+    return rows
+
+
+def _markdown(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def train_options() -> str:
+    """`python -m kerasreg.train`'s flags."""
+    from kerasreg.train import build_parser
+
+    return _markdown(("option", "default", "meaning"), flag_rows(build_parser()))
+
+
+def serve_http_options() -> str:
+    """`python -m serve http`'s flags."""
+    from serve.cli import build_parser
+
+    parser = build_parser()
+    http = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["http"]
+    return _markdown(("option", "default", "meaning"), flag_rows(http))
+
+
+def serve_limits() -> str:
+    """What serve/limits.py fixes that no flag sets, and the flags' defaults it holds."""
+    from serve import limits
+
+    server, request = limits.ServerLimits(), limits.Limits()
+    rows = [
+        (
+            "request body",
+            f"{request.max_body_bytes:,} bytes ({request.max_body_bytes / 2**20:g} MiB)",
+            "`--max-body-bytes`",
+        ),
+        ("headers, then body, must arrive within", f"{server.request_timeout:g} s each", "`--request-timeout`"),
+        (
+            "`--request-timeout` at most",
+            f"{limits.MAX_REQUEST_TIMEOUT:g} s",
+            "the engine's header timer goes no higher",
+        ),
+        ("connections served at once, per worker", f"{server.max_connections:,}", "`--max-connections`"),
+        ("images per request", f"{limits.DEFAULT_MAX_BATCH:,}", "`--max-batch`"),
+        (
+            "pixels per image",
+            f"{limits.PIXELS_PER_INPUT:,} x the model's input, within {limits.MIN_IMAGE_PIXELS / 1e6:g}-"
+            f"{limits.MAX_IMAGE_PIXELS / 1e6:g} Mpx",
+            "`--max-image-pixels`",
+        ),
+        ("pixels declared by a request's images in all", f"{limits.REQUEST_PIXELS_FACTOR} x the per-image limit", ""),
+        (
+            "images decoded on the event loop",
+            f"at most {limits.INLINE_DECODE_PIXELS:,} pixels in all",
+            "more: in a thread",
+        ),
+        (
+            "batches inferred on the event loop",
+            f"at most {limits.INLINE_MAX_VALUES:,} pixel values",
+            "more: in a thread",
+        ),
+        ("inference in a thread", f"{request.timeout_seconds:g} s, then 503", "`--timeout`"),
+        ("workers", f"at most {limits.WORKERS_PER_CORE} per core", "`--workers`"),
+        ("after SIGTERM, answering not ready before stopping", f"{server.drain_seconds:g} s", "`--drain-seconds`"),
+        ("a repository is read again every", f"{server.poll_seconds:g} s", "`--poll-seconds`"),
+    ]
+    return _markdown(("limit", "value", "set by"), rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "train-options": train_options,
+    "serve-http-options": serve_http_options,
+    "serve-limits": serve_limits,
+}
+DOCUMENTS = (REPO / "README.md", REPO / "docs" / "reliability.md")
+
+
+def rewritten(text: str) -> str:
+    """`text` with every table in it as the code says."""
+    for name, make in TABLES.items():
+        begin, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        if begin in text:
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{begin}\n{make()}\n{end}{tail}"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite the tables, or with --check say which are stale."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a table is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in DOCUMENTS:
+        text = path.read_text()
+        new = rewritten(text)
+        if new != text:
+            stale.append(path.relative_to(REPO))
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"stale tables in {', '.join(map(str, stale))}: run python docs/tables.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""What the documents state is what the code does: generated tables current, the page reading keys the server sends."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "docs"))
+
+import tables  # noqa: E402 - docs/tables.py, found through the path above
+
+
+def test_every_generated_table_is_what_the_code_says(capsys):
+    assert tables.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_a_changed_default_makes_the_tables_stale(monkeypatch):
+    from serve import limits
+
+    document = (REPO / "docs" / "reliability.md").read_text()
+    assert tables.rewritten(document) == document
+    monkeypatch.setattr(limits, "DEFAULT_MAX_BATCH", limits.DEFAULT_MAX_BATCH + 1)
+    assert tables.rewritten(document) != document  # its limits table holds it
+
+
+@pytest.mark.parametrize("name", sorted(tables.TABLES))
+def test_each_table_sits_in_a_document(name):
+    assert any(f"<!-- table:{name} -->" in path.read_text() for path in tables.DOCUMENTS), name
+
+
+def test_every_flag_of_both_commands_has_a_row():
+    from kerasreg.train import build_parser
+
+    rows = tables.train_options() + tables.serve_http_options()
+    for action in build_parser()._actions:
+        if action.option_strings and action.option_strings[-1] != "--help":
+            assert f"| `{action.option_strings[-1]}` |" in rows, action.option_strings
+    assert "| `--l2` | auto |" in rows and "| `--max-batch` | 256 |" in rows
+
+
+def test_the_page_reads_only_parameters_the_server_sends(digits_export):
+    from http_servers import answer, app_for
+
+    script = (REPO / "serve" / "web" / "app.js").read_text()
+    read = set(re.findall(r"\bparameters\.(\w+)", script))
+    assert {"classes", "dataset", "task", "metrics", "templates", "input", "parity"} <= read  # the pattern finds them
+    status, metadata = answer(app_for(digits_export), "GET", "/v2/models/digits")
+    assert status == 200
+    sent = {key for key, value in metadata["parameters"].items() if value is not None}
+    assert read <= sent, f"app.js reads {sorted(read - sent)}, which /v2/models/NAME does not send"
