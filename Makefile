@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast fuzz web lint bench bench-full soak clean
+.PHONY: demo test test-fast fuzz web lint bench bench-full results soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # Speed against scikit-learn, a numpy floor, a 20-line endpoint and bare onnxruntime
-# (~4 min): writes benchmarks/results.json and the README's Performance section.
+# (~7 min): writes benchmarks/results.json and the README's Performance section.
 # Needs the real MNIST test set (KERASREG_TEST_DATA, default ../shared/data) and wrk.
 bench: $(VENV)/.stamp-dev
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
@@ -54,6 +54,11 @@ bench: $(VENV)/.stamp-dev
 # 8k-60k images. Writes benchmarks/results-full.json and the README's full-size table.
 bench-full: $(VENV)/.stamp-dev
 	$(PY) benchmarks/full_bench.py
+
+# The README's Results table (~10 min): kerasreg's defaults at seeds 0-2 on digits, MNIST 8k/2k,
+# the CIFAR-10 sample and cat vs rest, beside scikit-learn on the same files.
+results: $(VENV)/.stamp-dev
+	$(PY) benchmarks/results_table.py
 
 # Load and soak (~2 min): 20,000+ requests per kind, single images and batches of 32,
 # both protocols, against the demo's export; exits 1 on any failed request.

@@ -17,13 +17,13 @@ TRAIN = [
     "scipy>=1.11",
     "scikit-learn>=1.4",
     "h5py>=3.10",
-    "pillow>=10",  # draws the run directory's pictures (kerasreg/charts.py)
+    "pillow>=10.1",  # draws the run directory's pictures (kerasreg/charts.py; load_default(size=) is 10.1)
 ]
 LITERT_RUNTIME = "ai-edge-litert>=2.3,<2.4"  # runs .tflite files with no TensorFlow (59 MB)
 # ai-edge-litert checks the LiteRT files; Pillow (from TRAIN) writes the sample PNGs.
 EXPORT = TRAIN + ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33", LITERT_RUNTIME]
 # pyspng (libspng): decodes a small PNG 7x faster than Pillow; Pillow does every other image.
-IMAGES = ["numpy>=1.26", "pillow>=10", "pyspng>=0.1.4"]
+IMAGES = ["numpy>=1.26", "pillow>=10.1", "pyspng>=0.1.4"]
 SERVE = [*IMAGES, "onnxruntime>=1.32,<1.33"]  # .onnx files
 LITERT = [*IMAGES, LITERT_RUNTIME]  # .tflite files: no onnxruntime, no TensorFlow
 # The HTTP server: granian (Rust, hyper) through RSGI, on uvloop's event loop where it is

@@ -179,6 +179,7 @@ class EpochLoop:
         else:
             self.placement = Placement(placement, "as asked")
         if self.placement.where == REPLICAS:
+            print(f"features: {self.placement.reason}", flush=True)
             train_t, train_args, val_t = self._replica_copies(train_t, val_t, devices)
             self.feature_devices = tuple(t.device for t in strategy.experimental_local_results(train_args[0]))
         else:

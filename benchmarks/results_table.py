@@ -1,0 +1,181 @@
+"""`make results`: the README's Results table, measured on the real files beside scikit-learn on the same ones.
+
+    python benchmarks/results_table.py [--data DIR] [--no-readme]
+
+For digits, MNIST 8k/2k, the CIFAR-10 sample and cat vs rest on it: kerasreg with
+the defaults (`--l2 auto`, `--batch-size auto`) at seeds 0, 1 and 2 (the seed also
+draws the validation split); scikit-learn's `LogisticRegression()` (C=1) on the
+same standardised pixels of all the training images; and `LogisticRegressionCV`
+over the strengths seed 0's search visited, on its validation split, refitted
+(as `--l2 auto` does). Cat vs rest is scored by balanced accuracy and ROC AUC, and
+scikit-learn weighs its classes as kerasreg does (`class_weight="balanced"`).
+Writes the table between the README's results markers. About 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.measure import REPO  # noqa: E402
+
+README = REPO / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+SEEDS = (0, 1, 2)
+
+
+def mnist_8k_2k(data: Path):
+    """The real MNIST test set: its first 8,000 images to train on, its last 2,000 to test (as the tests read it)."""
+    from kerasreg.datasets import ImageDataset
+    from kerasreg.datasets.idx_files import MNIST_CLASSES, read_idx
+
+    images = read_idx(data / "mnist" / "t10k-images-idx3-ubyte.gz")[..., None]
+    labels = read_idx(data / "mnist" / "t10k-labels-idx1-ubyte.gz").astype("int64")
+    return ImageDataset("mnist", images[:8000], labels[:8000], images[8000:], labels[8000:], MNIST_CLASSES)
+
+
+def scores(labels: np.ndarray, probabilities: np.ndarray, binary: bool) -> dict:
+    """Accuracy, or for a binary task balanced accuracy and ROC AUC, of [N,K] probabilities."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    predicted = probabilities.argmax(axis=1)
+    if not binary:
+        return {"accuracy": float((predicted == labels).mean())}
+    return {
+        "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
+        "roc_auc": float(roc_auc_score(labels, probabilities[:, 1])),
+    }
+
+
+def scikit_learn(data, walked: tuple[float, ...], binary: bool) -> dict:
+    """LogisticRegression() and LogisticRegressionCV (seed 0's strengths and split) on standardised pixels."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets.views import split_validation
+    from kerasreg.model import pixel_statistics
+
+    mean, variance = pixel_statistics(data.train_images)
+
+    def features(images: np.ndarray) -> np.ndarray:
+        return (images.reshape(len(images), -1) / 255.0 - mean) / np.sqrt(variance)
+
+    x, y, x_test = features(data.train_images), data.train_labels, features(data.test_images)
+    defaults = TrainConfig()
+    (search, _), (val, _) = split_validation(np.arange(len(y)), y, defaults.val_split, defaults.seed)
+    weight = "balanced" if binary else None
+    cs = [1.0 / (2.0 * l2 * len(search)) for l2 in walked]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # their default max_iter, as a user runs them
+        warnings.simplefilter("ignore", FutureWarning)
+        plain = LogisticRegression(class_weight=weight).fit(x, y)
+        cv = LogisticRegressionCV(Cs=cs, cv=[(search, val)], scoring="neg_log_loss", class_weight=weight).fit(x, y)
+    return {
+        "LogisticRegression": scores(data.test_labels, plain.predict_proba(x_test), binary),
+        "LogisticRegressionCV": {**scores(data.test_labels, cv.predict_proba(x_test), binary), "C": float(cv.C_[0])},
+    }
+
+
+def one_dataset(label: str, data, work: Path) -> dict:
+    """kerasreg's defaults at each seed, and scikit-learn on the same files."""
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets import BINARY
+    from kerasreg.train import train_and_evaluate
+
+    binary = data.task == BINARY
+    runs = []
+    for seed in SEEDS:
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            metrics = train_and_evaluate(
+                TrainConfig(dataset=data.name, seed=seed), work / f"{label}-{seed}", datasets=data
+            )
+        keys = ("balanced_accuracy", "roc_auc", "accuracy", "majority_baseline_accuracy") if binary else ("accuracy",)
+        search = metrics["l2_search"]
+        walked = tuple(p["l2"] for p in search["points"])
+        runs.append({**{k: metrics[k] for k in keys}, "C": search["C"], "added": search["added"], "walked": walked})
+        print(f"  {label} seed {seed}: {runs[-1]} ({time.perf_counter() - started:.0f} s)", flush=True)
+    theirs = scikit_learn(data, runs[0]["walked"], binary)
+    print(f"  {label} scikit-learn: {theirs}", flush=True)
+    return {"label": label, "binary": binary, "n": (len(data.train_labels), len(data.test_labels)), "runs": runs,
+            "scikit_learn": theirs}  # fmt: skip
+
+
+def _figure(scored: dict, binary: bool) -> str:
+    if binary:
+        return f"balanced {scored['balanced_accuracy']:.3f}, AUC {scored['roc_auc']:.3f}"
+    return f"{scored['accuracy']:.4f}"
+
+
+def markdown(results: list[dict], date: str) -> str:
+    """The Results table."""
+    lines = [
+        f"Measured by `make results` on {date}. Seed 0, then seeds 1 and 2 in brackets; scikit-learn on the same "
+        "standardised pixels; `LogisticRegressionCV` over the strengths seed 0's search visited, on its "
+        "validation split.",
+        "",
+        "| dataset | train / test | kerasreg (defaults) | chosen C | scikit-learn LogisticRegression() | "
+        "scikit-learn LogisticRegressionCV, same strengths and split |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        first, others = r["runs"][0], r["runs"][1:]
+        ours = _figure(first, r["binary"]) + " (" + "; ".join(_figure(o, r["binary"]) for o in others) + ")"
+        if r["binary"]:
+            ours += f"; always the majority: accuracy {first['majority_baseline_accuracy']:.3f}"
+        chosen = f"{first['C']:.3g}" + (
+            f" (walked past the grid: {len(first['added'])} points)" if first["added"] else ""
+        )
+        cv = r["scikit_learn"]["LogisticRegressionCV"]
+        lines.append(
+            f"| {r['label']} | {r['n'][0]:,} / {r['n'][1]:,} | {ours} | {chosen} | "
+            f"{_figure(r['scikit_learn']['LogisticRegression'], r['binary'])} | "
+            f"{_figure(cv, r['binary'])} (C {cv['C']:.3g}) |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Measure every dataset; print the table and write it into the README."""
+    import datetime as dt
+
+    from kerasreg.datasets import load_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("KERASREG_TEST_DATA") or str(REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    parser.add_argument("--no-readme", action="store_true", help="print the table only")
+    args = parser.parse_args()
+    cifar = args.data / "cifar10-sample"
+    datasets = [
+        ("digits", load_dataset("digits")),
+        ("MNIST (first 8k / last 2k of the official test set)", mnist_8k_2k(args.data)),
+        ("CIFAR-10 sample (official pickles, 10 classes)", load_dataset("cifar10", "files", cifar)),
+        ("cat vs rest on the CIFAR-10 sample", load_dataset("cat", "files", cifar)),
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        results = [one_dataset(label, data, Path(work)) for label, data in datasets]
+    table = markdown(results, dt.date.today().isoformat())
+    print(table)
+    if not args.no_readme:
+        text = README.read_text()
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        README.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
