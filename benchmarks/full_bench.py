@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -40,11 +39,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.full_size_data import CIFAR_FULL, MNIST_FULL, cifar_full, mnist_full  # noqa: E402
-from benchmarks.measure import PYTHON, REPO, Target, machine, median, read_json, run_measured  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    PYTHON,
+    REPO,
+    Target,
+    add_data_argument,
+    machine,
+    median,
+    read_json,
+    run_measured,
+    targets_table,
+    write_readme_section,
+)
 from benchmarks.train_bench import numpy_floor_seconds  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results-full.json"
-README = REPO / "README.md"
 BEGIN, END = "<!-- bench-full:begin -->", "<!-- bench-full:end -->"
 SIZES = (8_000, 15_000, 30_000)  # and the full size
 _FOOTPRINT = """
@@ -164,19 +173,12 @@ def one_dataset(name: str, dataset: str, build, data: Path, work: Path, rounds: 
 
 def markdown(results: dict) -> str:
     """The README's full-size section: the targets, then how the epoch grows with the data."""
-    from benchmarks.run_all import _ratio
-
     lines = [
         f"Measured by `make bench-full` on {results['date']}: {results['machine']}. Data sets of the real sizes "
         "built from the shared real images (shifted, mirrored): for time and memory, never for accuracy.",
         "",
-        "| figure | value | baseline (same run) | ratio | target | status |",
-        "|---|---|---|---|---|---|",
+        *targets_table(results["targets"]),
     ]
-    for t in results["targets"]:
-        lines.append(
-            f"| {t['name']} | {t['figure']} | {t['baseline']} | {_ratio(t['ratio'])} | {t['target']} | {t['status']} |"
-        )
     lines += [
         "",
         "How the epoch grows with the data (`--l2 0.01 --batch-size 1024`, median epoch of 12; the floor on the "
@@ -195,21 +197,10 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme(section: str) -> None:
-    """Replace the text between the bench-full markers of README.md."""
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers to write the table between.")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
-
-
 def main() -> int:
     """Run both datasets; write results-full.json and the README section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("KERASREG_TEST_DATA") or str(REPO.parent / "shared" / "data")
-    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    add_data_argument(parser)
     parser.add_argument("--rounds", type=int, default=3, help="repeats of the --l2 0.01 run (default: 3)")
     parser.add_argument("--no-readme", action="store_true", help="write results-full.json only")
     args = parser.parse_args()
@@ -229,7 +220,7 @@ def main() -> int:
     section = markdown(results)
     print(section)
     if not args.no_readme:
-        write_readme(section)
+        write_readme_section(BEGIN, END, section)
     return 0
 
 

@@ -9,12 +9,12 @@ pixel in six ways (the unshifted image is one of them); CIFAR-10's 50,000 are th
 
 from __future__ import annotations
 
-import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.train_bench import read_idx_gz, write_idx
 
 MNIST_SHIFTS = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1))
 CIFAR_SHIFTS = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1))
@@ -31,29 +31,17 @@ def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def _read_idx_gz(path: Path) -> np.ndarray:
-    data = gzip.decompress(path.read_bytes())
-    ndim = data[3]
-    shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
-    path.write_bytes(header + np.ascontiguousarray(array, np.uint8).tobytes())
-
-
 def mnist_full(data: Path, folder: Path, n_train: int = MNIST_FULL) -> tuple[np.ndarray, np.ndarray]:
     """Write an MNIST-format folder of `n_train` (<= 60,000) shifted real images; the training images and labels."""
-    images = _read_idx_gz(data / "mnist" / "t10k-images-idx3-ubyte.gz")
-    labels = _read_idx_gz(data / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    images = read_idx_gz(data / "mnist" / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx_gz(data / "mnist" / "t10k-labels-idx1-ubyte.gz")
     train = np.concatenate([shifted(images, dy, dx) for dy, dx in MNIST_SHIFTS])[:n_train]
     train_labels = np.tile(labels, len(MNIST_SHIFTS))[:n_train]
     folder.mkdir(parents=True, exist_ok=True)
-    _write_idx(folder / "train-images-idx3-ubyte", train)
-    _write_idx(folder / "train-labels-idx1-ubyte", train_labels)
-    _write_idx(folder / "t10k-images-idx3-ubyte", images)
-    _write_idx(folder / "t10k-labels-idx1-ubyte", labels)
+    write_idx(folder / "train-images-idx3-ubyte", train)
+    write_idx(folder / "train-labels-idx1-ubyte", train_labels)
+    write_idx(folder / "t10k-images-idx3-ubyte", images)
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
     return train, train_labels
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import Target  # noqa: E402
+from benchmarks.measure import Target, add_data_argument  # noqa: E402
 from benchmarks.train_bench import kerasreg_train, mnist_8k_2k_folder  # noqa: E402
 
 
@@ -131,8 +130,7 @@ def run(data: Path, work: Path) -> dict:
 def main() -> int:
     """Run the search benchmark and print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("KERASREG_TEST_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    add_data_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         print(json.dumps(run(args.data, Path(work)), indent=2))

@@ -41,6 +41,20 @@ class Target:
         return {**self.__dict__, "status": status}
 
 
+def targets_table(targets: list[dict]) -> list[str]:
+    """The markdown lines of a table of targets (`Target.row()`s)."""
+
+    def ratio(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}" if value < 1 else f"{value:.2f}"  # 0.2502 must not read 0.25
+
+    lines = ["| figure | value | baseline (same run) | ratio | target | status |", "|---|---|---|---|---|---|"]
+    for t in targets:
+        lines.append(
+            f"| {t['name']} | {t['figure']} | {t['baseline']} | {ratio(t['ratio'])} | {t['target']} | {t['status']} |"
+        )
+    return lines
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now."""
     with socket.socket() as s:
@@ -149,6 +163,22 @@ def run_json(command: list[str], timeout: float = 600) -> tuple[float, str]:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-3000:]}")
     return seconds, result.stdout
+
+
+def add_data_argument(parser) -> None:
+    """--data: the folder of real data (KERASREG_TEST_DATA, else ../shared/data beside the checkout)."""
+    default = os.environ.get("KERASREG_TEST_DATA") or str(REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+
+
+def write_readme_section(begin: str, end: str, section: str, readme: Path = REPO / "README.md") -> None:
+    """Replace the text between the markers `begin` and `end` of the README with `section`."""
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{readme.name} has no {begin} ... {end} markers to write the table between.")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{begin}\n{section}\n{end}{tail}")
 
 
 def read_json(path: Path) -> dict:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import sys
 import tempfile
 import time
@@ -28,9 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import REPO  # noqa: E402
+from benchmarks.measure import add_data_argument, write_readme_section  # noqa: E402
 
-README = REPO / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SEEDS = (0, 1, 2)
 
@@ -154,8 +152,7 @@ def main() -> int:
     from kerasreg.datasets import load_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("KERASREG_TEST_DATA") or str(REPO.parent / "shared" / "data")
-    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    add_data_argument(parser)
     parser.add_argument("--no-readme", action="store_true", help="print the table only")
     args = parser.parse_args()
     cifar = args.data / "cifar10-sample"
@@ -170,10 +167,7 @@ def main() -> int:
     table = markdown(results, dt.date.today().isoformat())
     print(table)
     if not args.no_readme:
-        text = README.read_text()
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        README.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+        write_readme_section(BEGIN, END, table)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import time
@@ -24,11 +23,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import artifacts_bench, l2_search_bench, serve_bench, train_bench  # noqa: E402
-from benchmarks.measure import PYTHON, REPO, machine, require_wrk, run_json  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    PYTHON,
+    REPO,
+    add_data_argument,
+    machine,
+    require_wrk,
+    run_json,
+    targets_table,
+    write_readme_section,
+)
 from kerasreg.datasets import load_dataset  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results.json"
-README = REPO / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PROFILE_ROWS = [
     ("start_tensorflow_seconds", "import TensorFlow, choose the strategy"),
@@ -49,15 +56,9 @@ def profile_rows(run: dict) -> list[tuple[str, float]]:
     timings["later_epochs_seconds"] = timings["epochs_seconds"] - timings["first_epoch_seconds"]
     rows = [(label, timings[key]) for key, label in PROFILE_ROWS]
     accounted = sum(seconds for _, seconds in rows)
-    rows.append(
-        ("Python start, imports before the clock, exit", run["process_seconds"] - accounted)
-    )
+    rows.append(("Python start, imports before the clock, exit", run["process_seconds"] - accounted))
     rows.append(("whole process (`python -m kerasreg.train`)", run["process_seconds"]))
     return rows
-
-
-def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}" if value < 1 else f"{value:.2f}"  # 0.2502 must not read 0.25
 
 
 def markdown(results: dict) -> str:
@@ -66,13 +67,8 @@ def markdown(results: dict) -> str:
         f"Measured by `make bench` on {results['date']}: {results['machine']}. Each figure's baseline ran in the "
         "same script run; ratios are medians over rounds (figure / baseline).",
         "",
-        "| figure | value | baseline (same run) | ratio | target | status |",
-        "|---|---|---|---|---|---|",
+        *targets_table(results["targets"]),
     ]
-    for t in results["targets"]:
-        lines.append(
-            f"| {t['name']} | {t['figure']} | {t['baseline']} | {_ratio(t['ratio'])} | {t['target']} | {t['status']} |"
-        )
     run = results["training"]["profile"]
     lines += [
         "",
@@ -87,21 +83,10 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme(section: str) -> None:
-    """Replace the text between the bench markers of README.md."""
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers to write the table between.")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
-
-
 def main() -> int:
     """Run everything; write results.json and the README section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("KERASREG_TEST_DATA") or str(REPO.parent / "shared" / "data")
-    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    add_data_argument(parser)
     parser.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported (default: 3)")
     parser.add_argument(
         "--http-rounds", type=int, default=5, help="repeats of the HTTP runs, the noisiest figures (default: 5)"
@@ -139,7 +124,7 @@ def main() -> int:
     section = markdown(results)
     print(section)
     if not args.no_readme:
-        write_readme(section)
+        write_readme_section(BEGIN, END, section)
     print(f"\n{RESULTS} written in {results['seconds']:.0f} s", flush=True)
     return 0
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import shutil
 import struct
 import sys
@@ -37,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import PYTHON, Target, median, read_json, run_json  # noqa: E402
+from benchmarks.measure import PYTHON, Target, add_data_argument, median, read_json, run_json  # noqa: E402
 
 
 def read_idx_gz(path: Path) -> np.ndarray:
@@ -215,8 +214,7 @@ def run(data: Path, rounds: int, work: Path) -> dict:
 def main() -> int:
     """Run the training benchmark and print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("KERASREG_TEST_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
+    add_data_argument(parser)
     parser.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported (default: 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
