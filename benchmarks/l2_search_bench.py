@@ -33,12 +33,8 @@ from benchmarks.measure import Target, add_data_argument  # noqa: E402
 from benchmarks.train_bench import kerasreg_train, mnist_8k_2k_folder  # noqa: E402
 
 
-def sklearn_search(data, grid: tuple[float, ...], val_split: float, seed: int) -> dict:
-    """LogisticRegressionCV over kerasreg's grid and validation split; its seconds, choice and test accuracy."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegressionCV
-
-    from kerasreg.datasets.views import split_validation
+def standardised(data) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test pixels as kerasreg's model sees them: [0, 1], standardised per pixel."""
     from kerasreg.model import pixel_statistics
 
     mean, variance = pixel_statistics(data.train_images)
@@ -46,18 +42,31 @@ def sklearn_search(data, grid: tuple[float, ...], val_split: float, seed: int) -
     def features(images: np.ndarray) -> np.ndarray:
         return (images.reshape(len(images), -1) / 255.0 - mean) / np.sqrt(variance)
 
-    index = np.arange(len(data.train_labels))
-    (search_part, _), (val_part, _) = split_validation(index, data.train_labels, val_split, seed)
-    x, x_test = features(data.train_images), features(data.test_images)
+    return features(data.train_images), features(data.test_images)
+
+
+def fit_cv(x: np.ndarray, labels: np.ndarray, grid: tuple[float, ...], val_split: float, seed: int, **options):
+    """LogisticRegressionCV over kerasreg's strengths and validation split, fitted and refitted; and its seconds."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegressionCV
+
+    from kerasreg.datasets.views import split_validation
+
+    (search_part, _), (val_part, _) = split_validation(np.arange(len(labels)), labels, val_split, seed)
     cs = [1.0 / (2.0 * l2 * len(search_part)) for l2 in grid]
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # its default max_iter, as a user would run it
         warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.8 on parameters this call leaves at default
-        model = LogisticRegressionCV(Cs=cs, cv=[(search_part, val_part)], scoring="neg_log_loss").fit(
-            x, data.train_labels
-        )
-    seconds = time.perf_counter() - started
+        model = LogisticRegressionCV(Cs=cs, cv=[(search_part, val_part)], scoring="neg_log_loss", **options)
+        model.fit(x, labels)
+    return model, time.perf_counter() - started
+
+
+def sklearn_search(data, grid: tuple[float, ...], val_split: float, seed: int) -> dict:
+    """LogisticRegressionCV over kerasreg's grid and validation split; its seconds, choice and test accuracy."""
+    x, x_test = standardised(data)
+    model, seconds = fit_cv(x, data.train_labels, grid, val_split, seed)
     return {
         "seconds": seconds,
         "C": float(model.C_[0]),

@@ -59,27 +59,18 @@ def scores(labels: np.ndarray, probabilities: np.ndarray, binary: bool) -> dict:
 def scikit_learn(data, walked: tuple[float, ...], binary: bool) -> dict:
     """LogisticRegression() and LogisticRegressionCV (seed 0's strengths and split) on standardised pixels."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression
 
+    from benchmarks.l2_search_bench import fit_cv, standardised
     from kerasreg.config import TrainConfig
-    from kerasreg.datasets.views import split_validation
-    from kerasreg.model import pixel_statistics
 
-    mean, variance = pixel_statistics(data.train_images)
-
-    def features(images: np.ndarray) -> np.ndarray:
-        return (images.reshape(len(images), -1) / 255.0 - mean) / np.sqrt(variance)
-
-    x, y, x_test = features(data.train_images), data.train_labels, features(data.test_images)
-    defaults = TrainConfig()
-    (search, _), (val, _) = split_validation(np.arange(len(y)), y, defaults.val_split, defaults.seed)
+    x, x_test = standardised(data)
     weight = "balanced" if binary else None
-    cs = [1.0 / (2.0 * l2 * len(search)) for l2 in walked]
+    defaults = TrainConfig()
+    cv, _ = fit_cv(x, data.train_labels, walked, defaults.val_split, defaults.seed, class_weight=weight)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # their default max_iter, as a user runs them
-        warnings.simplefilter("ignore", FutureWarning)
-        plain = LogisticRegression(class_weight=weight).fit(x, y)
-        cv = LogisticRegressionCV(Cs=cs, cv=[(search, val)], scoring="neg_log_loss", class_weight=weight).fit(x, y)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # its default max_iter, as a user runs it
+        plain = LogisticRegression(class_weight=weight).fit(x, data.train_labels)
     return {
         "LogisticRegression": scores(data.test_labels, plain.predict_proba(x_test), binary),
         "LogisticRegressionCV": {**scores(data.test_labels, cv.predict_proba(x_test), binary), "C": float(cv.C_[0])},

@@ -23,4 +23,5 @@ def bounded(kind: type, accept: Callable[[float], bool], expected: str) -> Calla
 
 positive_int = bounded(int, lambda v: v >= 1, "a positive integer")
 positive_float = bounded(float, lambda v: 0 < v < float("inf"), "a positive number")
+non_negative_seconds = bounded(float, lambda v: 0 <= v < float("inf"), "seconds >= 0")
 port_number = bounded(int, lambda v: 0 <= v <= 65535, "a port number 0..65535")  # 0: any free port

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from serve import limits
-from serve.arg_types import bounded, port_number, positive_float, positive_int
+from serve.arg_types import bounded, non_negative_seconds, port_number, positive_float, positive_int
 from serve.errors import ServeError
 from serve.limits import (
     DEFAULT_MAX_BATCH,
@@ -121,14 +121,14 @@ def add_http_parser(subcommands) -> None:
     )
     http.add_argument(
         "--poll-seconds",
-        type=bounded(float, lambda v: 0 <= v < float("inf"), "seconds >= 0"),
+        type=non_negative_seconds,
         default=server.poll_seconds,
         help="how often MODEL is read again: new and changed versions are loaded, checked and swapped in, removed "
         f"ones drained out; 0 never (default: {server.poll_seconds:g})",
     )
     http.add_argument(
         "--drain-seconds",
-        type=bounded(float, lambda v: 0 <= v < float("inf"), "seconds >= 0"),
+        type=non_negative_seconds,
         default=server.drain_seconds,
         help="after SIGTERM: seconds of answering not ready, every answer with Connection: close, before the "
         f"server stops accepting and finishes what is in flight (default: {server.drain_seconds:g})",
