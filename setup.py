@@ -43,16 +43,19 @@ TOOLS = [
     "playwright>=1.40",
     "starlette>=0.40",
     "uvicorn>=0.30",
+    "httptools>=0.6",  # uvicorn's http="httptools" in the baseline endpoint: uvicorn does not bring it
     "ruff>=0.6",
 ]
 DEV = sorted(set(EXPORT + LITERT + HTTP + TOOLS))
 
 setup(
     name="kerasreg",
-    version="0.1.0",
+    version="0.1.0",  # the one place: kerasreg, export and serve read it back from the installed metadata
     description="Logistic-regression baselines: Keras training, tf.distribute, SavedModel/ONNX export, "
     "TensorFlow-free serving",
-    packages=find_packages(include=["kerasreg", "kerasreg.*", "export", "export.*", "serve", "serve.*"]),
+    packages=find_packages(
+        include=["kerasreg", "kerasreg.*", "export", "export.*", "serve", "serve.*", "contract", "contract.*"]
+    ),
     # The page at / (onnxruntime-web itself comes from `make web`, in a source checkout).
     package_data={
         "serve": ["web/index.html", "web/app.js", "web/style.css", "web/package.json", "web/package-lock.json"]

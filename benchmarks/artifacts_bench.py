@@ -163,7 +163,7 @@ def run(run_dir: Path, export: Path, images: np.ndarray, labels: np.ndarray) -> 
     import json
 
     from kerasreg.model import predict_probabilities
-    from kerasreg.runs import FinishedRun
+    from kerasreg.run_directory.finished import FinishedRun
 
     finished = FinishedRun.open(run_dir)
     flash = json.loads((export / "model.json").read_text())["c"]["flash_bytes"]

@@ -1,5 +1,5 @@
 
-from kerasreg.extras import require_extra
+from contract.extras import require_extra
 
 require_extra("export", "python -m export")
 

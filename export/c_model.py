@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from contract import C_DIR, C_INT8_DIR
+from export.errors import ExportError
 from export.formats import ArtifactFormat, Checked, ExportJob, check_float, check_int8
-from serve.contract import C_DIR, C_INT8_DIR
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2")
 VALUES_PER_LINE = 8
@@ -166,15 +167,38 @@ int main(int argc, char **argv) {
 """
 
 
-def _floats(values: np.ndarray) -> str:
-    # %.9g round-trips a float32 exactly; the f suffix keeps the constant a float.
-    return ", ".join(f"{v:.9g}f" if np.isfinite(v) else "0.0f" for v in np.asarray(values, np.float32))
+def c_float(value: float) -> str:
+    """A C99 float constant that a compiler reads back as exactly the float32 `value` (finite).
+
+    Nine significant digits round-trip every float32; "0", "-0" or "16777216" are
+    integer constants, on which the f suffix is invalid C, so they get ".0".
+    """
+    text = f"{float(np.float32(value)):.9g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text + "f"
 
 
-def _rows(matrix: np.ndarray, format_row) -> str:
+def c_floats(values: np.ndarray, what: str) -> list[str]:
+    """`values` as C float constants; ExportError naming the first one that is not finite (C has no constant for it)."""
+    values = np.asarray(values, np.float32)
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        where = ", ".join(str(int(i)) for i in bad[0])
+        raise ExportError(
+            f"{what}[{where}] is {values[tuple(bad[0])]} ({len(bad)} values in all are not finite): the model's "
+            "weights are not finite, so no C can hold them; retrain the run (it diverged, or model.keras was altered)."
+        )
+    return [c_float(v) for v in values.reshape(-1)]
+
+
+def _rows(matrix: np.ndarray, constants: list[str]) -> str:
+    """`constants` (row-major, as `matrix` holds them) as a C initialiser, one braced row per line group."""
     lines = []
-    for row in matrix:
-        chunks = [format_row(row[i : i + VALUES_PER_LINE]) for i in range(0, len(row), VALUES_PER_LINE)]
+    width = matrix.shape[1]
+    for start in range(0, len(constants), width):
+        row = constants[start : start + width]
+        chunks = [", ".join(row[i : i + VALUES_PER_LINE]) for i in range(0, len(row), VALUES_PER_LINE)]
         lines.append("    {\n        " + ",\n        ".join(chunks) + "\n    }")
     return ",\n".join(lines)
 
@@ -215,17 +239,18 @@ def write_c_model(job: ExportJob, folder: Path, int8: bool) -> int:
         "title": title,
         "units": rows.shape[0],
         "names": ", ".join(_c_string(n) for n in names),
-        "bias": _floats(bias),
+        "bias": ", ".join(c_floats(bias, "kerasreg_bias")),
         "activation": SIGMOID if job.binary else SOFTMAX,
     }
     if int8:
         weights, scale = quantize_rows(rows)
         flash = weights.size + 4 * scale.size + 4 * bias.size
-        integers = _rows(weights, lambda row: ", ".join(str(int(v)) for v in row))
-        source = INT8_BODY.format(**body, weights=integers, scale=_floats(scale), weights_bytes=flash)
+        integers = _rows(weights, [str(int(v)) for v in weights.reshape(-1)])
+        scales = ", ".join(c_floats(scale, "kerasreg_scale"))
+        source = INT8_BODY.format(**body, weights=integers, scale=scales, weights_bytes=flash)
     else:
         flash = 4 * rows.size + 4 * bias.size
-        source = FLOAT_BODY.format(**body, weights=_rows(rows, _floats), weights_bytes=flash)
+        source = FLOAT_BODY.format(**body, weights=_rows(rows, c_floats(rows, "kerasreg_weights")), weights_bytes=flash)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.h").write_text(HEADER.format(**facts))
     (folder / "model.c").write_text(source)

@@ -11,8 +11,13 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
-from serve import contract
-from serve.contract import INPUT_NAME, OUTPUT_NAME
+import contract
+from contract import INPUT_NAME, OUTPUT_NAME
+
+
+def utc_now() -> dt.datetime:
+    """The time an export is stamped with (one place, so a test can fix the clock)."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def input_spec(input_shape: tuple[int, int, int]) -> dict:
@@ -37,7 +42,7 @@ def templates(kernel, run) -> dict:
 
     from PIL import Image
 
-    from kerasreg.plots import template_images
+    from kerasreg.reports.plots import template_images
 
     names = run.class_names[1:] if run.task == "binary" else run.class_names
     encoded = []
@@ -89,7 +94,7 @@ def model_card(run, report: dict, model=None) -> dict:
         "metrics": card_metrics(run.metrics),
         "parity": report,
         "templates": templates(kernel, run) if kernel is not None else None,
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": utc_now().isoformat(timespec="seconds"),
         "run_dir": str(run.path.resolve()),
         "versions": library_versions(),
         "files": {},

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from export.onnx_convert import DEFAULT_OPSET, MIN_OPSET
+from export.onnx_convert import DEFAULT_OPSET, MIN_OPSET, NEWEST_OPSET
 
 _EPILOG = """\
 examples:
@@ -40,8 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--opset",
         type=int,
         default=DEFAULT_OPSET,
-        help=f"ONNX opset, {MIN_OPSET}..{DEFAULT_OPSET} (default: {DEFAULT_OPSET}, the newest tf2onnx "
-        "1.17 writes and onnxruntime 1.32 runs)",
+        help=f"ONNX opset, {MIN_OPSET}..{DEFAULT_OPSET} (default: {DEFAULT_OPSET}, {NEWEST_OPSET})",
     )
     p.add_argument(
         "--atol",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract import MODEL_CARD, SAMPLES
 from export import onnx_convert
 from export.c_model import CFormat
 from export.card import file_facts, model_card
@@ -33,14 +34,15 @@ from export.parity import validate_parity
 from export.saved_model import SavedModelFormat
 from export.staging import check_target, discard, make_stage, publish
 from kerasreg.model import as_float32, folded_affine, predict_probabilities
-from kerasreg.runs import FinishedRun
-from serve.contract import MODEL_CARD, SAMPLES
+from kerasreg.run_directory.files import MODEL
+from kerasreg.run_directory.finished import FinishedRun
 
 DEFAULT_ATOL = 1e-5
 QUANTIZE_CHOICES = ("int8",)
 N_SAMPLES = 5
 # Every format, in the order they are built (ONNX and LiteRT convert the SavedModel): one line per format.
-FORMATS: tuple[ArtifactFormat, ...] = (SavedModelFormat(), onnx_convert.OnnxFormat(), LiteRTFormat(), CFormat())
+# Classes, not objects: each export makes its own (`formats_for`), so no state passes from one export to the next.
+FORMATS: tuple[type[ArtifactFormat], ...] = (SavedModelFormat, onnx_convert.OnnxFormat, LiteRTFormat, CFormat)
 FORMAT_FLAGS = tuple(f.flag for f in FORMATS if f.flag)
 
 
@@ -49,7 +51,7 @@ def check_options(opset: int, atol: float, quantize: str | None, formats: tuple[
     if not onnx_convert.MIN_OPSET <= opset <= onnx_convert.DEFAULT_OPSET:
         raise ExportError(
             f"Received opset={opset}. Expected {onnx_convert.MIN_OPSET}..{onnx_convert.DEFAULT_OPSET} "
-            "(tf2onnx 1.17 converts up to 18)."
+            f"({onnx_convert.DEFAULT_OPSET}: {onnx_convert.NEWEST_OPSET})."
         )
     if not (np.isfinite(atol) and atol >= 0):
         raise ExportError(f"Received atol={atol}. Expected a number >= 0.")
@@ -58,6 +60,11 @@ def check_options(opset: int, atol: float, quantize: str | None, formats: tuple[
     unknown = [f for f in formats if f not in FORMAT_FLAGS]
     if unknown:
         raise ExportError(f"Received formats={unknown}. Expected some of: {', '.join(FORMAT_FLAGS)}.")
+
+
+def formats_for(flags: tuple[str, ...]) -> list[ArtifactFormat]:
+    """A fresh object of every format an export writes: those always written, and those `flags` ask for."""
+    return [f() for f in FORMATS if f.flag is None or f.flag in flags]
 
 
 def export_run(
@@ -75,7 +82,7 @@ def export_run(
     Returns the model card (also written to out/model.json).
 
     Raises:
-        ExportError, RunDirError: a bad request (nothing is written).
+        ExportError, RunDirError: a bad request, or a model whose weights are not finite (nothing is written).
         ValidationFailed: an artifact differs from Keras (nothing is left at `out`).
     """
     out = Path(out)
@@ -83,8 +90,9 @@ def export_run(
     run = FinishedRun.open(run_dir)
     check_target(out, overwrite)
     model = as_float32(run.load_model())  # a mixed-precision run exports at float32
+    affine = folded_affine(model)
+    check_finite(affine, run)
     images, labels, images_from = run.test_images()
-    chosen = [f for f in FORMATS if f.flag is None or f.flag in formats]
     stage = make_stage(out)
     try:
         job = ExportJob(
@@ -98,23 +106,9 @@ def export_run(
             labels=labels,
             reference=predict_probabilities(model, images, run.task),
             calibration=run.calibration_images,
-            affine=folded_affine(model),
+            affine=affine,
         )
-        for artifact_format in chosen:
-            artifact_format.build(job)
-        report = validate_parity(job, chosen)
-        report["images_from"] = images_from
-        if report["failures"]:
-            raise ValidationFailed(report["failures"], report, out)
-        card = model_card(run, report, model)
-        for artifact_format in chosen:
-            card.update(artifact_format.describe(job))
-            artifact_format.finish(job, card)
-        for artifact_format in chosen:
-            for name in artifact_format.files(job):
-                card["files"][name] = file_facts(stage / name)
-        (stage / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
-        write_samples(stage / SAMPLES, images[:N_SAMPLES], labels[:N_SAMPLES], run.class_names)
+        card = _build(job, formats_for(formats), images_from, out)
         publish(stage, out)
     except BaseException as e:
         discard(stage)
@@ -125,6 +119,39 @@ def export_run(
             ) from None
         raise
     return card
+
+
+def _build(job: ExportJob, chosen: list[ArtifactFormat], images_from: str, out: Path) -> dict:
+    """Build every format into the stage, hold each to Keras, then write the card and the samples; the card."""
+    for artifact_format in chosen:
+        artifact_format.build(job)
+    report = validate_parity(job, chosen)
+    report["images_from"] = images_from
+    if report["failures"]:
+        raise ValidationFailed(report["failures"], report, out)
+    card = model_card(job.run, report, job.model)
+    for artifact_format in chosen:
+        card.update(artifact_format.describe(job))
+        artifact_format.finish(job, card)
+    for artifact_format in chosen:
+        for name in artifact_format.files(job):
+            card["files"][name] = file_facts(job.stage / name)
+    (job.stage / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+    write_samples(job.stage / SAMPLES, job.images[:N_SAMPLES], job.labels[:N_SAMPLES], job.run.class_names)
+    return card
+
+
+def check_finite(affine: tuple[np.ndarray, np.ndarray], run: FinishedRun) -> None:
+    """Refuse a model whose weights are not finite: no artifact could hold it, and parity would only say "nan"."""
+    for name, values in zip(("kernel", "bias"), affine, strict=True):
+        bad = np.argwhere(~np.isfinite(values))
+        if len(bad):
+            where = ", ".join(str(int(i)) for i in bad[0])
+            raise ExportError(
+                f"{run.path / MODEL}: the classifier's weights are not finite ({name}[{where}] = "
+                f"{values[tuple(bad[0])]}, {len(bad)} such values); retrain the run (it diverged, or the file was "
+                "altered)."
+            )
 
 
 def _out_of_space(error: BaseException) -> bool:

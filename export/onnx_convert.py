@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import contract
+from contract import BATCH_AXIS, INPUT_NAME, ONNX, ONNX_INT8, OUTPUT_NAME, SAVED_MODEL
 from export.card import card_properties
 from export.formats import ArtifactFormat, Checked, ExportJob, check_float, check_int8
 from export.parity import check_onnx_names
 from export.quantize import quantize_int8
-from serve import contract
-from serve.contract import BATCH_AXIS, INPUT_NAME, ONNX, ONNX_INT8, OUTPUT_NAME, SAVED_MODEL
 
-# tf2onnx 1.17 converts up to opset 18, and onnxruntime 1.32 runs it: the newest both
-# support. Older opsets down to 13 stay available for older runtimes.
+# Older opsets down to 13 stay available for older runtimes.
 DEFAULT_OPSET = 18
+NEWEST_OPSET = "the newest tf2onnx 1.17 writes and onnxruntime 1.32 runs"  # why DEFAULT_OPSET is 18
 MIN_OPSET = 13
 
 
@@ -87,7 +87,7 @@ class OnnxFormat(ArtifactFormat):
         """model.onnx: names, then within --atol and the same argmax; the int8 file: its accuracy."""
         probabilities, inputs, outputs = _run(job.stage / ONNX, job.images)
         if probabilities is None:  # with the names wrong there is no `probabilities` output to compare
-            found = [Checked(ONNX, {"passed": False}, [str(p) for p in check_onnx_names(ONNX, inputs, outputs)])]
+            found = [Checked(ONNX, {"passed": False}, check_onnx_names(ONNX, inputs, outputs))]
         else:
             found = [check_float(job, ONNX, probabilities)]
         if job.quantize:

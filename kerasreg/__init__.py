@@ -4,4 +4,6 @@ Heavy imports (TensorFlow, Keras, tensorflow-datasets) stay inside the functions
 that need them, so `import kerasreg` is cheap.
 """
 
-__version__ = "0.1.0"
+from contract.extras import version
+
+__version__ = version()  # setup.py's, from the installed metadata

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES
 from kerasreg.datasets.views import BALANCE_CHOICES
+from kerasreg.distribution.strategy import COLLECTIVE_CHOICES
 from kerasreg.errors import KerasregError
-from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND
-from kerasreg.schedule import CONVERGED_PATIENCE
-from kerasreg.strategy import COLLECTIVE_CHOICES
+from kerasreg.l2_search.grid import L2_GRID, STRONG_BOUND, WEAK_BOUND
+from kerasreg.training.schedule import CONVERGED_PATIENCE
 
 OPTIMIZER_CHOICES = ("adam", "sgd")
 NORMALIZE_CHOICES = ("per-pixel", "none")
@@ -93,8 +93,8 @@ class TrainConfig:
         100, "most epochs per training run (with --l2 auto: per point of the search, and for the refit)"
     )
     # Global batch, split across replicas. Each step costs ~0.3 ms beyond its
-    # arithmetic, so on MNIST 8k an epoch takes 20 ms at 128, 14 ms at 512 and 10 ms
-    # at 1024 (the numpy floor for the same arithmetic: 5 ms): large batches for large
+    # arithmetic, so on MNIST 8k an epoch at batch 128 takes twice as long as at 1024
+    # (the epoch at 1024 against the numpy floor: README, Performance): large batches for large
     # data. But Adam needs steps to converge: at 1024, digits' 1.3k images make 2 steps
     # an epoch and its weakly regularised points hit the epoch cap (test accuracy
     # 0.958, against 0.975 at 64). So auto aims at 16 steps an epoch.

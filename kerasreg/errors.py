@@ -19,6 +19,10 @@ class RunDirError(KerasregError):
     """A run directory that is missing, incomplete or unreadable."""
 
 
+# The one way out of a run directory that cannot be resumed, in every message that refuses one.
+RESTART = "pass --restart to discard it and start over"
+
+
 class CheckFailed(Exception):
     """A command ran but its result did not pass a check (exit 1): a headline and one line per failure."""
 

@@ -10,7 +10,7 @@ dir and seed), or with `--on sample` uses the test images kept in the run direct
 from __future__ import annotations
 
 if __name__ == "__main__":  # before the imports below, which need the train extra
-    from kerasreg.extras import require_extra
+    from contract.extras import require_extra
 
     require_extra("train", "python -m kerasreg.evaluate")
 
@@ -19,8 +19,8 @@ import json
 import os
 from pathlib import Path
 
-from kerasreg import run_dir as files
 from kerasreg.cli import run_cli
+from kerasreg.run_directory import files
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +48,9 @@ def evaluate_run(run_dir: Path, on: str = "test") -> dict:
     split's most common), so the training data need not be loaded again.
     """
     from kerasreg.errors import RunDirError
-    from kerasreg.evaluation import compute_metrics
     from kerasreg.model import predict_probabilities
-    from kerasreg.runs import FinishedRun
+    from kerasreg.reports.metrics import compute_metrics
+    from kerasreg.run_directory.finished import FinishedRun
 
     run = FinishedRun.open(run_dir)
     if on == "sample":
@@ -68,7 +68,7 @@ def evaluate_run(run_dir: Path, on: str = "test") -> dict:
 
 
 def _report(run_dir: Path, on: str, as_json: bool) -> None:
-    from kerasreg.evaluation import summary_lines
+    from kerasreg.reports.metrics import summary_lines
 
     metrics = evaluate_run(run_dir, on)
     if as_json:

@@ -6,11 +6,13 @@
 Preprocessing is part of the graph, so the saved model, the SavedModel and the ONNX
 file all take pixel values exactly as decoded from an image file. The logits have a
 layer of their own so the training loop can take a numerically stable loss from
-them; the L2 penalty belongs to the training objective (kerasreg/epoch_loop.py), not
+them; the L2 penalty belongs to the training objective (kerasreg/training/compiled_epoch.py), not
 to the model.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -48,7 +50,7 @@ def aligned_empty(shape: tuple[int, ...], dtype, alignment: int = 64) -> np.ndar
     """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary.
 
     TensorFlow shares (rather than copies) host memory only at 64-byte alignment
-    (`epoch_loop.host_tensor`); numpy's own large arrays start 16 bytes past a page.
+    (`compiled_epoch.host_tensor`); numpy's own large arrays start 16 bytes past a page.
     """
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     raw = np.empty(size + alignment, np.uint8)
@@ -163,10 +165,17 @@ def set_affine(model, kernel: np.ndarray, bias: np.ndarray) -> None:
 PREDICT_BATCH = 1024
 
 
+def class_probabilities(outputs: np.ndarray, task: str) -> np.ndarray:
+    """[N, K] probabilities from model outputs; a binary [N,1] sigmoid becomes (1-p, p)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if task == BINARY:
+        p = outputs.reshape(-1)
+        return np.stack([1.0 - p, p], axis=1)
+    return outputs
+
+
 def predict_probabilities(model, images: np.ndarray, task: str) -> np.ndarray:
     """[N, K] class probabilities, calling the model directly in batches (works under any strategy)."""
-    from kerasreg.evaluation import class_probabilities
-
     outputs = [
         np.asarray(model(images[i : i + PREDICT_BATCH], training=False), dtype=np.float32)
         for i in range(0, len(images), PREDICT_BATCH)
@@ -176,9 +185,12 @@ def predict_probabilities(model, images: np.ndarray, task: str) -> np.ndarray:
     return class_probabilities(stacked, task)
 
 
-def loss_name(task: str) -> str:
-    """The Keras loss that matches the model's output for `task`."""
-    return "binary_crossentropy" if task == BINARY else "sparse_categorical_crossentropy"
+def weights_digest(model) -> str:
+    """sha256 of the model's weights: equal on every worker of a synchronous run."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
 
 
 def _is_mixed(dtype) -> bool:

@@ -15,7 +15,7 @@ same command: finished runs are kept, an unfinished one resumes where it stopped
 from __future__ import annotations
 
 if __name__ == "__main__":  # before the imports below, which need the train extra
-    from kerasreg.extras import require_extra
+    from contract.extras import require_extra
 
     require_extra("train", "python -m kerasreg.study")
 
@@ -26,10 +26,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasreg import run_dir as files
-from kerasreg.charts import COLORS, Series, line_chart
 from kerasreg.cli import run_cli
 from kerasreg.errors import KerasregError
+from kerasreg.flags import add_config_flags, config_from_args
+from kerasreg.reports.charts import COLORS, Series, line_chart
+from kerasreg.run_directory import files
 
 CURVES = "loss_curves.png"
 TABLE_MD, TABLE_CSV = "results.md", "results.csv"
@@ -55,8 +56,6 @@ class Setting:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: a sweep (learning rates or L2 strengths), the study folder, and every training flag."""
-    from kerasreg.train import add_config_flags
-
     p = argparse.ArgumentParser(
         prog="python -m kerasreg.study",
         description="Train one model per setting and overlay their cost curves.",
@@ -82,7 +81,7 @@ def run_study(base, settings: list[Setting], out: Path) -> list[dict]:
     """Train every setting not finished yet (resuming an unfinished one), then write the curves and the table."""
     import dataclasses
 
-    from kerasreg.train import train_and_evaluate
+    from kerasreg.training.pipeline import train_and_evaluate
 
     out.mkdir(parents=True, exist_ok=True)
     for setting in settings:
@@ -153,8 +152,6 @@ def write_tables(rows: list[dict], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, train each setting, write the picture and the table."""
-    from kerasreg.train import config_from_args
-
     parser = build_parser()
     args = parser.parse_args(argv)
     flag = "learning_rates" if args.learning_rates else "l2_strengths"

@@ -1,4 +1,4 @@
-"""serve: run an exported kerasreg model with onnxruntime, without TensorFlow.
+"""serve: run an exported kerasreg model (ONNX on onnxruntime, or LiteRT), without TensorFlow.
 
     from serve import Model
     Model.load("exports/digits/model.onnx").classify(images, top_k=3)
@@ -6,20 +6,22 @@
     python -m serve predict exports/digits/model.onnx digit.png --top-k 3
     python -m serve http exports/digits/model.onnx --port 8501
 
-Imports numpy, onnxruntime and Pillow only (granian, orjson and prometheus-client for
-`http`); never TensorFlow, Keras, tf2onnx, kerasreg or export.
+Imports numpy, onnxruntime (or ai-edge-litert for .tflite files), Pillow and the shared
+`contract` package only (granian, orjson and prometheus-client for `http`); never
+TensorFlow, Keras, tf2onnx, kerasreg or export (tests/test_serve_model.py proves it).
 """
 
-__version__ = "0.1.0"
-
+from contract.extras import version
 from serve.errors import BadInput, ModelLoadError, ModelNotFound, ServeError
+
+__version__ = version()  # setup.py's, from the installed metadata
 
 __all__ = ["__version__", "BadInput", "Model", "ModelLoadError", "ModelNotFound", "ServeError"]
 
 
 def __getattr__(name: str):
     # `Model` on first use: `python -m serve` imports this package before it can check
-    # that numpy and onnxruntime are installed (serve/extras.py).
+    # that numpy and onnxruntime are installed (contract/extras.py).
     if name == "Model":
         from serve.model import Model
 

@@ -1,6 +1,6 @@
 import sys
 
-from serve.extras import require_extra
+from contract.extras import require_extra
 
 require_extra(("serve", "litert"), "python -m serve")  # onnxruntime, or LiteRT for .tflite files
 

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="python -m serve",
-        description="Run an exported kerasreg model with onnxruntime (no TensorFlow).",
+        description="Run an exported kerasreg model with onnxruntime or LiteRT (no TensorFlow).",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

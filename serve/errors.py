@@ -1,7 +1,8 @@
 """One error family for serve, each carrying the HTTP status it maps to.
 
-The library and CLI raise these too; the HTTP layer turns any of them into
-`{"error": message}` with `status_code`, in one handler.
+The library and CLI raise these too; the HTTP app turns any of them into
+`{"error": message}` with `status_code`, in one handler (gRPC maps the same classes to
+its status codes).
 """
 
 
@@ -42,6 +43,6 @@ class ClientDisconnected(ServeError):
 
 
 class ModelLoadError(ServeError, ValueError):
-    """The ONNX file is missing, unreadable or lacks kerasreg's metadata."""
+    """The model file (ONNX or LiteRT) is missing, too large, unreadable, or lacks kerasreg's metadata."""
 
     status_code = 500

@@ -1,11 +1,11 @@
-"""The app: both protocols' routes over one data plane, one error handler, one body shape. No transport.
+"""The app: every HTTP route in one table over one data plane, one error handler, one body shape. No transport.
 
-It takes a `Request` and answers a `Response` (or an awaitable of one when the work
-leaves the event loop); the engine's adapter (serve/rsgi_app.py) does the HTTP. No
-web framework: a single-image request does ~50 us of work, and a framework's
-request, routing and response objects cost as much again. What a framework would
-give is here in a few lines: routes with path parameters, HEAD, OPTIONS, 404/405
-with `Allow`, CORS when asked for, and every error as `{"error": "..."}` with its status.
+It takes a `Request` and answers a `Response`; the engine's adapter
+(serve/rsgi_app.py) does the HTTP. No web framework: a single-image request does
+~50 us of work, and a framework's request, routing and response objects cost as
+much again. What a framework would give is here in a few lines: routes with path
+parameters, HEAD, OPTIONS, 404/405 with `Allow`, CORS when asked for, and every
+error as `{"error": "..."}` with its status.
 """
 
 from __future__ import annotations
@@ -13,58 +13,122 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+import contract
 from serve import oip_v2, tfserving_v1, web_page
-from serve.dataplane import DataPlane
+from serve.dataplane import NO_LABELS, DataPlane
 from serve.errors import ServeError
 from serve.http_common import Request, Response, json_response
+from serve.log_text import for_log
 
 log = logging.getLogger("serve.http")
-Endpoint = Callable[[Request], "Response | Awaitable[Response]"]
+Endpoint = Callable[[DataPlane, Request], Awaitable[Response]]
 CORS_MAX_AGE = "600"  # seconds a browser may cache a preflight's answer
+# What a browser may send: the headers the API reads, and nothing a preflight asks for beyond them.
+CORS_ALLOWED_HEADERS = "content-type"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path pattern ("/v1/models/{name}:predict"; a parameter never spans "/" or ":"), the protocol it belongs to
+    (the metrics' `protocol` label), and one endpoint per HTTP method."""
+
+    pattern: str
+    protocol: str
+    methods: dict[str, Endpoint]
+
+
+async def _metrics(plane: DataPlane, request: Request) -> Response:
+    if plane.metrics is None:
+        raise RouteNotFound()
+    body, content_type = plane.metrics.exposition()
+    return Response(200, body, content_type)
+
+
+_V1_MODEL, _V1_VERSION = "/v1/models/{name}", "/v1/models/{name}/versions/{version}"
+_V2_MODEL, _V2_VERSION = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
+# Every route the server answers. The OpenAPI document (serve/openapi.json) describes each.
+ROUTES: tuple[Route, ...] = (
+    # TensorFlow Serving's REST API (serve/tfserving_v1.py)
+    *(
+        route
+        for base in (_V1_MODEL, _V1_VERSION)
+        for route in (
+            Route(base + ":predict", "v1", {"POST": tfserving_v1.predict}),
+            Route(base + "/metadata", "v1", {"GET": tfserving_v1.metadata}),
+            Route(base, "v1", {"GET": tfserving_v1.status}),
+        )
+    ),
+    # The Open Inference Protocol, v2 (serve/oip_v2.py)
+    Route("/v2/health/live", "v2", {"GET": oip_v2.live}),
+    Route("/v2/health/ready", "v2", {"GET": oip_v2.ready}),
+    Route("/v2", "v2", {"GET": oip_v2.server_metadata}),
+    *(
+        route
+        for base in (_V2_MODEL, _V2_VERSION)
+        for route in (
+            Route(base, "v2", {"GET": oip_v2.metadata}),
+            Route(base + "/ready", "v2", {"GET": oip_v2.model_ready}),
+            Route(base + "/infer", "v2", {"POST": oip_v2.infer}),
+        )
+    ),
+    # The page (serve/web_page.py)
+    Route("/", "page", {"GET": web_page.page}),
+    Route("/web/{file}", "page", {"GET": web_page.asset}),
+    Route("/web/ort/{file}", "page", {"GET": web_page.ort}),
+    Route("/models", "page", {"GET": web_page.models}),
+    Route(f"/models/{{name}}/{contract.ONNX}", "page", {"GET": web_page.onnx_file}),
+    Route(f"/models/{{name}}/versions/{{version}}/{contract.ONNX}", "page", {"GET": web_page.onnx_file}),
+    # Prometheus
+    Route("/metrics", "metrics", {"GET": _metrics}),
+)
+OTHER = "other"  # the protocol label of a request no route takes
 
 
 class Router:
-    """Routes "/v1/models/{name}:predict" style patterns (a parameter never spans "/" or ":")."""
+    """Finds a request's route: its endpoint, its protocol and the path's parameters."""
 
     _CACHE_SIZE = 1024  # paths remembered; clients repeat the same few
 
-    def __init__(self):
-        self._routes: list[tuple[re.Pattern, dict[str, Endpoint]]] = []
-        self._cache: dict[tuple[str, str], tuple[Endpoint, dict[str, str]]] = {}
+    def __init__(self, routes: tuple[Route, ...]):
+        self._routes = []
+        for route in routes:
+            escaped = re.escape(route.pattern).replace(r"\{", "{").replace(r"\}", "}")
+            regex = re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", escaped) + r"\Z")
+            methods = dict(route.methods)
+            if "GET" in methods:
+                methods["HEAD"] = methods["GET"]  # HEAD answers as GET, without the body
+            self._routes.append((regex, route.protocol, methods))
+        self._cache: dict[tuple[str, str], tuple[Endpoint, str, dict[str, str]]] = {}
 
-    def add(self, pattern: str, methods: dict[str, Endpoint]) -> None:
-        """Serve `pattern` with one endpoint per HTTP method (HEAD answers as GET, without the body)."""
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}"))
-        if "GET" in methods:
-            methods = {**methods, "HEAD": methods["GET"]}
-        self._routes.append((re.compile(regex + r"\Z"), methods))
-        self._cache.clear()
-
-    def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
-        """The endpoint and path parameters for a request, or a 404/405 ServeError."""
+    def match(self, method: str, path: str) -> tuple[Endpoint, str, dict[str, str]]:
+        """The endpoint, protocol and path parameters for a request, or a 404/405 ServeError."""
         found = self._cache.get((method, path))
-        if found is not None:
-            return found[0], dict(found[1])
-        endpoint, params = self._search(method, path)
-        if len(self._cache) >= self._CACHE_SIZE:
-            self._cache.clear()
-        self._cache[(method, path)] = (endpoint, params)
-        return endpoint, dict(params)
+        if found is None:
+            found = self._search(method, path)
+            if len(self._cache) >= self._CACHE_SIZE:
+                self._cache.clear()
+            self._cache[(method, path)] = found
+        return found[0], found[1], dict(found[2])
+
+    def protocol(self, path: str) -> str:
+        """The protocol of the route that has `path`, whatever the method; OTHER when none has it."""
+        return next((protocol for regex, protocol, _ in self._routes if regex.match(path)), OTHER)
 
     def allowed(self, path: str) -> list[str]:
         """The methods some route takes for `path` (empty when none has it)."""
         methods: set[str] = set()
-        for regex, endpoints in self._routes:
+        for regex, _, endpoints in self._routes:
             if regex.match(path):
                 methods.update(endpoints)
         return sorted(methods)
 
-    def _search(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
-        for regex, methods in self._routes:
+    def _search(self, method: str, path: str) -> tuple[Endpoint, str, dict[str, str]]:
+        for regex, protocol, methods in self._routes:
             found = regex.match(path)
             if found and method in methods:
-                return methods[method], found.groupdict()
+                return methods[method], protocol, found.groupdict()
         allowed = self.allowed(path)
         raise MethodNotAllowed(allowed) if allowed else RouteNotFound()
 
@@ -88,6 +152,15 @@ class MethodNotAllowed(ServeError):
         self.allowed = allowed
 
 
+@dataclass(slots=True)
+class Answer:
+    """A request's response, the protocol its route belongs to, and the metrics' model and version labels."""
+
+    response: Response
+    protocol: str
+    labels: tuple[str, str]
+
+
 class HttpApp:
     """Routes a request to its endpoint and turns every failure into `{"error": ...}`.
 
@@ -99,77 +172,74 @@ class HttpApp:
     def __init__(self, plane: DataPlane, cors_origins: tuple[str, ...] = ()):
         self.plane = plane
         self.cors_origins = frozenset(cors_origins)
-        self.router = Router()
-        tfserving_v1.register(self.router, plane)
-        oip_v2.register(self.router, plane)
-        web_page.register(self.router, plane)
-        if plane.metrics is not None:
-            self.router.add("/metrics", {"GET": self._metrics})
+        self.router = Router(ROUTES)
 
-    def handle(self, request: Request) -> Response | Awaitable[Response]:
-        """The response to `request`, or an awaitable of it when the endpoint's work leaves the event loop."""
+    async def handle(self, request: Request) -> Answer:
+        """The answer to `request`: its response, protocol and labels."""
         if request.method == "OPTIONS":
-            return self._finish(request, self._options(request))
+            response = self._options(request)
+            return self._answer(request, response, self.router.protocol(request.path), cors=response.status == 204)
+        protocol = OTHER
         try:
-            endpoint, request.path_params = self.router.match(request.method, request.path)
-            result = endpoint(request)
+            endpoint, protocol, request.path_params = self.router.match(request.method, request.path)
+            response = await endpoint(self.plane, request)
         except Exception as e:  # noqa: BLE001 - every failure becomes a response; error_response logs the unexpected
-            result = self.error_response(request, e)
-        if isinstance(result, Response):
-            return self._finish(request, result)
-        return self._finish_later(request, result)
-
-    async def _finish_later(self, request: Request, awaitable) -> Response:
-        try:
-            response = await awaitable
-        except Exception as e:  # noqa: BLE001 - as in handle
             response = self.error_response(request, e)
-        return self._finish(request, response)
+        return self._answer(request, response, protocol)
 
-    def _finish(self, request: Request, response: Response) -> Response:
-        """Release the model version the request held; add the CORS headers its origin is owed."""
-        if request.served is not None:
-            self.plane.finish(request.served)
+    def _answer(self, request: Request, response: Response, protocol: str, cors: bool = True) -> Answer:
+        """The answer, its labels (the data plane's, for an answer no version gave), and the CORS headers it owes.
+
+        `cors` False: a preflight that is refused (no such route) grants nothing.
+        """
+        labels = response.labels
+        if labels is None:
+            params = request.path_params
+            labels = self.plane.labels(params.get("name"), params.get("version")) if params else NO_LABELS
         if self.cors_origins:
-            origin = request.headers.get("origin")
-            if origin and ("*" in self.cors_origins or origin in self.cors_origins):
-                response.headers += [("access-control-allow-origin", origin), ("vary", "Origin")]
-        return response
+            response.headers += self._cors_headers(request, cors)
+        return Answer(response, protocol, labels)
+
+    def _cors_headers(self, request: Request, grant: bool) -> list[tuple[str, str]]:
+        """`*` as it is (never an echo: an origin of `null` is not granted by name); a listed origin echoed, with
+        `Vary: Origin` on every answer, so caches keep the answers of different origins apart."""
+        if "*" in self.cors_origins:
+            return [("access-control-allow-origin", "*")] if grant else []
+        headers = [("vary", "Origin")]
+        origin = request.headers.get("origin")
+        if grant and origin in self.cors_origins:
+            headers.append(("access-control-allow-origin", origin))
+        return headers
 
     def _options(self, request: Request) -> Response:
         """OPTIONS: the methods the path takes; for a CORS preflight from an allowed origin, what it may send."""
         allowed = self.router.allowed(request.path)
         if not allowed:
             return self.error_response(request, RouteNotFound())
-        response = Response(204, b"", headers=[("allow", ", ".join([*allowed, "OPTIONS"]))])
+        response = Response(204, b"", None, headers=[("allow", ", ".join([*allowed, "OPTIONS"]))])
         origin = request.headers.get("origin")
         asked = request.headers.get("access-control-request-method")
         if asked and origin and ("*" in self.cors_origins or origin in self.cors_origins):
-            wanted = request.headers.get("access-control-request-headers") or "content-type"
             response.headers += [
                 ("access-control-allow-methods", ", ".join(allowed)),
-                ("access-control-allow-headers", wanted),
+                ("access-control-allow-headers", CORS_ALLOWED_HEADERS),
                 ("access-control-max-age", CORS_MAX_AGE),
             ]
         return response
-
-    def _metrics(self, request: Request) -> Response:
-        body, content_type = self.plane.metrics.exposition()
-        return Response(200, body, content_type)
 
     def error_response(self, request: Request, error: BaseException) -> Response:
         """`{"error": ...}` with the error's status; anything not a ServeError is a logged 500 that says nothing."""
         if isinstance(error, ServeError):
             if error.status_code >= 500:
-                log.error("%s %s: %s", request.method, request.path, error)
+                log.error("%s %s: %s", for_log(request.method), for_log(request.path), for_log(str(error)))
             response = json_response({"error": str(error)}, error.status_code)
             if isinstance(error, MethodNotAllowed):
                 response.headers.append(("allow", ", ".join([*error.allowed, "OPTIONS"])))
             return response
-        log.error("%s %s failed", request.method, request.path, exc_info=error)
+        log.error("%s %s failed", for_log(request.method), for_log(request.path), exc_info=error)
         return json_response({"error": "internal server error"}, 500)
 
 
 def build_app(plane: DataPlane, cors_origins: tuple[str, ...] = ()) -> HttpApp:
-    """The app serving `plane` over TF Serving REST (v1) and the Open Inference Protocol (v2)."""
+    """The app serving `plane` over TF Serving REST (v1), the Open Inference Protocol (v2), the page and metrics."""
     return HttpApp(plane, cors_origins)

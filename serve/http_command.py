@@ -203,7 +203,7 @@ def run_http(args: argparse.Namespace) -> int:
     """Check everything, say where it serves, serve until stopped."""
     import logging.config
 
-    from serve.extras import require_extra
+    from contract.extras import require_extra
     from serve.stop_signals import hold_stop_signals
 
     require_extra("http", "python -m serve http")

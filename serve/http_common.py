@@ -1,9 +1,10 @@
-"""What both protocols share: requests and responses, JSON, images.
+"""What the HTTP protocols share: requests and responses, JSON, images.
 
-An endpoint takes a `Request` (its body already read, within the limits, by the
-engine's adapter, serve/rsgi_app.py) and returns a `Response`, or for work that
-must leave the event loop an awaitable of one. It raises a `ServeError` for
-anything the client got wrong, and http_app.py turns that into `{"error": ...}`.
+An endpoint is `async def endpoint(plane, request) -> Response`: it takes a
+`Request` (its body already read, within the limits, by the engine's adapter,
+serve/rsgi_app.py), parses it, asks the data plane, and formats the answer. It
+raises a `ServeError` for anything the client got wrong, and http_app.py turns that
+into `{"error": ...}`.
 """
 
 from __future__ import annotations
@@ -16,45 +17,42 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from serve.dataplane import DataPlane
+from serve.dataplane import DataPlane, ModelView
 from serve.errors import BadInput
 from serve.images import declared_pixels, decode_image
 from serve.limits import INLINE_DECODE_PIXELS, REQUEST_PIXELS_FACTOR, Limits
 from serve.model import Model
-from serve.repository import Served
 
 JSON = "application/json"
 
 
 @dataclass(slots=True)
 class Response:
-    """What an endpoint answers: a status, a body (JSON unless said otherwise) and any further headers."""
+    """What an endpoint answers: a status, a body (JSON unless said otherwise), further headers, and the model
+    version the answer is about (the metrics' labels; None when no served version gave it)."""
 
     status: int
     body: bytes
-    content_type: str = JSON
+    content_type: str | None = JSON  # None: no Content-Type (a 204)
     headers: list[tuple[str, str]] = field(default_factory=list)
+    labels: tuple[str, str] | None = None
 
 
-def json_response(value, status: int = 200) -> Response:
+def json_response(value, status: int = 200, labels: tuple[str, str] | None = None) -> Response:
     """`value` as JSON (numpy arrays included) with `status`."""
-    return Response(status, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+    return Response(status, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY), labels=labels)
 
 
 @dataclass(slots=True)
 class Request:
-    """One HTTP request as the endpoints see it: method, path, its parameters, headers, whole body.
-
-    `served` is the model version it resolved to (`resolve`), for the app to release
-    once it is answered and for the metrics' labels.
-    """
+    """One HTTP request as the endpoints see it: method, path, its parameters, headers, whole body, query string."""
 
     method: str
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
-    served: Served | None = None
+    query: str = ""
 
     def json(self) -> dict:
         """The body as a JSON object, or BadInput."""
@@ -74,10 +72,15 @@ def parse_json(body: bytes) -> dict:
     return value
 
 
-def resolve(plane: DataPlane, request: Request) -> Served:
-    """The model version the request's path names (`{name}`, and `{version}` when given), held for the request."""
-    request.served = plane.resolve(request.path_params["name"], request.path_params.get("version"))
-    return request.served
+def shown(value, limit: int = 60) -> str:
+    """A client's value quoted for an error message, cut to `limit` characters (a 400 repeats no megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def view(plane: DataPlane, request: Request) -> ModelView:
+    """The model version the request's path names (`{name}`, and `{version}` when given); nothing held."""
+    return plane.view(request.path_params["name"], request.path_params.get("version"))
 
 
 def b64_bytes(value: dict, label: str) -> bytes:

@@ -13,6 +13,9 @@ DEFAULT_MAX_BATCH = 256  # images per request
 # most, less than the ~40 us a hop to a worker thread and back costs a 20 us model
 # several times over. Larger batches run in a thread, under the timeout.
 INLINE_MAX_VALUES = 1 << 18
+# Request bodies of at most this many bytes are parsed on the event loop (~1 ms of JSON at
+# most); larger ones in a thread of their own, so a flood of 8 MB bodies cannot stall health.
+INLINE_PARSE_BYTES = 1 << 18
 # Images declaring at most this many pixels in all are decoded on the event loop
 # (a few ms at most); more are decoded in a thread, under the timeout.
 INLINE_DECODE_PIXELS = 1 << 20

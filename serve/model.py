@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serve import contract
+import contract
 from serve.errors import BadInput, ModelLoadError
 
 REQUIRED_KEYS = tuple(contract.key(name) for name in contract.REQUIRED)
@@ -23,7 +23,7 @@ SUM_TOLERANCE = 0.05  # a test inference's probabilities must sum to 1 within th
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the ONNX file's metadata says about the model."""
+    """What the model file's kerasreg metadata says about the model (ONNX metadata_props, or LiteRT metadata)."""
 
     classes: tuple[str, ...]
     task: str
@@ -111,7 +111,7 @@ class Model:
 
         path = Path(path)
         if not path.is_file():
-            raise ModelLoadError(f"{path} not found; pass the model.onnx written by python -m export.")
+            raise ModelLoadError(f"{path} not found; pass the model.onnx (or .tflite) written by python -m export.")
         data = path.read_bytes()
         session = open_session(path, data)
         try:
@@ -129,7 +129,7 @@ class Model:
         where = f"{self.path}: " if self.path else ""
         try:
             probabilities = self.run(np.zeros((1, *self.info.input_shape), np.uint8))
-        except Exception as e:  # noqa: BLE001 - onnxruntime's own error types
+        except Exception as e:  # noqa: BLE001 - each runtime's own error types
             raise ModelLoadError(f"{where}the test inference failed ({str(e).splitlines()[0][:160]}).") from None
         expected = (1, len(self.info.classes))
         if probabilities.shape != expected or not np.isfinite(probabilities).all():

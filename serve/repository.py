@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serve import contract
+import contract
 from serve.errors import ModelLoadError, ModelNotFound, NotReady
 from serve.model import Model
 
@@ -215,18 +215,21 @@ class ModelRepository:
             log.warning("ignoring %s: %s (expected NAME/VERSION/%s)", path, why, contract.ONNX)
 
     # Answering requests.
-    def acquire(self, name: str, version: int | None = None) -> Served:
-        """The version to answer with (the newest when None), counted in flight until `release`."""
+    def find(self, name: str, version: int | None = None) -> Served:
+        """The version to answer with (the newest when None), not held; ModelNotFound or NotReady saying why not."""
         versions = self.served.get(name)
         if not versions:
             self.not_served(name)
         if version is None:
-            chosen = versions[max(versions)]
-        elif version in versions:
-            chosen = versions[version]
-        else:
-            listed = ", ".join(str(v) for v in sorted(versions))
-            raise ModelNotFound(f"model {name!r} has no version {version}; it has: {listed}.")
+            return versions[max(versions)]
+        if version in versions:
+            return versions[version]
+        listed = ", ".join(str(v) for v in sorted(versions))
+        raise ModelNotFound(f"model {name!r} has no version {version}; it has: {listed}.")
+
+    def acquire(self, name: str, version: int | None = None) -> Served:
+        """As `find`, counted in flight until `release`."""
+        chosen = self.find(name, version)
         chosen.in_flight += 1
         return chosen
 

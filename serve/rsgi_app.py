@@ -23,9 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from serve.dataplane import NO_LABELS
 from serve.errors import ClientDisconnected, PayloadTooLarge, ServeError
-from serve.http_common import Request, Response
+from serve.http_app import Answer
+from serve.http_common import Request
 from serve.limits import DEFAULT_MAX_BATCH, Limits
+from serve.log_text import for_log
 from serve.stop_signals import DRAIN_SIGNAL, hold_stop_signals
 
 log = logging.getLogger("serve.http")
@@ -140,50 +143,38 @@ class RsgiApp:
     async def __rsgi__(self, scope, proto) -> None:
         """One HTTP request (HTTP/1.1 or HTTP/2): read it, answer it, count it."""
         started = time.perf_counter()
-        request = Request(scope.method, scope.path, scope.headers)
+        request = Request(scope.method, scope.path, scope.headers, query=scope.query_string)
         try:
             await self._read_body(request, proto)
-            result = self.app.handle(request)
-            response = result if isinstance(result, Response) else await result
+            answer = await self.app.handle(request)
         except ClientDisconnected:
             log.info("client %s closed the connection before its request was read", scope.client)
             return
         except (RequestTimeout, PayloadTooLarge) as e:
-            response = self.app.error_response(request, e)
-            response.headers.append(("connection", "close"))  # the rest of the body is not read
-        headers = [("content-type", response.content_type), *response.headers]
+            answer = Answer(self.app.error_response(request, e), self.app.router.protocol(request.path), NO_LABELS)
+            answer.response.headers.append(("connection", "close"))  # the rest of the body is not read
+        response = answer.response
+        headers = response.headers if response.content_type is None else [
+            ("content-type", response.content_type),
+            *response.headers,
+        ]
         if self.plane.draining:
             headers.append(("connection", "close"))
         proto.response_bytes(response.status, headers, response.body)
         seconds = time.perf_counter() - started
-        model, version = self._labels(request)
-        path = scope.path
-        protocol = "v1" if path.startswith("/v1/") else "v2" if path.startswith("/v2") else "other"
-        self.metrics.request(model, version, protocol, response.status, seconds)
+        self.metrics.request(*answer.labels, answer.protocol, response.status, seconds)
         if self.options.access_log:
+            target = scope.path + (f"?{scope.query_string}" if scope.query_string else "")
             access.info(
                 '%s "%s %s HTTP/%s" %d %d %.3fms',
                 scope.client,
-                scope.method,
-                path + (f"?{scope.query_string}" if scope.query_string else ""),
+                for_log(scope.method),
+                for_log(target),
                 scope.http_version,
                 response.status,
                 len(response.body),
                 seconds * 1e3,
             )
-
-    def _labels(self, request: Request) -> tuple[str, str]:
-        """The metrics' model and version: those the request used, or that its path names when the server has them.
-
-        Never a name the server does not have: a client cannot grow the label set.
-        """
-        if request.served is not None:
-            return request.served.name, str(request.served.version)
-        versions = self.plane.repository.served.get(request.path_params.get("name", ""))
-        if versions is None:
-            return "", ""
-        version = request.path_params.get("version", "")
-        return request.path_params["name"], version if version.isdigit() and int(version) in versions else ""
 
     async def _read_body(self, request: Request, proto) -> None:
         """Fill `request.body` within the size limit and the timeout, or raise what to answer."""

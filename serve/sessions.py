@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from serve import contract
+import contract
 from serve.errors import ModelLoadError
 
-BATCH = "batch"
 RUNTIMES = {".onnx": ("onnxruntime", "serve"), ".tflite": ("ai-edge-litert", "litert")}  # runtime, extra
 
 
@@ -125,7 +124,7 @@ class LiteRTSession:
         signatures = self.interpreter.get_signature_list()
         name = next(iter(signatures.values()))["inputs"][0] if signatures else inp["name"]
         def dims(signature) -> list:  # a free batch axis as ONNX names it, for one way of reporting shapes
-            return [BATCH if i == 0 and d == -1 else int(d) for i, d in enumerate(signature)]
+            return [contract.BATCH_AXIS if i == 0 and d == -1 else int(d) for i, d in enumerate(signature)]
 
         input_type = np.dtype(inp["dtype"]).name
         self.graph = Graph(name, input_type, dims(inp["shape_signature"]), dims(out["shape_signature"]))

@@ -6,15 +6,14 @@
                                      {"inputs": ...}      -> {"outputs": [...], "model_version": "N"}
 An instance is an image as nested lists [H][W][C], {"images": ...}, or {"b64": "..."}.
 Without a version the newest answers; `model_version` names the one that did.
+The routes are registered in serve/http_app.py's table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 import numpy as np
 
-from serve.dataplane import DataPlane
+from serve.dataplane import DataPlane, version_number
 from serve.errors import BadInput
 from serve.http_common import (
     Request,
@@ -25,12 +24,10 @@ from serve.http_common import (
     holds_booleans,
     json_response,
     parse_json,
-    resolve,
+    view,
 )
 from serve.json_pixels import parse_instances
-from serve.limits import Limits
 from serve.model import Model
-from serve.repository import Served
 
 
 def _version_status(state: dict) -> dict:
@@ -83,7 +80,7 @@ def _stack(rows: list, check_booleans: bool) -> np.ndarray:
     return np.stack(arrays) if arrays else np.zeros((0,), np.uint8)
 
 
-def _images(body: dict, model: Model, check_booleans: bool, max_batch: int, limits: Limits):
+def _images(body: dict, model: Model, check_booleans: bool, plane: DataPlane):
     """The request's images and its answer's key; or, for images to decode in a thread, a job giving them."""
     input_name = model.info.input_name
     if ("instances" in body) == ("inputs" in body):
@@ -92,11 +89,10 @@ def _images(body: dict, model: Model, check_booleans: bool, max_batch: int, limi
         instances = body["instances"]
         if not isinstance(instances, list):
             raise BadInput('"instances" must be a list of images.')
-        if len(instances) > max_batch:  # before decoding anything
-            raise BadInput(f"batch of {len(instances)} images exceeds this server's limit of {max_batch}; split it.")
+        plane.check_batch_size(len(instances))  # before decoding anything
         encoded: dict[int, bytes] = {}
         rows = [_instance(v, i, model, encoded) for i, v in enumerate(instances)]
-        decoded = decode_images(encoded, model, limits) if encoded else {}
+        decoded = decode_images(encoded, model, plane.limits) if encoded else {}
 
         def assemble(images: dict[int, np.ndarray]) -> np.ndarray:
             return _stack([images.get(i, row) for i, row in enumerate(rows)], check_booleans)
@@ -112,50 +108,44 @@ def _images(body: dict, model: Model, check_booleans: bool, max_batch: int, limi
     return as_array(inputs, '"inputs"', check_booleans), "outputs"
 
 
-def register(router, plane: DataPlane) -> None:
-    """Add the v1 routes over `plane` to `router`."""
-    limits = plane.limits
+def _parse(body: bytes, model: Model, plane: DataPlane):
+    """A predict body's images (or a job decoding them) and its answer's key."""
+    images = parse_instances(body, model.info.input_shape, plane.max_batch)
+    if images is not None:
+        return images, "predictions"
+    # Anything but plain nested pixel lists: the general JSON path.
+    return _images(parse_json(body), model, holds_booleans(body), plane)
 
-    def status(request: Request) -> Response:
-        params = request.path_params
-        states = plane.repository.states(params["name"])
-        if "version" in params:
-            states = [s for s in states if str(s["version"]) == params["version"]]
-            if not states:
-                resolve(plane, request)  # raises ModelNotFound, naming the versions there are
-        return json_response({"model_version_status": [_version_status(s) for s in states]})
 
-    def metadata(request: Request) -> Response:
-        served = resolve(plane, request)
-        return json_response(
-            {
-                "model_spec": {"name": served.name, "signature_name": "", "version": str(served.version)},
-                "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(served.model)}}},
-            }
-        )
+async def status(plane: DataPlane, request: Request) -> Response:
+    """Every version's state (or the one the path names), as TF Serving's model status."""
+    params = request.path_params
+    states = plane.repository.states(params["name"])
+    if "version" in params:
+        number = version_number(params["name"], params["version"])  # ModelNotFound for text that is no version
+        states = [s for s in states if s["version"] == number]
+        if not states:
+            view(plane, request)  # raises ModelNotFound, naming the versions there are
+    return json_response({"model_version_status": [_version_status(s) for s in states]})
 
-    def predict(request: Request) -> Response | Awaitable[Response]:
-        served = resolve(plane, request)
-        model = served.model
-        images = parse_instances(request.body, model.info.input_shape, plane.max_batch)
-        key = "predictions"
-        if images is None:  # anything but plain nested pixel lists: the general JSON path
-            body = parse_json(request.body)
-            images, key = _images(body, model, holds_booleans(request.body), plane.max_batch, limits)
-        if callable(images):  # large images: decode them off the event loop, then infer
-            return _decode_then_infer(served, images, key)
-        return plane.infer(served, plane.batch(model, images), _responder(served, key))
 
-    async def _decode_then_infer(served: Served, decode, key: str) -> Response:
-        images = await plane.in_thread(decode, "decoding the images")
-        result = plane.infer(served, plane.batch(served.model, images), _responder(served, key))
-        return result if isinstance(result, Response) else await result
+async def metadata(plane: DataPlane, request: Request) -> Response:
+    """The signature of the version the path names."""
+    found = view(plane, request)
+    return json_response(
+        {
+            "model_spec": {"name": found.name, "signature_name": "", "version": str(found.version)},
+            "metadata": {"signature_def": {"signature_def": {"serving_default": _signature(found.model)}}},
+        },
+        labels=found.labels,
+    )
 
-    def _responder(served: Served, key: str):
-        version = str(served.version)
-        return lambda probabilities: json_response({key: probabilities, "model_version": version})
 
-    for base in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
-        router.add(base + ":predict", {"POST": predict})
-        router.add(base + "/metadata", {"GET": metadata})
-        router.add(base, {"GET": status})
+async def predict(plane: DataPlane, request: Request) -> Response:
+    """`instances` or `inputs` -> `predictions` or `outputs`, with the version that answered."""
+    found = view(plane, request)
+    images, key = await plane.off_loop(len(request.body), lambda: _parse(request.body, found.model, plane), "parsing")
+    if callable(images):  # large images: decode them off the event loop
+        images = await plane.in_thread(images, "decoding the images")
+    answer = await plane.infer(found.name, found.version, images)
+    return json_response({key: answer.probabilities, "model_version": str(answer.version)}, labels=answer.labels)

@@ -10,17 +10,17 @@
 Everything the page needs comes from this server: it works offline and on a
 device. It is one more client of the data plane: it reads the v2 model metadata,
 posts to the v1 predict endpoint and fetches the ONNX file; no fourth layer.
-Only the files named here are served, never a path from the request.
+Only the files named here are served, never a path from the request. The routes
+are registered in serve/http_app.py's table.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from serve import contract
 from serve.dataplane import DataPlane
 from serve.errors import ServeError
-from serve.http_common import Request, Response, json_response, resolve
+from serve.http_common import Request, Response, json_response, shown, view
 
 WEB = Path(__file__).resolve().parent / "web"
 ORT_DIST = WEB / "node_modules" / "onnxruntime-web" / "dist"
@@ -43,40 +43,39 @@ def _file(path: Path, content_type: str) -> Response:
     return Response(200, path.read_bytes(), content_type)
 
 
-def register(router, plane: DataPlane) -> None:
-    """Add the page's routes over `plane` to `router`."""
+async def page(plane: DataPlane, request: Request) -> Response:
+    """The page."""
+    return _file(WEB / "index.html", "text/html; charset=utf-8")
 
-    def page(request: Request) -> Response:
-        return _file(WEB / "index.html", "text/html; charset=utf-8")
 
-    def asset(request: Request) -> Response:
-        name = request.path_params["file"]
-        if name not in PAGE_FILES:
-            raise NotInstalled(f"no page file {name!r}.")
-        return _file(WEB / name, PAGE_FILES[name])
+async def asset(plane: DataPlane, request: Request) -> Response:
+    """The page's script and style sheet."""
+    name = request.path_params["file"]
+    if name not in PAGE_FILES:
+        raise NotInstalled(f"no page file {shown(name)}.")
+    return _file(WEB / name, PAGE_FILES[name])
 
-    def ort(request: Request) -> Response:
-        name = request.path_params["file"]
-        if name not in ORT_FILES or not (ORT_DIST / name).is_file():
-            raise NotInstalled(f"onnxruntime-web's {name!r} is not installed here; run `make web`.")
-        return _file(ORT_DIST / name, ORT_FILES[name])
 
-    def models(request: Request) -> Response:
-        installed = all((ORT_DIST / name).is_file() for name in ORT_FILES)
-        repository = plane.repository
-        listed = [{"name": name, "versions": repository.versions(name)} for name in repository.names()]
-        return json_response({"models": listed, "browser_engine": installed})
+async def ort(plane: DataPlane, request: Request) -> Response:
+    """onnxruntime-web's files, once `make web` installed them."""
+    name = request.path_params["file"]
+    if name not in ORT_FILES or not (ORT_DIST / name).is_file():
+        raise NotInstalled(f"onnxruntime-web's {shown(name)} is not installed here; run `make web`.")
+    return _file(ORT_DIST / name, ORT_FILES[name])
 
-    def onnx_file(request: Request) -> Response:
-        # The bytes the server loaded: the same model it answers with, even if the file has changed or gone since.
-        model = resolve(plane, request).model
-        if model.session.kind != "ONNX":  # the page's browser engine runs ONNX: it asks the server instead
-            raise NotInstalled(f"model {request.path_params['name']!r} is a {model.session.kind} file, not ONNX.")
-        return Response(200, model.data, "application/octet-stream")
 
-    router.add("/", {"GET": page})
-    router.add("/web/{file}", {"GET": asset})
-    router.add("/web/ort/{file}", {"GET": ort})
-    router.add("/models", {"GET": models})
-    router.add(f"/models/{{name}}/{contract.ONNX}", {"GET": onnx_file})
-    router.add(f"/models/{{name}}/versions/{{version}}/{contract.ONNX}", {"GET": onnx_file})
+async def models(plane: DataPlane, request: Request) -> Response:
+    """The models served, with their versions, and whether the page's browser engine is installed."""
+    installed = all((ORT_DIST / name).is_file() for name in ORT_FILES)
+    repository = plane.repository
+    listed = [{"name": name, "versions": repository.versions(name)} for name in repository.names()]
+    return json_response({"models": listed, "browser_engine": installed})
+
+
+async def onnx_file(plane: DataPlane, request: Request) -> Response:
+    """The ONNX file of the version the path names, as the server loaded it."""
+    # The bytes the server loaded: the same model it answers with, even if the file has changed or gone since.
+    found = view(plane, request)
+    if found.model.session.kind != "ONNX":  # the page's browser engine runs ONNX: it asks the server instead
+        raise NotInstalled(f"model {found.name!r} is a {found.model.session.kind} file, not ONNX.")
+    return Response(200, found.model.data, "application/octet-stream", labels=found.labels)

@@ -31,7 +31,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def two_cpu_strategy():
     """MirroredStrategy over the 2 logical CPUs, built the way kerasreg builds it (once per process)."""
-    from kerasreg.strategy import build_strategy, plan_strategy
+    from kerasreg.distribution.strategy import build_strategy, plan_strategy
 
     return build_strategy(plan_strategy(None, ["/cpu:0", "/cpu:1"])).strategy
 
@@ -53,7 +53,7 @@ def digits_export(tmp_path_factory) -> Path:
     """model.onnx exported from a short real training run on digits."""
     from export.exporter import export_run
     from kerasreg.config import TrainConfig
-    from kerasreg.train import train_and_evaluate
+    from kerasreg.training.pipeline import train_and_evaluate
 
     root = tmp_path_factory.mktemp("digits-export")
     train_and_evaluate(TrainConfig(dataset="digits", epochs=5, batch_size=128, l2=0.01), root / "run")

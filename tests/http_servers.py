@@ -6,6 +6,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,39 @@ def start_server(model: Path, env: dict, *args: str, tls: Path | None = None) ->
             process.kill()
             raise RuntimeError(f"server did not start: {process.communicate()[1][-2000:]}")
         time.sleep(0.1)
+
+
+class StderrLines:
+    """A server's stderr, read line by line in a thread as it comes: wait for a line instead of sleeping."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.lines: list[str] = []
+        self._arrived = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._arrived:
+                self.lines.append(line.rstrip("\n"))
+                self._arrived.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        """The first line holding `text`, once it has been written; AssertionError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                found = next((line for line in self.lines if text in line), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                assert left > 0, f"no line with {text!r} in {timeout} s: {self.lines[-20:]}"
+                self._arrived.wait(left)
+
+    def text(self) -> str:
+        """Everything written, once the process has ended (its stream closed)."""
+        self._thread.join(timeout=30)
+        return "\n".join(self.lines)
 
 
 def worker_pids(port: int) -> list[int]:
@@ -110,16 +144,12 @@ def app_for(model: Path, name: str = "digits", cors_origins: tuple[str, ...] = (
 
 
 def respond(app, method: str, path: str, body: bytes = b"", headers: dict | None = None):
-    """The app's `Response` to one request, awaited as the adapter awaits it when the work leaves the loop."""
+    """The app's `Response` to one request, as the adapter gets it."""
     import asyncio
 
-    from serve.http_common import Request, Response
+    from serve.http_common import Request
 
-    async def run():
-        result = app.handle(Request(method, path, headers or {}, body))
-        return result if isinstance(result, Response) else await result
-
-    return asyncio.run(run())
+    return asyncio.run(app.handle(Request(method, path, headers or {}, body))).response
 
 
 def answer(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:

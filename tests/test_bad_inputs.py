@@ -269,7 +269,7 @@ CLI_ROWS = [
     (
         "export",
         "{unfinished} --out {tmp}/x --opset 9",
-        "Received opset=9. Expected 13..18 (tf2onnx 1.17 converts up to 18).",
+        "Received opset=9. Expected 13..18 (18: the newest tf2onnx 1.17 writes and onnxruntime 1.32 runs).",
     ),
     ("export", "{unfinished} --out {tmp}/x --atol -1", "Received atol=-1.0. Expected a number >= 0."),
     (
@@ -303,7 +303,7 @@ CLI_ROWS = [
     (
         "serve",
         "predict {tmp}/missing.onnx {tmp}/text.png",
-        "{tmp}/missing.onnx not found; pass the model.onnx written by python -m export.",
+        "{tmp}/missing.onnx not found; pass the model.onnx (or .tflite) written by python -m export.",
     ),
     ("serve", "predict {tmp}/not-onnx.onnx {tmp}/text.png", "{tmp}/not-onnx.onnx: not a loadable ONNX model ..."),
     (
@@ -644,7 +644,7 @@ HTTP_ROWS = [
         "/v2/models/digits/infer",
         _tensor(shape=[1, 4, 4, 4], data=[0] * 64),
         400,
-        "images have shape [1, 4, 4, 4]; expected [N,8,8,1] or [8,8,1].",
+        "\"shape\" [1, 4, 4, 4] does not hold images of this model; expected [N,8,8,1] or [8,8,1].",
     ),
     # Found by an outside probe (20,000 fuzzed bodies, ~60 framing cases); each was a 500 or a wrong 200.
     (

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
+from kerasreg.distribution.strategy import build_strategy, plan_strategy
 from kerasreg.errors import KerasregError
-from kerasreg.resume import worker_dir
-from kerasreg.strategy import build_strategy, plan_strategy
-from kerasreg.train import train_and_evaluate
+from kerasreg.run_directory import files
+from kerasreg.run_directory.resume import worker_dir
+from kerasreg.training.pipeline import train_and_evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -168,55 +168,20 @@ def test_two_workers_train_in_sync(tmp_path):
     assert abs(multi["accuracy"] - alone["accuracy"]) <= 0.01
 
 
-def _kill_after_epoch(command: list[str], run: Path, epochs: int, cwd: Path) -> bool:
-    """Start training and SIGKILL it once `epochs` epochs are backed up; whether the kill landed before the next."""
-    process = subprocess.Popen(command, env=_env(), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    latest = run / files.BACKUP / "latest.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if json.loads(latest.read_text())["epoch"] >= epochs:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    try:
-        return json.loads(latest.read_text())["epoch"] == epochs and not (run / files.METRICS).exists()
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 @pytest.mark.slow
 def test_killed_run_resumes_at_the_next_epoch(tmp_path):
-    # Batch 1 makes each epoch long enough (1,294 steps) to kill between epochs 2 and 3;
-    # a backup after every epoch, so there is one to resume at epoch 3.
-    for attempt in range(3):  # a kill that misses its moment is tried again, never a failure
-        run = tmp_path / f"killed{attempt}"
-        command = [
-            sys.executable,
-            "-m",
-            "kerasreg.train",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "4",
-            "--batch-size",
-            "1",
-            "--l2",
-            "0.01",
-            "--patience",
-            "10",
-            "--backup-interval",
-            "0",
-            "--out",
-            str(run),
-        ]
-        if _kill_after_epoch(command, run, 2, tmp_path):
-            break
-    else:
-        pytest.skip("in 3 tries the kill never landed between epochs 2 and 3 (machine too fast or too slow)")
+    from kill_points import env_killed_at
+
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "kerasreg.train", "--dataset", "digits", "--epochs", "4", "--l2", "0.01"]
+    command += ["--patience", "10", "--backup-interval", "0", "--out", str(run)]  # a backup after every epoch
+    # SIGKILL as epoch 2 (0-based) begins: epochs 0 and 1 are backed up, nothing after them.
+    hook = ("kerasreg.training.compiled_epoch", "CompiledEpoch.run_epoch", "args[2] == 2")
+    env = env_killed_at(tmp_path / "hook", *hook)
+    killed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert json.loads((run / files.BACKUP / "latest.json").read_text())["epoch"] == 2
+    assert not (run / files.METRICS).exists()
     rerun = subprocess.run(command, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "2 epochs done, continuing at epoch 3 of 4" in rerun.stdout
@@ -235,7 +200,7 @@ def test_resume_refuses_other_options_and_restart_discards(tmp_path, capsys):
     assert main(["--dataset", "digits", "--seed", "2", "--out", str(run)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"python -m kerasreg.train: error: {run} holds an unfinished run with other seed; rerun with its "
-        "options to resume it, or pass --restart to discard it."
+        "options to resume it, or pass --restart to discard it and start over."
     )
     assert main(["--dataset", "digits", "--seed", "2", "--epochs", "1", "--out", str(run), "--restart"]) == 0
     assert (run / files.METRICS).exists()
@@ -271,11 +236,12 @@ def test_mirrored_loop_takes_the_same_steps_as_one_device_and_mixed_precision_tr
 
 
 def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_path):
-    from kerasreg.callbacks import EpochBackup, HistoryRecorder
     from kerasreg.model import build_model
+    from kerasreg.run_directory.resume import resumed_history
+    from kerasreg.training.backup import EpochBackup
 
     model = build_model((8, 8, 1), 10, "multiclass")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.compile(optimizer="adam")
     model.optimizer.build(model.trainable_variables)  # as make_model does: slots saved with the weights
     backup = EpochBackup(tmp_path / "backup")
     backup.save(model, 2)
@@ -291,9 +257,7 @@ def test_backup_survives_a_kill_at_any_point_and_history_is_trimmed_to_it(tmp_pa
         np.testing.assert_array_equal(restored, expected)
     # Epoch 3 was logged to history.csv but never backed up: the resumed run drops its row.
     files.write_history(tmp_path / files.HISTORY, [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(3)])
-    rows = []
-    HistoryRecorder(rows, tmp_path / files.HISTORY, initial_epoch=2)
-    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["epoch"] for r in resumed_history(tmp_path, 2)] == [0, 1]
 
 
 EXACT = TrainConfig(dataset="digits", epochs=40, batch_size=256, l2=0.01, patience=3, backup_interval=0)
@@ -311,21 +275,21 @@ def uninterrupted(tmp_path_factory):
 def test_a_run_killed_after_any_epoch_resumes_to_the_same_weights_and_history(
     uninterrupted, tmp_path, monkeypatch, killed_after
 ):
-    from kerasreg.epoch_loop import EpochLoop
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
     whole, metrics = uninterrupted
     assert killed_after < metrics["epochs_trained"]
-    run_epoch = EpochLoop.run_epoch
+    run_epoch = CompiledEpoch.run_epoch
 
     def crash(self, seed, epoch):
         if epoch == killed_after:  # dies before this epoch; the backup holds the ones before it
             raise KeyboardInterrupt
         return run_epoch(self, seed, epoch)
 
-    monkeypatch.setattr(EpochLoop, "run_epoch", crash)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", crash)
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(EXACT, tmp_path / "run")
-    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", run_epoch)
     assert json.loads((tmp_path / "run" / files.BACKUP / "latest.json").read_text())["epoch"] == killed_after
     resumed = train_and_evaluate(EXACT, tmp_path / "run")
     assert (tmp_path / "run" / files.HISTORY).read_text() == (whole / files.HISTORY).read_text()

@@ -30,14 +30,25 @@ def test_each_table_sits_in_a_document(name):
     assert any(f"<!-- table:{name} -->" in path.read_text() for path in tables.DOCUMENTS), name
 
 
-def test_every_flag_of_both_commands_has_a_row():
-    from kerasreg.train import build_parser
+def _flags(parser) -> list[str]:
+    """The long name of every option of an argparse parser, --help aside."""
+    return [a.option_strings[-1] for a in parser._actions if a.option_strings and a.option_strings[-1] != "--help"]
 
-    rows = tables.train_options() + tables.serve_http_options()
-    for action in build_parser()._actions:
-        if action.option_strings and action.option_strings[-1] != "--help":
-            assert f"| `{action.option_strings[-1]}` |" in rows, action.option_strings
-    assert "| `--l2` | auto |" in rows and "| `--max-batch` | 256 |" in rows
+
+def test_every_flag_of_both_commands_has_a_row():
+    import argparse
+
+    from kerasreg.train import build_parser
+    from serve.http_command import add_http_parser
+
+    http = argparse.ArgumentParser().add_subparsers()
+    add_http_parser(http)
+    train_rows, http_rows = tables.train_options(), tables.serve_http_options()
+    for flag in _flags(build_parser()):
+        assert f"| `{flag}` |" in train_rows, flag
+    for flag in _flags(http.choices["http"]):
+        assert f"| `{flag}` |" in http_rows, flag
+    assert "| `--l2` | auto |" in train_rows and "| `--max-batch` | 256 |" in http_rows
 
 
 def test_the_page_reads_only_parameters_the_server_sends(digits_export):

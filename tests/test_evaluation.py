@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from kerasreg.evaluation import class_probabilities, compute_metrics, roc_auc
+from kerasreg.model import class_probabilities
+from kerasreg.reports.metrics import compute_metrics, roc_auc
 
 
 def test_multiclass_metrics_by_hand():

@@ -14,9 +14,9 @@ from trained_runs import synthetic_dataset, train_small
 from export.cli import main as export_main
 from export.errors import ExportError, ValidationFailed
 from export.exporter import export_run
-from kerasreg import run_dir as files
 from kerasreg.errors import RunDirError
-from kerasreg.evaluation import class_probabilities
+from kerasreg.model import class_probabilities
+from kerasreg.run_directory import files
 
 SHAPES = {
     "mnist-like": ((28, 28, 1), 10, "multiclass"),
@@ -48,7 +48,7 @@ def test_onnx_contract_names_shapes_and_parity(exported):
     ops = [n.op_type for n in model.graph.node]
     assert ops[:4] == ["Cast", "Reshape", "MatMul", "Add"] and ops.count("MatMul") == 1 and len(ops) <= 7, ops
 
-    images, _ = files.read_test_sample(run)
+    images, _ = files.read_sample(run / files.TEST_SAMPLE)
     keras_probs = class_probabilities(files.load_run_model(run).predict(images, verbose=0), task)
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_probs = session.run(None, {"images": images})[0]
@@ -66,7 +66,7 @@ def test_saved_model_serving_signature(exported):
     assert list(signature.structured_input_signature[1]) == ["images"]
     assert signature.structured_input_signature[1]["images"].dtype == tf.uint8
     assert list(signature.structured_outputs) == ["probabilities"]
-    images, _ = files.read_test_sample(run)
+    images, _ = files.read_sample(run / files.TEST_SAMPLE)
     assert signature(images=tf.constant(images[:3]))["probabilities"].shape == (3, classes)
 
 
@@ -163,7 +163,6 @@ def test_failed_validation_leaves_nothing(small_run, tmp_path, capsys):
     ],
 )
 def test_bad_run_directories_are_one_line(small_run, tmp_path, setup, message, capsys):
-    import shutil
 
     run = tmp_path / "run"
     if setup != "missing":
@@ -196,7 +195,7 @@ def test_older_opset_exports(small_run, tmp_path):
 
 def test_mixed_precision_run_exports_at_float32(tmp_path):
     from kerasreg.config import TrainConfig
-    from kerasreg.train import train_and_evaluate
+    from kerasreg.training.pipeline import train_and_evaluate
 
     train_and_evaluate(
         TrainConfig(dataset="digits", epochs=2, l2=0.01, learning_rate=0.01, mixed_precision=True), tmp_path / "run"
@@ -213,32 +212,19 @@ def test_mixed_precision_run_exports_at_float32(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_export_leaves_no_export_dir(small_run, tmp_path):
-    import os
     import signal
     import subprocess
     import sys
-    import time
+
+    from kill_points import env_killed_at
 
     out = tmp_path / "out"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for _ in range(3):  # a kill that misses its moment is tried again, never a failure
-        process = subprocess.Popen(
-            [sys.executable, "-m", "export", str(small_run), "--out", str(out)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while not list(tmp_path.glob(".out.partial-*/saved_model")) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)  # mid-export: the SavedModel is being written or converted
-        process.wait()
-        if list(tmp_path.glob(".out.partial-*")) and not out.exists():
-            break
-        shutil.rmtree(out, ignore_errors=True)
-    else:
-        pytest.skip("in 3 tries the kill never landed while the export was staging")
-    assert not out.exists()
+    # SIGKILL mid-export: the SavedModel is written, the ONNX file is being converted from it.
+    env = env_killed_at(tmp_path / "hook", "export.onnx_convert", "OnnxFormat.build")
+    killed = subprocess.run([sys.executable, "-m", "export", str(small_run), "--out", str(out)], env=env, timeout=240)
+    assert killed.returncode == -signal.SIGKILL
+    (stage,) = tmp_path.glob(".out.partial-*")
+    assert (stage / "saved_model").is_dir() and not out.exists()
     # The next export is not confused by the leftover stage, and removes it.
     export_run(small_run, out)
     assert (out / "model.onnx").is_file() and not (out / ".owner").exists()
@@ -292,7 +278,7 @@ def test_int8_export_without_real_data_and_the_root_logger_untouched(small_run, 
     entry = card["parity"]["artifacts"]["model.int8.onnx"]
     assert entry["argmax_agreement"] >= 0.9 and "accuracy_change" in entry
     session = ort.InferenceSession(str(tmp_path / "out" / "model.int8.onnx"), providers=["CPUExecutionProvider"])
-    images, _ = files.read_test_sample(small_run)
+    images, _ = files.read_sample(small_run / files.TEST_SAMPLE)
     assert session.run(None, {"images": images[:4]})[0].shape[0] == 4
     props = {p.key for p in onnx.load(str(tmp_path / "out" / "model.int8.onnx")).metadata_props}
     assert {"kerasreg.classes", "kerasreg.quantization"} <= props

@@ -12,7 +12,7 @@ from trained_runs import synthetic_dataset, train_small
 from export.cli import main as export_main
 from export.errors import ValidationFailed
 from export.exporter import FORMATS, export_run
-from kerasreg import run_dir as files
+from kerasreg.run_directory import files
 from serve import Model
 
 SHAPES = {
@@ -70,7 +70,7 @@ def test_litert_files_take_uint8_pixels_on_a_resizable_batch_and_carry_the_card(
             assert "FULLY_CONNECTED" in ops and not ops & {"CAST", "FLEX"}
         model = Model.load(out / name)  # serve reads its metadata as it reads an ONNX file's
         assert model.info.classes == tuple(card["classes"]) and model.info.input_shape == shape
-        images, _ = files.read_test_sample(run)
+        images, _ = files.read_sample(run / files.TEST_SAMPLE)
         for batch in (1, 7, len(images)):  # the batch resizes, back and forth
             assert model.predict(images[:batch]).shape == (batch, classes)
         expected = "int8 full-integer (uint8 pixels in)" if "int8" in name else None
@@ -93,7 +93,7 @@ def test_the_c_model_declares_the_contract_and_answers_like_keras(exported, tmp_
     compiler = find_compiler()
     if compiler is None:
         pytest.skip("no C compiler here")
-    images, _ = files.read_test_sample(run)
+    images, _ = files.read_sample(run / files.TEST_SAMPLE)
     main = tmp_path / "main.c"
     main.write_text(
         '#include <stdio.h>\n#include "model.h"\n'
@@ -197,7 +197,7 @@ def test_without_a_compiler_the_c_check_is_skipped_and_the_card_says_so(small_ru
 
 def test_int8_litert_calibrates_on_training_images_never_test_images(small_run, tmp_path, monkeypatch):
     from export import litert
-    from kerasreg.runs import FinishedRun
+    from kerasreg.run_directory.finished import FinishedRun
 
     seen = {}
     real = litert.convert_int8
@@ -209,7 +209,7 @@ def test_int8_litert_calibrates_on_training_images_never_test_images(small_run, 
     monkeypatch.setattr(litert, "convert_int8", spy)
     export_run(small_run, tmp_path / "out", formats=("litert",), quantize="int8")
     train, _ = files.read_sample(small_run / files.TRAIN_SAMPLE)
-    test, _ = files.read_test_sample(small_run)
+    test, _ = files.read_sample(small_run / files.TEST_SAMPLE)
     np.testing.assert_array_equal(seen["calibration"], train)
     assert not {image.tobytes() for image in seen["calibration"]} & {image.tobytes() for image in test}
     assert FinishedRun.open(small_run).calibration_images().shape == train.shape
@@ -218,7 +218,7 @@ def test_int8_litert_calibrates_on_training_images_never_test_images(small_run, 
 def test_onnx_metadata_still_names_the_contract_keys(exported):
     _, out, _, _ = exported
     props = {p.key for p in onnx.load(str(out / "model.onnx")).metadata_props}
-    from serve import contract
+    import contract
 
     assert {contract.key(name) for name in (*contract.CARD_PROPERTIES, contract.VERSION)} == props
     assert json.loads((out / "model.json").read_text())["parity"]["passed"]

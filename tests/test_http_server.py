@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from http_servers import Responses, free_port, start_server, worker_pids
+from http_servers import Responses, StderrLines, free_port, start_server, worker_pids
 
 pytestmark = pytest.mark.slow  # starts server processes
 
@@ -273,16 +273,16 @@ def test_past_max_connections_clients_wait_and_are_then_served(server):
 
 def test_a_client_hanging_up_mid_body_is_one_info_line(digits_export, no_tensorflow_env):
     process, port = start_server(digits_export, no_tensorflow_env, "--drain-seconds", "0")
+    log = StderrLines(process)
     with _connect(port) as sock:
         sock.sendall(_request("POST", "/v1/models/digits:predict", IMAGE)[:-10])
-        time.sleep(0.3)
-    assert _live(port)
+    line = log.wait_for("closed the connection")  # the server read on, and met the end of the connection
+    assert "INFO" in line and _live(port)
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    assert process.wait(timeout=30) == 0
+    err = log.text()
     assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "closed the connection" in line]
-    assert len(lines) == 1 and "INFO" in lines[0], err
+    assert len([line for line in err.splitlines() if "closed the connection" in line]) == 1, err
 
 
 def test_sigterm_drains_then_finishes_the_request_in_flight_and_exits_0(digits_export, no_tensorflow_env):

@@ -3,10 +3,10 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kerasreg.l2_grid import (
+from kerasreg.l2_search.grid import (
     L2_GRID,
     RISES_TO_STOP,
     STRONG_BOUND,
@@ -88,11 +88,18 @@ def test_trailing_rises_counts_only_the_last_run():
     assert [trailing_rises(x) for x in ([], [1.0], [1, 2, 3], [1, 2, 1, 2], [3, 2, 1])] == [0, 0, 2, 1, 0]
 
 
+# Every strength a walk can reach: the half-decades from the weak bound to the strong one.
+REACHABLE = [half_decade(i) for i in range(round(2 * math.log10(WEAK_BOUND)), round(2 * math.log10(STRONG_BOUND)) + 1)]
+
+
+@example(log_minimum=-1.2500708827352023)  # a quarter decade from 0.1 and from 0.0316 (not 10^-1.5): 0.1 is nearer
 @given(st.floats(min_value=-12.0, max_value=5.0))
 def test_on_a_single_minimum_the_choice_is_the_nearest_half_decade_within_the_bounds(log_minimum):
     points = walk(bowl(10**log_minimum))
-    clamped = min(max(log_minimum, math.log10(WEAK_BOUND)), math.log10(STRONG_BOUND))
-    assert abs(math.log10(chosen(points)) - clamped) <= 0.25 + 1e-9
+    # The grid holds half-decades rounded to three figures (0.0316, not 10^-1.5): the nearest is measured
+    # against the strengths themselves, so a minimum a quarter decade from two of them has an answer.
+    nearest = min(REACHABLE, key=lambda l2: abs(math.log10(l2) - log_minimum))
+    assert chosen(points) == nearest
     visited = sorted(l2 for l2, _ in points)
     assert visited[0] <= L2_GRID[-1] and visited[-1] >= L2_GRID[0]  # the grid is always there, whole
     at_bound = chosen(points) in (WEAK_BOUND, STRONG_BOUND)

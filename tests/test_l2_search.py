@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from kerasreg import run_dir as files
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import load_dataset
-from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
-from kerasreg.train import train_and_evaluate
+from kerasreg.l2_search.grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
+from kerasreg.run_directory import files
+from kerasreg.training.pipeline import train_and_evaluate
 
 pytestmark = pytest.mark.slow  # about eight whole --l2 auto runs
 
@@ -24,12 +24,13 @@ def auto_run(tmp_path_factory):
     return run, metrics
 
 
-def test_the_default_is_auto_and_the_search_is_recorded_in_config_and_metrics(auto_run):
+def test_the_default_is_auto_and_the_search_is_recorded_in_metrics(auto_run):
     run, metrics = auto_run
     config = json.loads((run / files.CONFIG).read_text())
     assert config["options"]["l2"] == "auto" and config["options"]["batch_size"] == "auto"
-    search = config["l2_search"]
-    assert metrics["l2_search"] == search == json.loads((run / files.METRICS).read_text())["l2_search"]
+    assert "l2_search" not in config  # config.json is written once, before the search: the options, not outcomes
+    search = metrics["l2_search"]
+    assert search == json.loads((run / files.METRICS).read_text())["l2_search"]
     assert search["grid"] == list(L2_GRID)
     walked = [p["l2"] for p in search["points"]]
     assert walked[: len(L2_GRID)] == sorted(L2_GRID, reverse=True)  # strong to weak, then past an end
@@ -97,11 +98,12 @@ def _same_run(run, whole) -> None:
 
 @pytest.mark.parametrize("killed_at", [0, 3])  # before the refit's first backup, and after three
 def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path, monkeypatch, killed_at):
-    import kerasreg.training as training
-    from kerasreg.epoch_loop import EpochLoop
+    import kerasreg.l2_search.choose as choose
+    import kerasreg.training.fit as training
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
     whole, metrics = auto_run
-    fit, run_epoch = training.fit, EpochLoop.run_epoch
+    fit, run_epoch = training.fit, CompiledEpoch.run_epoch
     refitting = []
 
     def fit_marked(*args, **kwargs):
@@ -114,15 +116,15 @@ def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path
         return run_epoch(self, seed, epoch)
 
     monkeypatch.setattr(training, "fit", fit_marked)
-    monkeypatch.setattr(EpochLoop, "run_epoch", crash)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", crash)
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(AUTO, tmp_path / "run")
-    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", run_epoch)
 
-    def no_search(setup, work_dir):
+    def no_search(setup, checkpoint):
         raise AssertionError("searched again")
 
-    monkeypatch.setattr(training, "run_search", no_search)
+    monkeypatch.setattr(choose, "_search", no_search)
     resumed = train_and_evaluate(AUTO, tmp_path / "run")
     assert {**resumed["l2_search"], "seconds": 0} == {**metrics["l2_search"], "seconds": 0}
     _same_run(tmp_path / "run", whole)
@@ -130,23 +132,23 @@ def test_an_interrupted_refit_resumes_without_searching_again(auto_run, tmp_path
 
 @pytest.mark.parametrize("done", [3, len(L2_GRID)])  # inside the grid, and in the walk past its weak end
 def test_an_interrupted_search_continues_at_the_next_point(auto_run, tmp_path, monkeypatch, capsys, done):
-    from kerasreg.epoch_loop import EpochLoop
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
     whole, metrics = auto_run
     points = metrics["l2_search"]["points"]
     assert len(points) > len(L2_GRID)  # digits' lowest loss is at the grid's weak end: the search walks on
     killed_at = sum(p["epochs"] for p in points[:done]) + 2  # two epochs into the next point
-    run_epoch = EpochLoop.run_epoch
+    run_epoch = CompiledEpoch.run_epoch
 
     def crash(self, seed, epoch):
         if epoch == killed_at:
             raise KeyboardInterrupt
         return run_epoch(self, seed, epoch)
 
-    monkeypatch.setattr(EpochLoop, "run_epoch", crash)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", crash)
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(AUTO, tmp_path / "run")
-    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", run_epoch)
     capsys.readouterr()
     resumed = train_and_evaluate(AUTO, tmp_path / "run")
     printed = capsys.readouterr().out

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasreg.placement import HEADROOM, HOST, REPLICAS, device_kind, place_features
+from kerasreg.distribution.placement import HEADROOM, HOST, REPLICAS, device_kind, place_features
 
 GIB = 2**30
 
@@ -42,15 +42,15 @@ def test_accelerators_get_a_copy_each_when_it_fits_in_their_headroom():
 def _trained(strategy, placement, features, labels, epochs=3):
     import keras
 
-    from kerasreg.epoch_loop import EpochLoop, epoch_data
     from kerasreg.model import build_model
+    from kerasreg.training.compiled_epoch import CompiledEpoch, epoch_data
 
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build_model((8, 8, 1), 10, "multiclass")
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
         model.optimizer.build(model.trainable_variables)
-    loop = EpochLoop(model, strategy, "multiclass", 100, 0.01)
+    loop = CompiledEpoch(model, strategy, "multiclass", 100, 0.01)
     train = epoch_data(features[:1000], labels[:1000], "multiclass", None)
     val = epoch_data(features[1000:], labels[1000:], "multiclass", None)
     loop.compile(train, val, placement=placement)
@@ -79,8 +79,8 @@ def test_a_copy_on_each_replica_trains_exactly_as_the_shared_host_copy(two_cpu_s
 
 
 def test_host_features_are_read_in_place_not_copied():
-    from kerasreg.epoch_loop import host_tensor
     from kerasreg.model import aligned_empty
+    from kerasreg.training.compiled_epoch import host_tensor
 
     features = aligned_empty((300, 784), np.float32)
     features[:] = 1.0

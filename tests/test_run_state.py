@@ -8,13 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from kerasreg import run_dir as files
-from kerasreg.run_lock import RunLock
+from kerasreg.run_directory import files
+from kerasreg.run_directory.lock import RunLock
 from kerasreg.train import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ def test_a_second_run_into_a_locked_out_is_refused(tmp_path, capsys):
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from kerasreg.run_lock import RunLock; RunLock({str(out)!r}).acquire(); "
+        [sys.executable, "-c", f"from kerasreg.run_directory.lock import RunLock; RunLock({str(out)!r}).acquire(); "
          "print('locked', flush=True); import time; time.sleep(600)"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -77,21 +76,21 @@ def test_divergence_stops_the_run_keeps_nothing_and_a_saner_rerun_starts_clean(t
 
 def _interrupted(tmp_path, capsys) -> Path:
     """A digits run stopped after its second epoch's backup (Ctrl-C in the third), as a kill would leave it."""
-    from kerasreg.epoch_loop import EpochLoop
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
     out = tmp_path / "run"
-    real = EpochLoop.run_epoch
+    real = CompiledEpoch.run_epoch
 
     def stop_in_the_third(self, seed, epoch):
         if epoch == 2:
             raise KeyboardInterrupt
         return real(self, seed, epoch)
 
-    EpochLoop.run_epoch = stop_in_the_third
+    CompiledEpoch.run_epoch = stop_in_the_third
     try:
         assert main([*QUICK, "--epochs", "6", "--out", str(out)]) == 130
     finally:
-        EpochLoop.run_epoch = real
+        CompiledEpoch.run_epoch = real
     capsys.readouterr()
     assert json.loads((out / files.BACKUP / "latest.json").read_text())["epoch"] == 2
     return out
@@ -143,12 +142,19 @@ def test_an_export_onto_a_full_disk_is_one_line_and_leaves_nothing(digits_export
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_overwrite_killed_between_its_renames_is_put_right_by_the_next_export(digits_export, tmp_path):
+def test_an_overwrite_killed_between_its_renames_is_put_right_by_the_next_export(digits_export, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from export import card
     from export.exporter import export_run
     from export.staging import OWNER
 
+    def exported_at() -> str:
+        return json.loads((out / "model.json").read_text())["exported_at"]
+
     run = digits_export.parent.parent / "run"
     out = tmp_path / "out"
+    monkeypatch.setattr(card, "utc_now", lambda: dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     export_run(run, out)
     first = (out / "model.json").read_bytes()
     # What a kill between the two renames of a fallback swap leaves: the old export aside, nothing at --out.
@@ -159,9 +165,10 @@ def test_an_overwrite_killed_between_its_renames_is_put_right_by_the_next_export
     with pytest.raises(Exception, match="already exists; pass --overwrite"):
         export_run(run, out)  # the previous export is back, so this one is refused without --overwrite
     assert (out / "model.json").read_bytes() == first and not aside.exists()
-    time.sleep(1.1)  # a later exported_at
+    assert exported_at() == "2026-01-01T00:00:00+00:00"
+    monkeypatch.setattr(card, "utc_now", lambda: dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
     export_run(run, out, overwrite=True)
-    assert (out / "model.json").read_bytes() != first
+    assert exported_at() == "2026-01-02T00:00:00+00:00"  # the new export is in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

@@ -243,15 +243,20 @@ def test_concurrent_requests_all_succeed(server, digits, expected):
         np.testing.assert_allclose(body["predictions"], expected, atol=1e-6)
 
 
-def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits):
-    from serve.limits import INLINE_MAX_VALUES, Limits
+def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits, monkeypatch):
+    from serve import dataplane
+    from serve.limits import INLINE_MAX_VALUES, INLINE_PARSE_BYTES, Limits
 
     # Only a batch too large to run on the event loop goes to a thread under the timeout.
     n = INLINE_MAX_VALUES // 64 + 1
     images = np.resize(digits.test_images, (n, 8, 8, 1))
     tensor = {"name": "images", "shape": list(images.shape), "datatype": "UINT8", "data": images.ravel().tolist()}
     body = json.dumps({"inputs": [tensor]}).encode()
+    assert len(body) > INLINE_PARSE_BYTES  # so its parsing leaves the event loop too, under the same timeout
     hasty = app_for(digits_export, max_batch=n, limits=Limits(timeout_seconds=1e-9))
+    status, reply = answer(hasty, "POST", "/v2/models/digits/infer", body)
+    assert (status, reply) == (503, {"error": "parsing timed out after 1e-09 s; retry later."})
+    monkeypatch.setattr(dataplane, "INLINE_PARSE_BYTES", len(body))  # parsed on the loop: the inference times out
     status, reply = answer(hasty, "POST", "/v2/models/digits/infer", body)
     assert (status, reply) == (503, {"error": "inference timed out after 1e-09 s; retry later."})
     status, reply = answer(app_for(digits_export, max_batch=n), "POST", "/v2/models/digits/infer", body)
@@ -259,12 +264,14 @@ def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits):
 
 
 def test_an_endpoint_that_fails_is_a_logged_500_that_says_nothing(digits_export, caplog):
+    from serve.http_app import ROUTES, Route, Router
+
     app = app_for(digits_export)
 
-    def broken(request):
+    async def broken(plane, request):
         raise KeyError("secret detail")
 
-    app.router.add("/v2/broken", {"GET": broken})
+    app.router = Router((*ROUTES, Route("/v2/broken", "v2", {"GET": broken})))
     with caplog.at_level("ERROR", logger="serve.http"):
         assert answer(app, "GET", "/v2/broken") == (500, {"error": "internal server error"})
     assert "GET /v2/broken failed" in caplog.text and "secret detail" in caplog.text

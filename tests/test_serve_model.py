@@ -63,7 +63,7 @@ def test_bad_input_is_a_clear_error(model, images, message):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(ModelLoadError, match="not found; pass the model.onnx written by python -m export."):
+    with pytest.raises(ModelLoadError, match=r"not found; pass the model.onnx \(or .tflite\) written by python -m"):
         Model.load(tmp_path / "nope.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):
@@ -191,13 +191,19 @@ def test_every_supported_file_format_decodes(tmp_path, fmt):
 @pytest.mark.parametrize("mode, shape", [("L", (30, 20)), ("RGB", (16, 24, 3))])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_fast_png_decoder_gives_what_pillow_gives(monkeypatch, mode, shape, channels):
+    pyspng = pytest.importorskip("pyspng", reason="the fast PNG path is pyspng's (the serve extra installs it)")
     from serve import images
 
     array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     data = _png(array, mode)
+    calls = []
+    real_load = pyspng.load
+    monkeypatch.setattr(images.pyspng, "load", lambda raw: calls.append(len(raw)) or real_load(raw))
     fast = decode_image(data, "x.png", (8, 8), channels)
+    assert calls == [len(data)]  # libspng decoded it, not Pillow
     monkeypatch.setattr(images, "_plain_png", lambda *args: None)  # Pillow alone
     np.testing.assert_array_equal(fast, decode_image(data, "x.png", (8, 8), channels))
+    assert len(calls) == 1
 
 
 def test_an_image_over_the_pixel_limit_is_refused_before_decoding():

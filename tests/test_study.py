@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kerasreg import run_dir as files
+from kerasreg.run_directory import files
 from kerasreg.study import main
 
 pytestmark = pytest.mark.slow  # trains several models
@@ -32,11 +32,11 @@ def test_a_learning_rate_study_end_to_end(tmp_path, capsys):
 
 
 def test_an_interrupted_study_keeps_finished_runs_and_resumes_the_other(tmp_path, capsys, monkeypatch):
-    from kerasreg.epoch_loop import EpochLoop
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
     out = tmp_path / "l2"
     argv = [*ARGS, "--l2-strengths", "0.001", "0.1", "--out", str(out)]
-    run_epoch = EpochLoop.run_epoch
+    run_epoch = CompiledEpoch.run_epoch
     calls = {"n": 0}
 
     def interrupt_in_the_second_run(self, seed, epoch):
@@ -45,13 +45,13 @@ def test_an_interrupted_study_keeps_finished_runs_and_resumes_the_other(tmp_path
             raise KeyboardInterrupt
         return run_epoch(self, seed, epoch)
 
-    monkeypatch.setattr(EpochLoop, "run_epoch", interrupt_in_the_second_run)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", interrupt_in_the_second_run)
     assert main(argv) == 130
     assert "rerun the same command to continue the study" in capsys.readouterr().err
     finished = out / "l2-0.001" / files.METRICS
     stamp = finished.stat().st_mtime_ns
     assert not (out / "l2-0.1" / files.METRICS).exists()
-    monkeypatch.setattr(EpochLoop, "run_epoch", run_epoch)
+    monkeypatch.setattr(CompiledEpoch, "run_epoch", run_epoch)
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "l2=0.001: finished earlier, kept" in printed

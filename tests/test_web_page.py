@@ -11,8 +11,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import numpy as np
 import pytest
 from http_servers import start_server
+from PIL import Image
 
 from serve.web_page import ORT_DIST, ORT_FILES
 
@@ -162,7 +164,11 @@ def test_screenshots_and_no_sideways_scrolling(browser, url, digits_export, name
     assert visit.page.evaluate("document.documentElement.scrollWidth") <= width
     ARTIFACTS.mkdir(exist_ok=True)
     visit.page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
-    assert (ARTIFACTS / f"page-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(ARTIFACTS / f"page-{name}.png") as shot:
+        picture = np.asarray(shot.convert("RGB"))
+    assert picture.shape[1] == width and picture.shape[0] >= height * 0.5  # the whole page, no wider than the screen
+    colours = np.unique(picture.reshape(-1, 3), axis=0)
+    assert len(colours) > 50  # drawn: text, the drawing area, the prediction bars; not a blank or error page
 
 
 def test_the_page_routes(url, digits_export):

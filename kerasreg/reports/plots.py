@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.charts import COLORS, Series, heat_map, image_grid, line_chart, side_by_side
+from kerasreg.reports.charts import COLORS, Series, heat_map, image_grid, line_chart, side_by_side
 
 
 def plot_learning_curves(history: list[dict], path: Path) -> None:

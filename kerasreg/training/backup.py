@@ -1,74 +1,20 @@
-"""Keras callbacks of kerasreg's own. Imports Keras at module level: import lazily."""
+"""The backup of a run's state after an epoch, which a rerun resumes from. Imports Keras: import lazily."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from kerasreg import run_dir as files
-from kerasreg.errors import RunDirError
+from kerasreg.errors import RESTART, RunDirError
+from kerasreg.run_directory import files
+from kerasreg.training.callbacks import Converged
 
 LATEST = "latest.json"
-RESTART = "pass --restart to discard it and start over"
-
-
-class HistoryRecorder(keras.callbacks.Callback):
-    """Appends each finished epoch's logs to `rows` and rewrites history.csv whole.
-
-    Rewriting (atomically) rather than appending means the file always holds
-    exactly the epochs in `rows`. A resumed run starts from the rows of the epochs
-    the backup holds (`initial_epoch`), so an epoch logged but not yet backed up
-    before a crash is trained and logged again, once.
-    """
-
-    def __init__(self, rows: list[dict], path: Path | None = None, initial_epoch: int = 0):
-        super().__init__()
-        self.rows = rows
-        self.path = path
-        if path is not None and initial_epoch > 0:
-            self.rows[:] = [r for r in files.read_history(path) if r["epoch"] < initial_epoch]
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Record the epoch; write history.csv when this process writes a run directory."""
-        logs = logs or {}
-        self.rows.append({"epoch": epoch, **{k: float(logs[k]) for k in files.HISTORY_FIELDS[1:] if k in logs}})
-        if self.path is not None:
-            files.write_history(self.path, self.rows)
-
-
-class Converged(keras.callbacks.Callback):
-    """Stops training once the training objective has stopped improving: the optimum is reached.
-
-    As scikit-learn's `tol`: an epoch whose objective is not below the best so far by
-    more than `tol` (relative) counts as no progress; `patience` such epochs in a
-    row end the run, whatever the epoch cap. (The learning-rate schedule halves the
-    step on each of them first, so this is the optimum, not a plateau of a too-large step.)
-    """
-
-    def __init__(self, tol: float, patience: int = 5):
-        super().__init__()
-        self.tol = tol
-        self.patience = patience
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        """Start counting afresh (a resumed run then gets its count back from the backup)."""
-        self.wait, self.best, self.converged_epoch = 0, None, 0
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Count an epoch without progress; stop after `patience` of them in a row."""
-        loss = float((logs or {})["loss"])
-        if self.best is not None and loss > self.best - self.tol * abs(self.best):
-            self.wait += 1
-        else:
-            self.wait = 0
-        self.best = loss if self.best is None else min(self.best, loss)
-        if self.wait >= self.patience:
-            self.converged_epoch = epoch + 1
-            self.model.stop_training = True
 
 
 class EpochBackup(keras.callbacks.Callback):
@@ -76,7 +22,7 @@ class EpochBackup(keras.callbacks.Callback):
 
     The state is every variable of the model and its optimizer (slots, step count,
     learning rate), saved by path in an .npz: 1 ms, where Keras's save_weights
-    takes 20 ms, longer than an epoch of MNIST 8k. An interval, not every epoch,
+    takes 20 ms, longer than a compiled epoch of MNIST 8k. An interval, not every epoch,
     all the same: even 1 ms an epoch adds up. A crash loses at most `interval_seconds` of training; 0 backs up
     after every epoch. The backup at the end (after early stopping has restored the
     best weights) is marked finished: a rerun after a crash while the results were
@@ -86,12 +32,16 @@ class EpochBackup(keras.callbacks.Callback):
     then `latest.json`, written atomically, names it; that rename is the commit.
     A kill before it leaves the previous backup whole. (Keras's BackupAndRestore
     writes in place: a kill during its write can leave a file that will not load.)
+    `before_commit` runs first at every backup (the run writes history.csv there).
     """
 
-    def __init__(self, backup_dir: Path, interval_seconds: float = 0.0):
+    def __init__(
+        self, backup_dir: Path, interval_seconds: float = 0.0, before_commit: Callable[[], None] | None = None
+    ):
         super().__init__()
         self.backup_dir = Path(backup_dir)
         self.interval_seconds = interval_seconds
+        self.before_commit = before_commit
         self.finished = False
         self.tracked: dict = {}  # role -> callback whose state is backed up too (early stopping, the LR schedule)
         self._restored: tuple[dict, dict] | None = None
@@ -155,6 +105,8 @@ class EpochBackup(keras.callbacks.Callback):
 
     def save(self, model, epochs_done: int, finished: bool = False) -> None:
         """Atomically back up `model` as having finished `epochs_done` epochs."""
+        if self.before_commit is not None:
+            self.before_commit()
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epochs_done:05d}{'-final' if finished else ''}.npz"
         state = training_variables(model)

@@ -17,13 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kerasreg import run_dir as files
-from kerasreg.errors import RunDirError
+from kerasreg.errors import RESTART, RunDirError
+from kerasreg.run_directory import files
 
 if TYPE_CHECKING:
     from kerasreg.config import TrainConfig
-
-RESTART = "pass --restart to discard it and start over"
 
 
 def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: str = "auto") -> None:
@@ -50,7 +48,7 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: str = "auto") ->
         if differences:
             raise RunDirError(
                 f"{run_dir} holds an unfinished run with other {', '.join(differences)}; rerun with its options "
-                "to resume it, or pass --restart to discard it."
+                f"to resume it, or {RESTART}."
             )
 
 
@@ -65,8 +63,11 @@ def recorded_options(run_dir: Path) -> dict:
     return options
 
 
-def check_history(run_dir: Path, epochs_backed_up: int) -> None:
-    """history.csv must hold a row for each epoch the backup holds (more rows are logged-but-not-backed-up ones)."""
+def resumed_history(run_dir: Path, epochs_backed_up: int) -> list[dict]:
+    """The rows of history.csv a resumed run keeps: one per epoch the backup holds (later ones are trained again).
+
+    Raises RunDirError when history.csv lacks an epoch the backup holds: the run directory is damaged.
+    """
     rows = files.read_history(run_dir / files.HISTORY)
     logged = {row["epoch"] for row in rows}
     if not set(range(epochs_backed_up)) <= logged:
@@ -74,6 +75,7 @@ def check_history(run_dir: Path, epochs_backed_up: int) -> None:
             f"{run_dir / files.HISTORY} holds {len(logged & set(range(epochs_backed_up)))} of the {epochs_backed_up} "
             f"epochs the backup holds: the run directory is damaged; {RESTART}."
         )
+    return [row for row in rows if row["epoch"] < epochs_backed_up]
 
 
 def worker_dir(run_dir: Path, worker_index: int) -> Path:

@@ -1,9 +1,9 @@
 """One driver for every run of epochs: a training run's, and each point's of the L2 search.
 
-    driver = EpochDriver(model, loop, [history, *schedule.callbacks, early, backup], seed)
-    ran = driver.run(first_epoch, last_epoch)
+    runner = EpochRunner(model, compiled_epoch, [history, *schedule.callbacks, early, backup], seed)
+    ran = runner.run(first_epoch, last_epoch)
 
-It calls the `EpochLoop` once per epoch and tells the Keras callbacks it was given
+It calls the `CompiledEpoch` once per epoch and tells the Keras callbacks it was given
 (`set_model`, `on_train_begin`, `on_epoch_end`, `on_train_end`), in their order,
 stopping when one of them sets `model.stop_training`. An epoch whose objective or
 validation loss is not finite raises `Diverged` before any callback sees it, so it
@@ -34,20 +34,21 @@ class Diverged(KerasregError):
 
 @dataclass
 class EpochsRun:
-    """What one `EpochDriver.run` did: the epochs it ran, the last epoch's logs, where the time went."""
+    """What one `EpochRunner.run` did: the epochs it ran, the last epoch's logs, where the time went."""
 
     epochs: int = 0
     logs: dict[str, float] = field(default_factory=dict)
-    epoch_seconds: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)  # each epoch's compiled call, with its inputs and logs
+    iteration_seconds: list[float] = field(default_factory=list)  # each epoch whole: the call and the callbacks
     callback_seconds: float = 0.0
 
 
-class EpochDriver:
-    """Runs epochs of an `EpochLoop` through a fixed list of Keras callbacks; see the module docstring.
+class EpochRunner:
+    """Runs epochs of an `CompiledEpoch` through a fixed list of Keras callbacks; see the module docstring.
 
     Args:
         model: the Keras model the loop trains (callbacks see it, and its `stop_training`).
-        loop: a compiled `EpochLoop`, or None when no epoch is left to run (a finished backup).
+        loop: a compiled `CompiledEpoch`, or None when no epoch is left to run (a finished backup).
         callbacks: Keras callbacks, called in this order after every epoch.
         seed: the run's seed; each epoch's shuffle is fixed by (seed, shuffle_offset + epoch).
         on_epoch: called with (epoch, logs) before the callbacks, e.g. to show progress.
@@ -76,6 +77,16 @@ class EpochDriver:
             callback.on_train_begin()
         self.model.stop_training = False
         ran.callback_seconds += time.perf_counter() - tick
+        if self.loop is not None:
+            with self.loop.running():  # one setting for all the epochs, not one per call
+                self._epochs(ran, first, stop, shuffle_offset)
+        tick = time.perf_counter()
+        for callback in self.callbacks:
+            callback.on_train_end()
+        ran.callback_seconds += time.perf_counter() - tick
+        return ran
+
+    def _epochs(self, ran: EpochsRun, first: int, stop: int, shuffle_offset: int) -> None:
         for epoch in range(first, stop):
             tick = time.perf_counter()
             logs = self.loop.run_epoch(self.seed, shuffle_offset + epoch)
@@ -88,11 +99,8 @@ class EpochDriver:
                 self.on_epoch(epoch, logs)
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch, logs)
-            ran.callback_seconds += time.perf_counter() - tock
+            done = time.perf_counter()
+            ran.callback_seconds += done - tock
+            ran.iteration_seconds.append(done - tick)
             if self.model.stop_training:
                 break
-        tick = time.perf_counter()
-        for callback in self.callbacks:
-            callback.on_train_end()
-        ran.callback_seconds += time.perf_counter() - tick
-        return ran

@@ -1,21 +1,28 @@
-"""The one epoch driver, and the backup of callback state by role and kind (subclasses included)."""
+"""The one epoch runner, and the backup of callback state by role and kind (subclasses included)."""
+
+import contextlib
 
 import keras
 import numpy as np
 import pytest
 
-from kerasreg.callbacks import Converged, EpochBackup
-from kerasreg.epoch_driver import EpochDriver
 from kerasreg.model import build_model
-from kerasreg.schedule import make_schedule
+from kerasreg.training.backup import EpochBackup
+from kerasreg.training.callbacks import Converged
+from kerasreg.training.epoch_runner import EpochRunner
+from kerasreg.training.schedule import make_schedule
 
 
 class ScriptedLoop:
-    """An EpochLoop stand-in: the objective it reports after each epoch, and the shuffles it was asked for."""
+    """An CompiledEpoch stand-in: the objective it reports after each epoch, and the shuffles it was asked for."""
 
     def __init__(self, losses):
         self.losses = list(losses)
         self.shuffles = []
+
+    @contextlib.contextmanager
+    def running(self):
+        yield
 
     def run_epoch(self, seed, epoch):
         self.shuffles.append((seed, epoch))
@@ -48,7 +55,7 @@ def test_the_driver_tells_every_callback_in_order_and_stops_when_one_asks():
     recorder = Recorder()
     # Falls for 3 epochs, then flat: Converged stops after CONVERGED_PATIENCE epochs without progress.
     loop = ScriptedLoop([1.0, 0.5, 0.25] + [0.25] * 20)
-    ran = EpochDriver(_model(), loop, [recorder, *schedule.callbacks], seed=7).run(0, 20, shuffle_offset=100)
+    ran = EpochRunner(_model(), loop, [recorder, *schedule.callbacks], seed=7).run(0, 20, shuffle_offset=100)
     assert schedule.converged.converged_epoch == 8 and ran.epochs == 8
     assert recorder.events == ["begin", *range(8), "end"]
     assert loop.shuffles == [(7, 100 + e) for e in range(8)]
@@ -58,7 +65,7 @@ def test_the_driver_tells_every_callback_in_order_and_stops_when_one_asks():
 
 def test_a_driver_with_nothing_left_to_run_still_begins_and_ends():
     recorder = Recorder()
-    ran = EpochDriver(_model(), None, [recorder], seed=0).run(5, 5)
+    ran = EpochRunner(_model(), None, [recorder], seed=0).run(5, 5)
     assert (ran.epochs, recorder.events) == (0, ["begin", "end"])
 
 
@@ -95,5 +102,26 @@ def test_a_callback_of_an_unknown_kind_is_refused_when_tracked(tmp_path):
         EpochBackup(tmp_path).track({"mine": Recorder()})
 
 
-def test_converged_is_a_kind_the_backup_knows(tmp_path):
-    EpochBackup(tmp_path).track({"converged": Converged(1e-4)})
+def test_the_convergence_stops_count_comes_back_from_a_backup(tmp_path):
+    model = _model()
+    model.optimizer.build(model.trainable_variables)
+    converged = Converged(tol=1e-4, patience=5)
+    converged.set_model(model)
+    converged.on_train_begin()
+    for epoch, loss in enumerate([1.0, 0.5, 0.5, 0.5]):  # two epochs without progress after the best
+        converged.on_epoch_end(epoch, {"loss": loss})
+    backup = EpochBackup(tmp_path / "backup")
+    backup.track({"converged": converged})
+    backup.save(model, 4)
+
+    resumed = Converged(tol=1e-4, patience=5)
+    again = EpochBackup(tmp_path / "backup")
+    again.track({"converged": resumed})
+    assert again.restore(model) == 4
+    resumed.set_model(model)
+    resumed.on_train_begin()  # resets its count, then the backup puts it back
+    again.on_train_begin()
+    assert (resumed.wait, resumed.best, resumed.converged_epoch) == (2, 0.5, 0)
+    for epoch in (4, 5, 6):  # three more without progress: five in a row, as the uninterrupted run would count
+        resumed.on_epoch_end(epoch, {"loss": 0.5})
+    assert resumed.converged_epoch == 7 and model.stop_training

@@ -17,23 +17,27 @@ moments (a warm start, as scikit-learn's path does), so most points converge in
 `RISES_TO_STOP` points in a row: along a regularisation path it falls to one minimum
 and rises after it, and the weakest points are the slowest to train. Where the
 lowest loss sits at either end of the grid, the path walks on past that end in
-half-decades until the loss rises (`l2_grid.next_strength`), so the choice is never
+half-decades until the loss rises (`grid.next_strength`), so the choice is never
 the grid's edge by default; only a bound stops it sooner, and that is warned of. The
 path is checkpointed after every point: an interrupted search continues at the next one.
+kerasreg/l2_search/choose.py is the entry point: it runs, resumes or reads back a search.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from kerasreg.l2_grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
+from kerasreg.errors import RESTART, RunDirError
+from kerasreg.l2_search.grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
+from kerasreg.run_directory import files
 
-_LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")  # what a point records of its last epoch
 _RECORD = "path.json"  # a checkpoint's path so far; its atomic write commits the checkpoint
+_FINISHED = "search"  # in a finished search's record: the L2Search, which a rerun of its refit reads back
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class L2Search:
     n_search: int
     n_all: int
     seconds: float
-    added: tuple[float, ...] = ()  # strengths walked past the grid's end, in order (`l2_grid.next_strength`)
+    added: tuple[float, ...] = ()  # strengths walked past the grid's end, in order (`grid.next_strength`)
     at_bound: bool = False  # the best point is the walk's bound: a strength beyond it may be better
     # The best point's model as an affine map on raw pixels (`folded_affine`): where the refit starts.
     # Not recorded: a resumed refit starts from its backup.
@@ -90,21 +94,18 @@ def search_l2(
     `model` is built and compiled for the search split (`setup.split`); `train` and
     `val` are its `EpochData`. The model ends holding the last point's weights.
     With `checkpoint_dir` the path is checkpointed after every point, and a search
-    interrupted there continues at the next point, as it would have gone on.
+    interrupted there continues at the next point, as it would have gone on; the
+    finished search is recorded there too (`finished_search` reads it back).
     Returns the `L2Search`.
     """
-    from kerasreg.epoch_driver import EpochDriver
-    from kerasreg.epoch_loop import EpochLoop
-    from kerasreg.model import folded_affine
-    from kerasreg.schedule import make_schedule
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
     config = setup.config
     started = time.perf_counter()
     n_search = len(train.targets)
-    n_all = n_search + len(val.targets)
-    loop = EpochLoop(model, setup.choice.strategy, setup.data.task, config.batch_size, grid[0], config.mixed_precision)
-    loop.compile(train, val)
-    size = len(grid)
+    task = setup.data.task
+    epoch = CompiledEpoch(model, setup.choice.strategy, task, config.batch_size, grid[0], config.mixed_precision)
+    epoch.compile(train, val)
     saved = _Checkpoint(checkpoint_dir, grid) if checkpoint_dir is not None else None
     with setup.choice.strategy.scope():  # restoring assigns the model's and the optimizer's variables
         path = saved.restore(model) if saved is not None else None
@@ -117,29 +118,49 @@ def search_l2(
         if not train_it:
             path.points.append(SearchPoint(l2, c_of(l2, n_search)))
             continue
-        loop.l2.assign(l2)
-        model.optimizer.learning_rate.assign(config.resolved_learning_rate)  # Adam's moments carry over
-        schedule = make_schedule(config.tol)  # fresh for each point
-        # Shuffles are numbered across the path: every epoch of every point gets its own.
-        ran = EpochDriver(model, loop, schedule.callbacks, config.seed).run(0, config.epochs, shuffle_offset=path.epoch)
-        path.epoch += ran.epochs
-        done, logs = ran.epochs, ran.logs
-        reason = "converged" if schedule.converged.converged_epoch else "epoch_cap"
-        point = SearchPoint(l2, c_of(l2, n_search), done, reason, *(logs[k] for k in _LOGS))
-        path.points.append(point)
-        if path.best is None or point.val_loss < path.points[path.best].val_loss:
-            path.best, path.start = len(path.points) - 1, folded_affine(model)
+        point = _train_point(model, epoch, config, l2, n_search, path)
         if saved is not None:
             saved.save(model, path)
-        where = f"{len(path.points)}/{size}" if len(path.points) <= size else f"{len(path.points)} (past the grid)"
+        where = (
+            f"{len(path.points)}/{len(grid)}"
+            if len(path.points) <= len(grid)
+            else f"{len(path.points)} (past the grid)"
+        )
         print(
             f"l2 search {where}: l2 {l2:g} (C {point.C:.3g}): val_loss {point.val_loss:.4f}, "
-            f"val_accuracy {point.val_accuracy:.4f} after {done} epochs ({reason})",
+            f"val_accuracy {point.val_accuracy:.4f} after {point.epochs} epochs ({point.stop_reason})",
             flush=True,
         )
+    search = _outcome(path, grid, n_search, n_search + len(val.targets), round(time.perf_counter() - started, 3))
+    if saved is not None:
+        saved.finish(search)
+    return search
+
+
+def _train_point(model, epoch, config, l2: float, n_search: int, path: _Path) -> SearchPoint:
+    """Train at strength `l2` from where the path is, to convergence; add the point to `path` and return it."""
+    from kerasreg.model import folded_affine
+    from kerasreg.training.epoch_runner import EpochRunner
+    from kerasreg.training.schedule import make_schedule
+
+    epoch.l2.assign(l2)
+    model.optimizer.learning_rate.assign(config.resolved_learning_rate)  # Adam's moments carry over
+    schedule = make_schedule(config.tol)  # fresh for each point
+    # Shuffles are numbered across the path: every epoch of every point gets its own.
+    ran = EpochRunner(model, epoch, schedule.callbacks, config.seed).run(0, config.epochs, shuffle_offset=path.epoch)
+    path.epoch += ran.epochs
+    reason = "converged" if schedule.converged.converged_epoch else "epoch_cap"
+    point = SearchPoint(l2, c_of(l2, n_search), ran.epochs, reason, *(ran.logs[k] for k in files.EPOCH_LOGS))
+    path.points.append(point)
+    if path.best is None or point.val_loss < path.points[path.best].val_loss:
+        path.best, path.start = len(path.points) - 1, folded_affine(model)
+    return point
+
+
+def _outcome(path: _Path, grid: tuple[float, ...], n_search: int, n_all: int, seconds: float) -> L2Search:
+    """The search the walk made: its best point, the refit's strength, and what it walked past the grid (said)."""
     best = path.points[path.best]
-    refit = best.l2 * n_search / n_all
-    added = tuple(p.l2 for p in path.points[size:])
+    added = tuple(p.l2 for p in path.points[len(grid) :])
     at_bound = bool(added) and best.l2 in (WEAK_BOUND, STRONG_BOUND)
     if at_bound:
         print(
@@ -156,29 +177,29 @@ def search_l2(
             f"{best.l2:g}.",
             flush=True,
         )
-    seconds = round(time.perf_counter() - started, 3)
+    refit = best.l2 * n_search / n_all
     points = tuple(path.points)
     return L2Search(tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, added, at_bound, path.start)
 
 
-def checkpointed_start(checkpoint_dir: Path) -> tuple | None:
-    """The best point's model (`L2Search.start`) from a search's checkpoint, or None without one."""
+def finished_search(checkpoint_dir: Path) -> L2Search | None:
+    """The search a checkpoint records as finished (its refit was interrupted), best model included; else None."""
     found = read_checkpoint(Path(checkpoint_dir))
-    if found is None:
+    if found is None or _FINISHED not in found[0]:
         return None
-    _, saved = found
-    return saved["start_kernel"], saved["start_bias"]
+    record, saved = found
+    try:
+        search = L2Search.from_dict(record[_FINISHED])
+    except (KeyError, TypeError, ValueError):
+        raise _damaged(Path(checkpoint_dir), f"{_RECORD} holds a damaged {_FINISHED!r} record") from None
+    return dataclasses.replace(search, start=(saved["start_kernel"], saved["start_bias"]))
 
 
 def read_checkpoint(directory: Path) -> tuple[dict, dict] | None:
     """The committed checkpoint's record and arrays, None without one; RunDirError when it is damaged."""
-    from kerasreg import run_dir as files
-    from kerasreg.errors import RunDirError
 
     def damaged(why: str) -> RunDirError:
-        return RunDirError(
-            f"{directory}: the search's checkpoint is damaged ({why}); pass --restart to discard it and start over."
-        )
+        return _damaged(directory, why)
 
     if not (directory / _RECORD).is_file():
         return None
@@ -203,6 +224,10 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict] | None:
         raise damaged("non-finite values: a diverged search")
     record["points"] = points
     return record, arrays
+
+
+def _damaged(directory: Path, why: str) -> RunDirError:
+    return RunDirError(f"{directory}: the search's checkpoint is damaged ({why}); {RESTART}.")
 
 
 def _well_formed(record: dict, points: list[SearchPoint]) -> bool:
@@ -246,8 +271,7 @@ class _Checkpoint:
 
     def save(self, model, path: _Path) -> None:
         """Commit the state after the last point of `path`."""
-        from kerasreg import run_dir as files
-        from kerasreg.callbacks import training_variables
+        from kerasreg.training.backup import training_variables
 
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"point-{len(path.points):02d}.npz"
@@ -261,10 +285,14 @@ class _Checkpoint:
             if old.name != name:
                 old.unlink(missing_ok=True)
 
+    def finish(self, search: L2Search) -> None:
+        """Record the finished search beside its last point (committed by the record's atomic write)."""
+        record = files.read_json(self.directory / _RECORD)
+        files.write_json(self.directory / _RECORD, {**record, _FINISHED: search.to_dict()})
+
     def restore(self, model) -> _Path | None:
         """Put the checkpointed state back into `model`; the path so far, or None when there is none for this grid."""
-        from kerasreg.callbacks import training_variables
-        from kerasreg.errors import RunDirError
+        from kerasreg.training.backup import training_variables
 
         found = read_checkpoint(self.directory)
         if found is None or found[0]["grid"] != self.grid:
@@ -274,8 +302,7 @@ class _Checkpoint:
         values = [saved.get(f"v{i}") for i in range(len(variables))]
         if any(v is None or tuple(var.shape) != v.shape for var, v in zip(variables, values, strict=True)):
             raise RunDirError(
-                f"{self.directory}: the search's checkpoint holds other variables than this model; "
-                "pass --restart to discard it and start over."
+                f"{self.directory}: the search's checkpoint holds other variables than this model; {RESTART}."
             )
         for variable, value in zip(variables, values, strict=True):  # by position, as saved
             variable.assign(value)

@@ -17,8 +17,8 @@ CONVERGED_PATIENCE = 5  # epochs in a row without progress (beyond --tol) that m
 class Schedule:
     """The schedule's two callbacks, by name: callers read their state without knowing their order."""
 
-    reduce_lr: Any  # keras.callbacks.ReduceLROnPlateau
-    converged: Any  # kerasreg.callbacks.Converged
+    reduce_lr: Any  # kerasreg.training.callbacks.ReduceLROnPlateau
+    converged: Any  # kerasreg.training.callbacks.Converged
 
     @property
     def callbacks(self) -> list:
@@ -28,12 +28,10 @@ class Schedule:
 
 def make_schedule(tol: float) -> Schedule:
     """A fresh schedule: halve the step when an epoch stops lowering the objective; stop once converged."""
-    import keras
-
-    from kerasreg.callbacks import Converged
+    from kerasreg.training.callbacks import Converged, ReduceLROnPlateau
 
     # Halving the step when an epoch stops lowering the training objective lets Adam
     # settle instead of circling the optimum (measured on validation loss: MNIST 8k
     # 0.347 -> 0.328 at batch 1024).
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA)
+    reduce_lr = ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA)
     return Schedule(reduce_lr, Converged(tol, CONVERGED_PATIENCE))

@@ -1,6 +1,6 @@
 """A finished run read back: its record, metrics, model and test images.
 
-    from kerasreg.runs import FinishedRun
+    from kerasreg.run_directory.finished import FinishedRun
     run = FinishedRun.open("runs/mnist")
     images, labels, where = run.test_images()
     probabilities = predict_probabilities(run.load_model(), images, run.task)
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg import run_dir as files
 from kerasreg.errors import DatasetError, RunDirError
+from kerasreg.run_directory import files
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,9 @@ class FinishedRun:
             data = None
         if data is None:
             raise RunDirError(
-                f"{self.path} has no {files.TRAIN_SAMPLE} (runs before kerasreg 0.2 did not keep one) and its training "
-                "data cannot be reloaded: retrain it to export int8 LiteRT."
+                f"{self.path} has no {files.TRAIN_SAMPLE} (runs of older kerasreg versions did not keep one) and its "
+                "training data cannot be reloaded: retrain it to export int8 LiteRT."
             )
         rng = np.random.default_rng(0)
-        return data.train_images[rng.choice(len(data.train_images), min(500, len(data.train_images)), replace=False)]
+        n = len(data.train_images)
+        return data.train_images[rng.choice(n, min(files.TEST_SAMPLE_SIZE, n), replace=False)]

@@ -1,9 +1,14 @@
-"""The artifact contract: the file names of an export, its tensors' names, and the metadata keys it carries.
+"""What kerasreg, export and serve agree on, in the one package all three may import.
 
-One home for what `python -m export` writes and what `serve` reads. Standard
-library only and importing nothing else of serve, so export reads it too without
-pulling in onnxruntime (serve may import neither kerasreg nor export, so the
-contract cannot live there).
+This module is the artifact contract: the file names of an export, its tensors'
+names, and the metadata keys it carries: what `python -m export` writes and what
+`serve` reads. Beside it, `contract.extras` reads which extra each command needs
+(and the version) from the installed metadata, and `contract.pixels` turns an image
+file into the pixels a model takes, the same way for training and for serving.
+
+Why a package of its own: serve may import neither kerasreg nor export, and kerasreg
+may not import serve, so what they share cannot live in any of them. It imports
+nothing of the three; this module and `contract.extras` only the standard library.
 """
 
 from __future__ import annotations
@@ -18,12 +23,11 @@ C_DIR = "c"  # model.h and model.c: plain C99 for boards with no runtime
 C_INT8_DIR = "c/int8"
 MODEL_CARD = "model.json"
 SAMPLES = "samples"
-MODEL_SUFFIXES = (".onnx", ".tflite")  # the files serve loads
 
 # The graph's one input and one output, in every artifact.
 INPUT_NAME = "images"  # uint8 [batch, H, W, C]
 OUTPUT_NAME = "probabilities"  # float32 [batch, K], in the order of the class names
-BATCH_AXIS = "batch"
+BATCH_AXIS = "batch"  # the name of the free first axis, in every artifact and in serve's reports
 
 # Metadata: every key is "kerasreg." + one of these; values are JSON unless noted.
 PREFIX = "kerasreg."

@@ -9,15 +9,6 @@ from kerasreg.datasets import BINARY
 _EPS = 1e-7  # clip for log(0), as Keras does
 
 
-def class_probabilities(outputs: np.ndarray, task: str) -> np.ndarray:
-    """[N, K] probabilities from model outputs; a binary [N,1] sigmoid becomes (1-p, p)."""
-    outputs = np.asarray(outputs, dtype=np.float64)
-    if task == BINARY:
-        p = outputs.reshape(-1)
-        return np.stack([1.0 - p, p], axis=1)
-    return outputs
-
-
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts [true, predicted], every class a row and a column."""
     from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix

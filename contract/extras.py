@@ -1,9 +1,14 @@
-"""Which installed extra each serve command needs, checked before anything imports it.
+"""Which installed extra each command needs, checked before anything imports it; and the installed version.
 
-The same contract as kerasreg/extras.py, which serve may not import: one line
-naming the pip command instead of an ImportError traceback, and the facts read from
-setup.py's extras in the installed package's metadata, listed nowhere here.
-Standard library only.
+`pip install kerasreg` alone installs no dependencies (each part brings its own,
+so `serve` never pulls in TensorFlow). A command run without its extra answers
+with one line naming the pip command, not an ImportError traceback.
+
+One source of the facts: setup.py, read back from the installed package's
+metadata (Requires-Dist for the extras, Version for the version), so nothing here
+lists a package or a number. Standard library only: it runs before numpy is known
+to be there. kerasreg, export and serve all read it (tests/test_extras.py runs each
+extra's commands in a venv holding only that extra).
 """
 
 from __future__ import annotations
@@ -12,8 +17,17 @@ import importlib.metadata
 import re
 import sys
 
+DISTRIBUTION = "kerasreg"
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+
+
+def version() -> str:
+    """The installed kerasreg's version (setup.py's), or "unknown" for a source tree that is not installed."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def declared(extra: str) -> list[str] | None:
@@ -22,7 +36,7 @@ def declared(extra: str) -> list[str] | None:
     None when kerasreg's own metadata is not installed (a source tree run in place): nothing to check against.
     """
     try:
-        requirements = importlib.metadata.requires("kerasreg") or []
+        requirements = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
         return None
     names = []

@@ -1,14 +1,14 @@
 """The training loop: one compiled call trains one whole epoch, under any tf.distribute strategy.
 
-Why not `model.fit`: an epoch of this model over MNIST 8k is ~8 ms of arithmetic,
-and fit spends more than that per epoch on iterators, callbacks and validation
-(148 ms per epoch measured at batch 128); under MultiWorkerMirroredStrategy Keras
+Why not `model.fit`: it spends more per epoch on iterators, callbacks and
+validation than an epoch of this model's arithmetic takes (148 ms per MNIST-8k epoch
+measured at batch 128, about ten times the compiled epoch; README, Performance); under MultiWorkerMirroredStrategy Keras
 3's fit fails outright (keras-team/keras#20585). So, for every strategy:
 
 - The training features (the model's own preprocessing, computed once: it has no
   trainable weights) and targets stay in memory as tensors: over the very numpy
   memory on the host (no copy), or copied once to each accelerator replica where
-  they fit (kerasreg/placement.py). Each epoch's order is
+  they fit (kerasreg/distribution/placement.py). Each epoch's order is
   a stateless shuffle of (seed, epoch): a resumed run sees the same batches as an
   uninterrupted one, and every worker of a cluster the same order.
 - All steps of an epoch run inside one tf.function, traced without autograph
@@ -29,11 +29,13 @@ for an L2 regulariser, sklearn's C = 1 / (2 * l2 * n).
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from kerasreg.datasets import BINARY
+from kerasreg.run_directory import files
 
 # Mixed precision only: lifts small float16 gradients clear of underflow. Keras's
 # LossScaleOptimizer fails inside strategy.run ("No gradients provided", from its
@@ -49,8 +51,9 @@ def _without_graph_rewrites():
 
     Its rewrites cost ~60 ms when the function is instantiated at its first call,
     a tenth of a MNIST-8k training run, and gain nothing measurable per epoch on a
-    one-layer model (11.7 vs 12.1 ms). The setting is the process's, so it is put
-    back after each call.
+    one-layer model. The setting is the process's, so it is put back afterwards:
+    around a whole run of epochs, not each call (turning it off and on around every
+    call cost 3.5 ms an epoch, measured: a fifth of a MNIST-8k epoch).
     """
     import tensorflow as tf
 
@@ -98,7 +101,7 @@ def epoch_data(features: np.ndarray, labels: np.ndarray, task: str, weights: np.
     return EpochData(features, as_targets(labels, task), w)
 
 
-class EpochLoop:
+class CompiledEpoch:
     """Trains `model`'s classifier one epoch per call; see the module docstring.
 
     Needs no strategy scope around it: it enters `strategy.scope()` itself where it must.
@@ -117,6 +120,8 @@ class EpochLoop:
             # A variable, not a constant: the strength can change without tracing again.
             self.l2 = tf.Variable(float(l2), trainable=False, dtype=tf.float32, name="l2")
         self._train_fn = None
+        self._running = False
+        self.call_seconds: list[float] = []  # each epoch's compiled call alone: what is not fixed cost
 
     # The loss pieces, shared by the step and the evaluation.
     def _per_example_loss(self, targets, logits):
@@ -155,40 +160,49 @@ class EpochLoop:
         n = tf.cast(n, tf.float32)
         return total / n, correct / n
 
-    def compile(self, train: EpochData, val: EpochData | None, placement: str | None = None):
-        """Trace the epoch function over these splits (once; every later epoch reuses it).
+    def compile(self, train: EpochData, val: EpochData | None, placement: str | None = None) -> CompiledEpoch:
+        """Trace the epoch function over these splits (once; every later epoch reuses it); returns self.
 
         `placement` forces where the features live (placement.HOST or REPLICAS);
         by default `place_features` decides from the devices and their free memory.
         """
         import tensorflow as tf
 
-        from kerasreg.placement import REPLICAS, Placement, free_accelerator_bytes, place_features, replica_devices
-
-        strategy, optimizer = self.strategy, self.model.optimizer
-
-        def tensors(split: EpochData) -> tuple:
-            return tuple(host_tensor(a) for a in (split.features, split.targets, split.weights))
-
-        train_t = tensors(train)
-        val_t = None if val is None else tensors(val)
-        devices = replica_devices(strategy)
-        if placement is None:
-            size = train.features.nbytes + (0 if val is None else val.features.nbytes)
-            self.placement = place_features(size, devices, [free_accelerator_bytes(d) for d in devices])
-        else:
-            self.placement = Placement(placement, "as asked")
-        if self.placement.where == REPLICAS:
-            print(f"features: {self.placement.reason}", flush=True)
-            train_t, train_args, val_t = self._replica_copies(train_t, val_t, devices)
-            self.feature_devices = tuple(t.device for t in strategy.experimental_local_results(train_args[0]))
-        else:
-            train_args = train_t
-            self.feature_devices = (train_t[0].device,)
-        n, batch = len(train.targets), self.global_batch
+        train_t, train_args, val_t = self._placed(train, val, placement)
+        step = self._replica_step()
+        n, batch, strategy = len(train.targets), self.global_batch, self.strategy
         steps = -(-n // batch)
-        replicas = strategy.num_replicas_in_sync
+
+        def train_epoch(seed, train_args, train_t, val_t):
+            order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int32), seed=seed)
+
+            def body(i):
+                strategy.run(step, args=(order[i * batch : (i + 1) * batch], *train_args))
+                return i + 1
+
+            # Automatic control dependencies order the evaluation after the loop's updates.
+            tf.while_loop(lambda i: i < steps, body, [tf.constant(0)])
+            loss, accuracy = self._evaluate(train_t)
+            out = [loss + self._penalty(), accuracy]
+            if val_t is not None:
+                out += self._evaluate(val_t)
+            return tf.stack(out)  # one tensor: one copy to the host per epoch, not four
+
+        # The data goes in as arguments, not captured: TensorFlow keeps a traced graph's
+        # captures alive after its function is gone (the search's features would then
+        # sit beside the refit's: 1.19 GB instead of 1.0 at the peak of MNIST 60k).
+        self._inputs = (train_args, train_t, val_t)
+        self._keys = files.EPOCH_LOGS if val_t is not None else files.EPOCH_LOGS[:2]
+        self._train_fn = tf.function(train_epoch, autograph=False, reduce_retracing=True)
+        return self
+
+    def _replica_step(self):
+        """One replica's share of a training step: its slice of the global batch, the loss over the global batch."""
+        import tensorflow as tf
+
+        replicas = self.strategy.num_replicas_in_sync
         variables = self.classifier.trainable_variables
+        optimizer = self.model.optimizer
 
         def replica_step(indices, features, targets, weights):
             size = tf.shape(indices)[0]  # the global batch; the last one of an epoch may be short
@@ -205,27 +219,36 @@ class EpochLoop:
             optimizer.apply_gradients(zip(gradients, variables, strict=True))
             return loss
 
-        def train_epoch(seed, train_args, train_t, val_t):
-            order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int32), seed=seed)
+        return replica_step
 
-            def body(step):
-                strategy.run(replica_step, args=(order[step * batch : (step + 1) * batch], *train_args))
-                return step + 1
+    def _placed(self, train: EpochData, val: EpochData | None, placement: str | None) -> tuple:
+        """The splits as tensors where they live: (train as evaluated, train as the replicas read it, val)."""
+        from kerasreg.distribution.placement import (
+            REPLICAS,
+            Placement,
+            free_accelerator_bytes,
+            place_features,
+            replica_devices,
+        )
 
-            # Automatic control dependencies order the evaluation after the loop's updates.
-            tf.while_loop(lambda step: step < steps, body, [tf.constant(0)])
-            loss, accuracy = self._evaluate(train_t)
-            out = {"loss": loss + self._penalty(), "accuracy": accuracy}
-            if val_t is not None:
-                out["val_loss"], out["val_accuracy"] = self._evaluate(val_t)
-            return out
+        def tensors(split: EpochData) -> tuple:
+            return tuple(host_tensor(a) for a in (split.features, split.targets, split.weights))
 
-        # The data goes in as arguments, not captured: TensorFlow keeps a traced graph's
-        # captures alive after its function is gone (the search's features would then
-        # sit beside the refit's: 1.19 GB instead of 1.0 at the peak of MNIST 60k).
-        self._inputs = (train_args, train_t, val_t)
-        self._train_fn = tf.function(train_epoch, autograph=False, reduce_retracing=True)
-        return self
+        train_t = tensors(train)
+        val_t = None if val is None else tensors(val)
+        devices = replica_devices(self.strategy)
+        if placement is None:
+            size = train.features.nbytes + (0 if val is None else val.features.nbytes)
+            self.placement = place_features(size, devices, [free_accelerator_bytes(d) for d in devices])
+        else:
+            self.placement = Placement(placement, "as asked")
+        if self.placement.where != REPLICAS:
+            self.feature_devices = (train_t[0].device,)
+            return train_t, train_t, val_t
+        print(f"features: {self.placement.reason}", flush=True)
+        train_t, train_args, val_t = self._replica_copies(train_t, val_t, devices)
+        self.feature_devices = tuple(t.device for t in self.strategy.experimental_local_results(train_args[0]))
+        return train_t, train_args, val_t
 
     def _replica_copies(self, train_t: tuple, val_t: tuple | None, devices: list[str]) -> tuple:
         """Each split copied once to every replica's device: (train as evaluated, train per replica, val)."""
@@ -247,13 +270,29 @@ class EpochLoop:
                 val_t = tuple(tf.identity(t) for t in val_t)
         return first, train_pr, val_t
 
+    @contextlib.contextmanager
+    def running(self):
+        """The epochs called inside this block run without graph rewrites, set once for all of them."""
+        if self._running:
+            yield
+            return
+        with _without_graph_rewrites():
+            self._running = True
+            try:
+                yield
+            finally:
+                self._running = False
+
     def run_epoch(self, seed: int, epoch: int) -> dict[str, float]:
         """Train one epoch (order fixed by seed and epoch); the objective and metrics after it."""
         import tensorflow as tf
 
         if self._train_fn is None:
-            raise RuntimeError("EpochLoop.compile() first.")
+            raise RuntimeError("CompiledEpoch.compile() first.")
         # The setting is part of the function's instantiation key: the same at every call, or it is rebuilt.
-        with _without_graph_rewrites():
-            logs = self._train_fn(tf.constant([seed, epoch], tf.int64), *self._inputs)
-        return {k: float(v) for k, v in logs.items()}
+        with self.running():
+            inputs = tf.constant([seed, epoch], tf.int64)
+            started = time.perf_counter()
+            logs = self._train_fn(inputs, *self._inputs)  # returns once the epoch is computed (eager, synchronous)
+            self.call_seconds.append(time.perf_counter() - started)
+        return dict(zip(self._keys, logs.numpy().tolist(), strict=True))

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kerasreg import run_dir as files
 from kerasreg.datasets import BINARY, ImageDataset
-from kerasreg.plots import (
+from kerasreg.reports.plots import (
     plot_confusion_matrix,
     plot_l2_search,
     plot_learning_curves,
     plot_mistakes,
     plot_weight_templates,
 )
+from kerasreg.run_directory import files
+
+if TYPE_CHECKING:
+    from kerasreg.l2_search.path import L2Search
 
 
 def write_reports(
-    run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, probabilities: np.ndarray
+    run_dir: Path,
+    model,
+    data: ImageDataset,
+    history: list[dict],
+    metrics: dict,
+    probabilities: np.ndarray,
+    search: L2Search | None = None,
 ) -> None:
     """Learning curves, confusion matrix, weight templates, the worst mistakes and --l2 auto's search under plots/.
 
-    `probabilities` are the model's [N, K] answers on the test images, in the order of `data.test_images`.
+    `probabilities` are the model's [N, K] answers on the test images, in the order of `data.test_images`;
+    `search` is --l2 auto's search, when the run made one.
     """
     (run_dir / files.PLOTS).mkdir(parents=True, exist_ok=True)
     if history:
@@ -32,7 +43,5 @@ def write_reports(
     names = [data.class_names[1]] if data.task == BINARY else list(data.class_names)
     plot_weight_templates(kernel, data.input_shape, names, run_dir / files.WEIGHTS)
     plot_mistakes(data.test_images, data.test_labels, probabilities, data.class_names, run_dir / files.MISTAKES)
-    if "l2_search" in metrics:
-        from kerasreg.l2_search import L2Search
-
-        plot_l2_search(L2Search.from_dict(metrics["l2_search"]), run_dir / files.L2_SEARCH)
+    if search is not None:
+        plot_l2_search(search, run_dir / files.L2_SEARCH)

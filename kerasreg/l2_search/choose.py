@@ -1,0 +1,46 @@
+"""`--l2 auto`'s one entry point: the search run, resumed or read back, and the refit's setup at its choice."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from kerasreg.l2_search.path import L2Search, finished_search, search_l2
+from kerasreg.run_directory import files
+from kerasreg.training.run_setup import TrainingSetup, make_model, refit_setup
+
+CHECKPOINT = "l2_search"  # inside the run's backup folder: the search's checkpoint, and the finished search
+
+
+def choose_l2(setup: TrainingSetup, work_dir: Path) -> tuple[TrainingSetup, L2Search]:
+    """The search's outcome on the setup's split, and the setup of the refit on all training data at its strength.
+
+    A first run searches; a rerun after an interruption continues the search from its
+    checkpoint, or, when the search had finished and the refit was interrupted, reads
+    the finished search back (the refit then resumes from its own backup).
+    """
+    checkpoint = work_dir / files.BACKUP / CHECKPOINT
+    search = finished_search(checkpoint)
+    if search is None:
+        search = _search(setup, checkpoint)
+        # The search's model, traced function and features sit in reference cycles: free
+        # them now, before the refit makes its own features.
+        gc.collect()
+    print(
+        f"l2 auto: chose l2 {search.chosen_l2:g} (C {search.C:.3g}) on the validation split in "
+        f"{search.seconds:.1f} s; refitting on all {search.n_all} training images at l2 {search.refit_l2:.4g}",
+        flush=True,
+    )
+    return refit_setup(setup, search.refit_l2), search
+
+
+def _search(setup: TrainingSetup, checkpoint: Path) -> L2Search:
+    """Run (or continue) the search on the setup's split, checkpointed in `checkpoint`."""
+    from kerasreg.model import preprocess
+    from kerasreg.training.compiled_epoch import epoch_data
+
+    split, task = setup.split, setup.data.task
+    model = make_model(setup)
+    train = epoch_data(preprocess(model, split.train_images), split.train_labels, task, split.train_weights)
+    val = epoch_data(preprocess(model, split.val[0]), split.val[1], task, split.val_weights)
+    return search_l2(model, setup, train, val, checkpoint)

@@ -1,0 +1,218 @@
+"""One training run, start to finish: data, (the L2 search,) fit, test metrics, the run directory.
+
+    from kerasreg.training.pipeline import train_and_evaluate
+    metrics = train_and_evaluate(TrainConfig(dataset="digits"), "runs/digits")
+
+`python -m kerasreg.train` parses its flags into a `TrainConfig` and calls this; the
+tests call it directly, with the `strategy` and `datasets` overrides as their hooks.
+The run directory's files are listed in kerasreg/run_directory/files.py.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from kerasreg.config import L2_AUTO, TrainConfig
+from kerasreg.datasets import ImageDataset, load_dataset
+from kerasreg.distribution.strategy import StrategyChoice
+from kerasreg.errors import KerasregError, RunDirError
+from kerasreg.run_directory import files
+from kerasreg.run_directory.lock import RunLock
+from kerasreg.run_directory.resume import discard_state, prepare_run_dir, worker_dir
+from kerasreg.training.epoch_runner import Diverged
+
+
+def train_and_evaluate(
+    config: TrainConfig,
+    run_dir: Path | str,
+    *,
+    strategy=None,
+    datasets: ImageDataset | None = None,
+    resume: str = "auto",
+) -> dict:
+    """Train as `config` says, write `run_dir`, and return the test metrics.
+
+    The strategy comes from `choose_strategy` (TF_CONFIG, visible GPUs,
+    config.devices); only the chief writes `run_dir`. metrics.json's `timings`
+    says where the time went.
+
+    Args:
+        strategy: a tf.distribute strategy to use instead of `choose_strategy()`'s.
+        datasets: an `ImageDataset` to train on instead of loading `config.dataset`.
+        resume: "auto" continues an unfinished run in `run_dir` (after a crash) or
+            starts one; "required" fails when there is none to continue;
+            "restart" discards it.
+    """
+    from kerasreg.distribution.strategy import choose_strategy, wrap_strategy
+
+    run_dir = Path(run_dir)
+    clock = PhaseClock()
+    # First: a multi-worker strategy must exist before TensorFlow runs any op.
+    if strategy is not None:
+        choice = wrap_strategy(strategy)
+    else:
+        choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
+    clock.lap("start_tensorflow_seconds")
+    work_dir = run_dir if choice.is_chief else worker_dir(run_dir, choice.worker_index)
+    if work_dir.exists() and not work_dir.is_dir():
+        raise RunDirError(f"--out {work_dir} is a file; expected a directory.")
+    with RunLock(work_dir):  # one process per run directory
+        prepare_run_dir(work_dir, config, resume)
+        try:
+            return _train(config, run_dir, work_dir, choice, clock, datasets)
+        except Diverged as e:
+            discard_state(work_dir)
+            raise KerasregError(
+                f"{e}: the learning rate ({config.resolved_learning_rate:g}) or the L2 strength ({config.l2}) is too "
+                "large for this data; lower it and rerun (nothing of this run is kept, so the rerun starts clean)."
+            ) from None
+
+
+def _train(config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyChoice, clock, datasets) -> dict:
+    """train_and_evaluate's work, once the run directory is locked and checked."""
+    from kerasreg.model import set_affine, weights_digest
+    from kerasreg.training.fit import fit
+    from kerasreg.training.run_setup import make_model, setup_run
+
+    data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
+    clock.lap("load_data_seconds")
+    seed_everything(config.seed)
+    setup = setup_run(data, config, choice)
+    write_config(work_dir / files.CONFIG, config, setup)  # before anything else, and only once
+    print(
+        f"{data.name}: {len(setup.split.train_labels)} training images {data.input_shape}, "
+        f"{data.num_classes} classes, strategy {choice.kind} x{choice.replicas}",
+        flush=True,
+    )
+    search = None
+    if config.l2 == L2_AUTO:
+        from kerasreg.l2_search.choose import choose_l2
+
+        setup, search = choose_l2(setup, work_dir)
+        clock.lap("l2_search_seconds")
+        seed_everything(config.seed)  # the refit draws the same whatever the search drew
+    elif setup.split.val is None:
+        print("val-split 0: training on all training data; early stopping is off.", flush=True)
+    model = make_model(setup)
+    if search is not None:
+        set_affine(model, *search.start)  # from the search's best model, as LogisticRegressionCV's refit starts
+    clock.lap("build_model_seconds")
+    fitted = fit(model, setup, work_dir)
+    train_seconds = clock.lap("train_seconds") + clock.laps.get("l2_search_seconds", 0.0)
+    metrics, probabilities = _evaluate(model, data, setup, fitted, search)
+    metrics["train_seconds"] = round(train_seconds, 3)
+    clock.lap("evaluate_seconds")
+    print(f"weights sha256 {weights_digest(model)}", flush=True)
+    if choice.is_chief:
+        metrics["timings"] = {**clock.laps, **fitted.timings}
+        write_results(run_dir, model, data, fitted.history, metrics, config.seed, probabilities, search)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    _print_summary(metrics, data, run_dir if choice.is_chief else None)
+    return metrics
+
+
+def _evaluate(model, data: ImageDataset, setup, fitted, search) -> tuple[dict, object]:
+    """The test metrics (and the test probabilities) of the trained model, with how training went."""
+    from kerasreg.model import predict_probabilities
+    from kerasreg.reports.metrics import compute_metrics
+
+    probabilities = predict_probabilities(model, data.test_images, data.task)
+    metrics = compute_metrics(data.test_labels, probabilities, data.task, setup.split.train_labels)
+    metrics.update(epochs_trained=len(fitted.history), **fitted.stop)
+    if search is not None:
+        metrics["l2_search"] = search.to_dict()
+    return metrics, probabilities
+
+
+def _print_summary(metrics: dict, data: ImageDataset, run_dir: Path | None) -> None:
+    from kerasreg.reports.metrics import summary_lines
+
+    for line in summary_lines(metrics, data.class_names):
+        print(line)
+    if run_dir is not None:
+        print(f"run directory: {run_dir}")
+
+
+def library_versions() -> dict:
+    """Versions of the libraries that shape a run, for config.json."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    from kerasreg import __version__
+
+    return {
+        "kerasreg": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and TensorFlow's generators (Keras's one call for all three)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def write_config(path: Path, config: TrainConfig, setup) -> None:
+    """config.json: the options as given, the dataset's facts, the strategy, the batch in force, versions."""
+    data, split, choice = setup.data, setup.split, setup.choice
+    record = {
+        "options": config.to_dict(),
+        "dataset": {
+            "name": data.name,
+            "task": data.task,
+            "source": data.source,
+            "class_names": list(data.class_names),
+            "input_shape": list(data.input_shape),
+            "n_train": len(split.train_labels),
+            "n_val": 0 if split.val is None else len(split.val[1]),
+            "n_test": len(data.test_labels),
+        },
+        "strategy": choice.describe(),
+        "global_batch_size": setup.config.batch_size,
+        "per_replica_batch_size": setup.config.batch_size // choice.replicas,
+        "versions": library_versions(),
+    }
+    files.write_json(path, record)
+
+
+def write_results(
+    run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int, probabilities, search
+) -> None:
+    """The chief's outputs: model, samples, plots, then metrics.json, whose presence marks a finished run."""
+    from kerasreg.reports.pictures import write_reports
+
+    started = time.perf_counter()
+    model.save(run_dir / files.MODEL)
+    files.write_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
+    files.write_sample(run_dir / files.TRAIN_SAMPLE, data.train_images, data.train_labels, seed)
+    write_reports(run_dir, model, data, history, metrics, probabilities, search)
+    # On disk before metrics.json, whose presence marks the run finished, is.
+    files.sync_files([run_dir / files.MODEL, *sorted((run_dir / files.PLOTS).glob("*.png"))])
+    metrics.setdefault("timings", {})["write_run_dir_seconds"] = round(time.perf_counter() - started, 4)
+    files.write_json(run_dir / files.METRICS, metrics)
+    shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
+
+
+class PhaseClock:
+    """Seconds spent in each phase of a run, for metrics.json's `timings`."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> float:
+        """Record the time since the previous lap under `name`; return it."""
+        now = time.perf_counter()
+        elapsed, self._last = now - self._last, now
+        self.laps[name] = round(elapsed, 4)
+        return elapsed
