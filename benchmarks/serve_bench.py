@@ -76,7 +76,8 @@ def request_bodies(export: Path, work: Path) -> dict[str, Path]:
     return paths
 
 
-def _servers(model: Path) -> dict[str, list[str]]:
+def server_commands(model: Path) -> dict[str, list[str]]:
+    """The two servers measured, without their port: `serve http` and the naive endpoint."""
     return {
         "serve": [PYTHON, "-m", "serve", "http", str(model), "--name", "bench"],
         "naive": [PYTHON, str(REPO / "benchmarks" / "naive_endpoint.py"), str(model)],
@@ -93,7 +94,7 @@ def http_round(model: Path, bodies: dict[str, Path], seconds: float, naive_first
     pinned = (os.cpu_count() or 1) >= 2
     ports, processes = {}, {}
     try:
-        for server, command in _servers(model).items():
+        for server, command in server_commands(model).items():
             ports[server] = free_port()
             args = [*command, "--port", str(ports[server])] if server == "serve" else [*command, str(ports[server])]
             processes[server] = start_server(args, ports[server], "0" if pinned else None)
@@ -115,7 +116,7 @@ def workers_round(model: Path, body: Path, seconds: float) -> dict[int, dict]:
     results = {}
     for workers in (1, 2):
         port = free_port()
-        process = start_server([*_servers(model)["serve"], "--port", str(port), "--workers", str(workers)], port)
+        process = start_server([*server_commands(model)["serve"], "--port", str(port), "--workers", str(workers)], port)
         try:
             url = f"http://127.0.0.1:{port}{KINDS['v1 instances']}"
             wrk(url, body, 1)

@@ -159,13 +159,16 @@ def run(data: Path, rounds: int, work: Path) -> dict:
         print(
             f"  round {r + 1}: floor {floor * 1e3:.1f} ms, sklearn fit {sk_seconds:.2f} s ({sk_accuracy:.4f}), "
             f"kerasreg train {ours['train_seconds']:.3f} s, "
-            f"epoch {ours['timings']['epoch_seconds_median'] * 1e3:.1f} ms "
+            f"epoch {ours['timings']['steady_epoch_seconds'] * 1e3:.1f} ms "
+            f"(fixed {ours['timings']['fixed_seconds_per_epoch'] * 1e3:.2f} ms) "
             f"({ours['accuracy']:.4f}, {ours['epochs_trained']} epochs)",
             flush=True,
         )
     digits, digits_target = digits_demo(work)
     train_ratio = median(r["ours"]["train_seconds"] / r["sk_seconds"] for r in per_round)
-    epoch_ratio = median(r["ours"]["timings"]["epoch_seconds_median"] / r["floor"] for r in per_round)
+    epoch_ratio = median(r["ours"]["timings"]["steady_epoch_seconds"] / r["floor"] for r in per_round)
+    fixed = median(r["ours"]["timings"]["fixed_seconds_per_epoch"] for r in per_round)
+    call = median(r["ours"]["timings"]["compiled_call_seconds"] for r in per_round)
     accuracy = median(r["ours"]["accuracy"] for r in per_round)
     sk_accuracy = median(r["sk_accuracy"] for r in per_round)
     typical = sorted(per_round, key=lambda r: r["ours"]["train_seconds"])[len(per_round) // 2]["ours"]
@@ -179,12 +182,20 @@ def run(data: Path, rounds: int, work: Path) -> dict:
             train_ratio <= 0.25,
         ),
         Target(
-            "train MNIST 8k: steady-state epoch",
-            f"{median(r['ours']['timings']['epoch_seconds_median'] for r in per_round) * 1e3:.1f} ms",
+            "train MNIST 8k: steady-state epoch, callbacks included",
+            f"{median(r['ours']['timings']['steady_epoch_seconds'] for r in per_round) * 1e3:.1f} ms",
             f"numpy floor {median(r['floor'] for r in per_round) * 1e3:.1f} ms",
             epoch_ratio,
-            "<= 3",
-            epoch_ratio <= 3,
+            "<= 2.5",
+            epoch_ratio <= 2.5,
+        ),
+        Target(
+            "train MNIST 8k: an epoch's fixed cost (everything outside its compiled call: inputs, logs, callbacks)",
+            f"{fixed * 1e3:.2f} ms",
+            f"the compiled call {call * 1e3:.1f} ms",
+            fixed / call,
+            "<= 1 ms",
+            fixed <= 1e-3,
         ),
         Target(
             "train MNIST 8k: test accuracy",

@@ -19,6 +19,7 @@ artifacts; with no compiler it says so in the card and skips that check.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -203,8 +204,19 @@ def _rows(matrix: np.ndarray, constants: list[str]) -> str:
     return ",\n".join(lines)
 
 
-def _c_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').encode("ascii", "backslashreplace").decode() + '"'
+_PLAIN = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\"), ord("?")}
+
+
+def c_string(text: str) -> str:
+    """`text` as a C99 string literal of its UTF-8 bytes: printable ASCII as it is, every other byte (and `"`,
+    the backslash and `?`, against trigraphs such as ??/) as a three-digit octal escape, which cannot run on."""
+    return '"' + "".join(chr(b) if b in _PLAIN else f"\\{b:03o}" for b in text.encode("utf-8")) + '"'
+
+
+def c_comment(text: str) -> str:
+    """`text` for the inside of a /* */ comment, in one line: ASCII (JSON's escapes), no comment opened or closed."""
+    inner = json.dumps(text, ensure_ascii=True)
+    return inner.replace("*/", "*\\/").replace("/*", "/\\*").replace("?", "\\?")
 
 
 def quantize_rows(kernel_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,8 +239,8 @@ def write_c_model(job: ExportJob, folder: Path, int8: bool) -> int:
     facts = {
         "title": title,
         "version": __version__,
-        "dataset": job.run.dataset["name"],
-        "classes": ", ".join(names),
+        "dataset": c_comment(job.run.dataset["name"]),
+        "classes": ", ".join(c_comment(n) for n in names),
         "accuracy": f"{accuracy:.4f}" if isinstance(accuracy, float) else "unknown",
         "height": height,
         "width": width,
@@ -238,7 +250,7 @@ def write_c_model(job: ExportJob, folder: Path, int8: bool) -> int:
     body = {
         "title": title,
         "units": rows.shape[0],
-        "names": ", ".join(_c_string(n) for n in names),
+        "names": ", ".join(c_string(n) for n in names),
         "bias": ", ".join(c_floats(bias, "kerasreg_bias")),
         "activation": SIGMOID if job.binary else SOFTMAX,
     }

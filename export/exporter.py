@@ -167,5 +167,16 @@ def write_samples(folder: Path, images: np.ndarray, labels: np.ndarray, class_na
 
     folder.mkdir()
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in class_names[int(label)])
-        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(folder / f"{i}-{safe}.png")
+        picture = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
+        picture.save(folder / sample_name(i, class_names, label))
+
+
+def sample_name(index: int, class_names: list[str], label) -> str:
+    """A sample's file name from its class: ASCII letters, digits, - and _ only, at most 40 of them; the class's
+    number where its name has none (a file name carries no quote, slash, control character or great length)."""
+    name = class_names[int(label)]
+    safe = "".join(ch if ch in _FILE_NAME_CHARACTERS else "_" for ch in name)[:40].strip("_")
+    return f"{index}-{safe or f'class{int(label)}'}.png"
+
+
+_FILE_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")

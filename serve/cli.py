@@ -25,7 +25,7 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m serve`."""
-    from serve.http_command import add_http_parser
+    from serve.http_command import add_http_parser, add_max_model_bytes
 
     p = argparse.ArgumentParser(
         prog="python -m serve",
@@ -50,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="invert pixel values: for dark-on-light scans fed to MNIST-style models (default: off)",
     )
+    add_max_model_bytes(predict)
     info = sub.add_parser("info", help="print the model's metadata")
     info.add_argument("model", type=Path, help="model.onnx or model.tflite written by python -m export")
+    add_max_model_bytes(info)
     add_http_parser(sub)
     return p
 
@@ -61,7 +63,7 @@ def _predict(args) -> int:
     from serve.limits import image_pixel_limit
     from serve.model import Model
 
-    model = Model.load(args.model)
+    model = Model.load(args.model, args.max_model_bytes)
     size, channels = model.info.input_shape[:2], model.info.channels
     max_pixels = image_pixel_limit(model.info.input_shape, args.max_image_pixels)
     failed = 0
@@ -83,7 +85,7 @@ def _predict(args) -> int:
 def _info(args) -> int:
     from serve.model import Model
 
-    model = Model.load(args.model)
+    model = Model.load(args.model, args.max_model_bytes)
     info = model.info
     metrics = info.meta("metrics", {})
     print(f"model:    {args.model}")

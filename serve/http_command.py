@@ -20,6 +20,7 @@ from serve.arg_types import bounded, non_negative_seconds, port_number, positive
 from serve.errors import ServeError
 from serve.limits import (
     DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_MODEL_BYTES,
     INLINE_MAX_VALUES,
     MAX_REQUEST_TIMEOUT,
     WORKERS_PER_CORE,
@@ -79,6 +80,12 @@ def add_http_parser(subcommands) -> None:
     tls = http.add_argument_group("TLS (both, or neither); clients may then speak HTTP/2")
     tls.add_argument("--ssl-certificate", type=Path, default=None, help="PEM certificate (chain) file")
     tls.add_argument("--ssl-keyfile", type=Path, default=None, help="PEM private key file, PKCS#8, not encrypted")
+    _add_limit_flags(http, server)
+    _add_operation_flags(http, server)
+
+
+def _add_limit_flags(http: argparse.ArgumentParser, server: ServerLimits) -> None:
+    """How long and how much a request may take."""
     http.add_argument(
         "--request-timeout",
         type=bounded(float, lambda v: 0 < v <= MAX_REQUEST_TIMEOUT, f"seconds in (0, {MAX_REQUEST_TIMEOUT:g}]"),
@@ -99,6 +106,7 @@ def add_http_parser(subcommands) -> None:
         default=Limits.max_body_bytes,
         help=f"larger request bodies get 413 (default: {Limits.max_body_bytes})",
     )
+    add_max_model_bytes(http)
     http.add_argument(
         "--max-image-pixels",
         type=positive_int,
@@ -119,6 +127,21 @@ def add_http_parser(subcommands) -> None:
         help="seconds the inference of a large batch may take before 503; a batch of fewer than "
         f"{INLINE_MAX_VALUES:,} pixel values takes under ~1 ms and runs at once (default: {Limits.timeout_seconds:g})",
     )
+
+
+def add_max_model_bytes(parser: argparse.ArgumentParser) -> None:
+    """--max-model-bytes, for every command that loads a model."""
+    parser.add_argument(
+        "--max-model-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_MODEL_BYTES,
+        help="a model file larger than this is not read (a kerasreg export of 256x256x3 images and 100 classes is "
+        f"75 MiB) (default: {DEFAULT_MAX_MODEL_BYTES})",
+    )
+
+
+def _add_operation_flags(http: argparse.ArgumentParser, server: ServerLimits) -> None:
+    """The repository's reading, the stop, the access log and CORS."""
     http.add_argument(
         "--poll-seconds",
         type=non_negative_seconds,
@@ -168,7 +191,7 @@ def check_tls(certificate: Path | None, keyfile: Path | None) -> None:
         raise ServeError(f"--ssl-certificate {certificate} with --ssl-keyfile {keyfile}: {e.strerror or e}.") from None
 
 
-def load_repository(source: Path, name: str | None):
+def load_repository(source: Path, name: str | None, max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES):
     """The models MODEL holds, loaded and checked once here so a mistake is one line before any worker starts.
 
     Returns the repository and the name of a single model file's model.
@@ -178,7 +201,7 @@ def load_repository(source: Path, name: str | None):
     if source.is_dir():
         if name is not None:
             raise ServeError(f"--name is for one model file; in {source} each model is named by its folder.")
-        repository = ModelRepository(source)
+        repository = ModelRepository(source, max_model_bytes=max_model_bytes)
         repository.apply(repository.prepare(initial=True))
         if not repository.names():
             failed = "; ".join(broken.reason for broken in repository.broken.values())
@@ -189,12 +212,12 @@ def load_repository(source: Path, name: str | None):
         return repository, None
     from serve.model import Model
 
-    model = Model.load(source)
+    model = Model.load(source, max_model_bytes)
     model.self_check()
     name = name or model.info.dataset or source.stem
     if not NAME_PATTERN.match(name):
         raise ServeError(f"Received --name {name!r}. Expected letters, digits, '_', '.' and '-' (it goes in URLs).")
-    repository = ModelRepository(source, name)
+    repository = ModelRepository(source, name, max_model_bytes=max_model_bytes)
     repository.apply(repository.prepare(initial=True))
     return repository, name
 
@@ -204,16 +227,20 @@ def run_http(args: argparse.Namespace) -> int:
     import logging.config
 
     from contract.extras import require_extra
+    from serve.process_ties import claim_port
     from serve.stop_signals import hold_stop_signals
 
     require_extra("http", "python -m serve http")
     check_tls(args.ssl_certificate, args.ssl_keyfile)
+    port_lock = claim_port(args.host, args.port)  # held while serving: the kernel lets go of it however we end
     hold_stop_signals(True, drain=True)  # before any thread pool starts (loading a model starts some): see stop_signals
     try:
         logging.getLogger("serve.repository").disabled = True  # a check: each worker logs its own loads
-        repository, name = load_repository(args.model, args.name)
+        repository, name = load_repository(args.model, args.name, args.max_model_bytes)
     except BaseException:
         hold_stop_signals(False, drain=True)  # a mistake, reported by the caller: leave the process as it was
+        if port_lock is not None:
+            port_lock.close()
         raise
     finally:
         logging.getLogger("serve.repository").disabled = False
@@ -236,9 +263,15 @@ def run_http(args: argparse.Namespace) -> int:
         args.request_timeout,
         args.poll_seconds,
         args.access_log,
+        args.max_model_bytes,
+        os.getpid(),
     )
     server = ServerLimits(
         args.request_timeout, args.max_connections, drain_seconds=args.drain_seconds, poll_seconds=args.poll_seconds
     )
     options = ServerOptions(args.host, args.port, args.workers, args.ssl_certificate, args.ssl_keyfile, server)
-    return run(adapter, options)
+    try:
+        return run(adapter, options)
+    finally:
+        if port_lock is not None:
+            port_lock.close()

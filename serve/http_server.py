@@ -30,7 +30,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 from serve.errors import ServeError
 from serve.limits import ServerLimits
 from serve.metrics import MULTIPROCESS_ENV
+from serve.process_ties import metrics_folder
 from serve.rsgi_app import AdapterOptions, build_rsgi_app
 from serve.stop_signals import DRAIN_SIGNAL, holding_stop_signals
 
@@ -84,7 +84,7 @@ def run(adapter: AdapterOptions, options: ServerOptions) -> int:
     buffer = HTTP1Settings().max_buffer_size  # granian's default: URL and headers over 408 KiB get 431
     # Several workers share their metrics through files (prometheus-client's multiprocess mode, ~5 us a
     # request); one worker keeps them in memory (~2 us).
-    metrics_dir = tempfile.mkdtemp(prefix="kerasreg-metrics-") if options.workers > 1 else None
+    metrics_dir = metrics_folder() if options.workers > 1 else None
     if metrics_dir is not None:
         os.environ[MULTIPROCESS_ENV] = metrics_dir  # before any worker imports prometheus_client
     try:

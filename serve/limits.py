@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_MAX_BATCH = 256  # images per request
+# A model file larger than this is not read. A kerasreg export is one affine map: 4 bytes per
+# pixel value and class (MNIST 31 KiB, the course's 64x64x3 cats 96 KiB, 256x256x3 with 100
+# classes 75 MiB): 256 MiB leaves room for any of them and stops a stray multi-GB file.
+DEFAULT_MAX_MODEL_BYTES = 256 * 2**20
 # Batches of at most this many pixel values run on the event loop: ~1 ms of work at
 # most, less than the ~40 us a hop to a worker thread and back costs a 20 us model
 # several times over. Larger batches run in a thread, under the timeout.

@@ -16,6 +16,7 @@ first imported), and GET /metrics from any worker adds them all up.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # From a sub-millisecond single image to a batch near the 10 s timeout.
@@ -32,9 +33,7 @@ class Metrics:
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
         owner = self.registry
         if self.multiprocess:
-            from prometheus_client.multiprocess import MultiProcessCollector
-
-            MultiProcessCollector(self.registry)
+            _register_locked_collector(self.registry)
             owner = None  # values go to the folder's files, which the collector reads
         self._requests = Counter(
             "kerasreg_requests",
@@ -94,8 +93,76 @@ class Metrics:
 
 
 def process_ended(pid: int) -> None:
-    """Drop a dead worker's live gauges (its counters stay: they counted real requests)."""
-    if os.environ.get(MULTIPROCESS_ENV):
-        from prometheus_client.multiprocess import mark_process_dead
+    """A worker is gone: drop its live gauges, and fold its counters and histograms into the folder's archive.
 
-        mark_process_dead(pid)
+    Its counts stay (they counted real requests), but not in files of their own: a
+    server whose workers were killed and respawned again and again would otherwise
+    grow a file per kill and type, each read at every scrape.
+    """
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    if not folder:
+        return
+    from prometheus_client.multiprocess import mark_process_dead
+
+    mark_process_dead(pid)
+    with _folder_lock(folder, exclusive=True):  # scrapes wait: they never see a count twice, or not at all
+        for kind in ("counter", "histogram"):
+            dead = Path(folder) / f"{kind}_{pid}.db"
+            if dead.is_file():
+                _fold_into_archive(dead, Path(folder) / f"{kind}_{ARCHIVE}.db")
+
+
+ARCHIVE = "archive"  # the name in place of a pid: the counts of the workers that are gone
+
+
+def _fold_into_archive(dead: Path, archive: Path) -> None:
+    """Add every value of `dead` to `archive` (values are sums: counts, bucket counts, totals); remove `dead`."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    values: dict[str, float] = {}
+    for path in (archive, dead):
+        if path.is_file():
+            for key, value, _, _ in MmapedDict.read_all_values_from_file(str(path)):
+                values[key] = values.get(key, 0.0) + value
+    fresh = archive.with_name(f".{archive.name}.new")
+    merged = MmapedDict(str(fresh))
+    try:
+        for key, value in values.items():
+            merged.write_value(key, value, 0.0)
+    finally:
+        merged.close()
+    os.replace(fresh, archive)
+    dead.unlink()
+
+
+def _folder_lock(folder: str, exclusive: bool):
+    """A lock on the metrics folder: shared by scrapes, exclusive while dead workers' files are folded."""
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def held():
+        with open(Path(folder) / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    return held()
+
+
+def _register_locked_collector(registry) -> None:
+    """Register prometheus-client's collector of the folder's files, reading under the folder's shared lock.
+
+    Defined here, not at import: prometheus-client must be imported only after `serve http`
+    has set MULTIPROCESS_ENV.
+    """
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    class LockedCollector(MultiProcessCollector):
+        def collect(self):
+            with _folder_lock(self._path, exclusive=False):
+                return list(super().collect())
+
+    LockedCollector(registry)

@@ -8,6 +8,7 @@ model.classify(images, top_k=3)   # images: uint8 [N,H,W,C] or one [H,W,C]
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 
 import contract
 from serve.errors import BadInput, ModelLoadError
+from serve.limits import DEFAULT_MAX_MODEL_BYTES
 
 REQUIRED_KEYS = tuple(contract.key(name) for name in contract.REQUIRED)
 INPUT_KEY = contract.key("input")
@@ -91,6 +93,27 @@ def _check_graph(graph, input_name: str, shape: tuple[int, int, int], classes: t
         )
 
 
+def read_model_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a model file, refusing what is not a regular file or holds more than `max_bytes`."""
+    wanted = "pass the model.onnx (or .tflite) written by python -m export."
+    try:
+        info = path.stat()
+    except OSError:
+        raise ModelLoadError(f"{path} not found; {wanted}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelLoadError(f"{path} is not a regular file; {wanted}")
+    if info.st_size > max_bytes:
+        raise ModelLoadError(
+            f"{path}: {info.st_size:,} bytes is over the limit of {max_bytes:,} (--max-model-bytes); a kerasreg "
+            "export is far smaller: check the file, or raise the limit."
+        )
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)  # it may grow after the check: read no more than the limit allows
+    if len(data) > max_bytes:
+        raise ModelLoadError(f"{path} grew past the limit of {max_bytes:,} bytes while it was read.")
+    return data
+
+
 class Model:
     """An exported classifier: validated uint8 images in, class probabilities out."""
 
@@ -101,18 +124,19 @@ class Model:
         self.data = data  # the file's bytes, as loaded: what the session runs, even if the file changes or goes
 
     @classmethod
-    def load(cls, path: Path | str) -> Model:
+    def load(cls, path: Path | str, max_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> Model:
         """Load `path`: a model.onnx (onnxruntime) or a model.tflite (LiteRT) written by python -m export.
 
+        The file must be a regular file of at most `max_bytes`, checked before a byte is read.
+
         Raises:
-            ModelLoadError: missing file, a format or runtime it cannot run, or no kerasreg metadata.
+            ModelLoadError: missing, not a regular file, too large, a format or runtime it cannot run, or no
+                kerasreg metadata.
         """
         from serve.sessions import open_session
 
         path = Path(path)
-        if not path.is_file():
-            raise ModelLoadError(f"{path} not found; pass the model.onnx (or .tflite) written by python -m export.")
-        data = path.read_bytes()
+        data = read_model_file(path, max_bytes)
         session = open_session(path, data)
         try:
             info = read_info(session)

@@ -17,7 +17,16 @@ import numpy as np
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, NotReady
-from serve.http_common import Request, Response, as_array, holds_booleans, json_response, shown, view
+from serve.http_common import (
+    Request,
+    Response,
+    as_array,
+    check_value_count,
+    holds_booleans,
+    json_response,
+    shown,
+    view,
+)
 from serve.model import ModelInfo
 
 # Integer datatypes and the values each can hold; the float ones take any number.
@@ -154,6 +163,7 @@ async def model_ready(plane: DataPlane, request: Request) -> Response:
 async def infer(plane: DataPlane, request: Request) -> Response:
     """A v2 inference over JSON: one UINT8 input tensor in, the probabilities out."""
     found = view(plane, request)
+    check_value_count(request.body, found.info.input_shape, plane.max_batch)
 
     def parse() -> tuple[dict, np.ndarray]:
         body = request.json()

@@ -29,13 +29,17 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import contract
 from serve.errors import ModelLoadError, ModelNotFound, NotReady
+from serve.limits import DEFAULT_MAX_MODEL_BYTES
+from serve.log_text import for_log
 from serve.model import Model
+from serve.versions import RULE, names_a_number, parse_version
 
 log = logging.getLogger("serve.repository")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a name must fit in a URL path segment
@@ -73,15 +77,6 @@ class Changes:
     broken: dict[Key, Broken] = field(default_factory=dict)
 
 
-def file_signature(path: Path) -> Signature | None:
-    """(mtime_ns, size, inode) of `path`, or None when it is not a file."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino) if path.is_file() else None
-
-
 class ModelRepository:
     """The models a server answers for, by name and version; see the module docstring.
 
@@ -91,40 +86,79 @@ class ModelRepository:
         on_change: called after each `apply` that changed what is served (for metrics).
     """
 
-    def __init__(self, source: Path, name: str | None = None, on_change: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        source: Path,
+        name: str | None = None,
+        on_change: Callable[[], None] | None = None,
+        max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+    ):
         self.source = Path(source)
         self.single = None if self.source.is_dir() else name
         if not self.source.is_dir() and not name:
             raise ValueError("a single model file needs a name")
         self.on_change = on_change
+        self.max_model_bytes = max_model_bytes
         self.served: dict[str, dict[int, Served]] = {}  # replaced whole on each change: readers never see half
         self.broken: dict[Key, Broken] = {}
         self._seen: dict[Key, Signature] = {}  # the previous read's files
         self._missing: dict[Key, int] = {}  # reads in a row a served version's file was not there
         self._retiring: list[Served] = []
-        self._skipped: set[str] = set()  # folder entries that are not NAME/VERSION, logged once
+        self._warned: set[str] = set()  # what was warned of, once each (skipped folders, irregular files)
 
     # Reading the folder.
     def scan(self) -> dict[Key, tuple[Path, Signature]]:
-        """The model files there now, by (name, version)."""
+        """The model files there now, by (name, version); what is not a model is warned of once and passed over."""
         if self.single is not None:
-            signature = file_signature(self.source)
-            return {(self.single, 1): (self.source, signature)} if signature else {}
+            return dict(self._model_file(self.source, (self.single, 1)))
         found = {}
         for model_dir in _folders(self.source):
             if not NAME_PATTERN.match(model_dir.name):
                 self._skip(model_dir, "a model name is letters, digits, '_', '.' and '-'")
                 continue
-            for version_dir in _folders(model_dir):
-                if not version_dir.name.isdigit() or int(version_dir.name) == 0:
-                    self._skip(version_dir, "a version is a whole number from 1")
-                    continue
+            for version, version_dir in self._versions(model_dir).items():
                 for file_name in MODEL_FILES:
-                    signature = file_signature(version_dir / file_name)
-                    if signature is not None:
-                        found[(model_dir.name, int(version_dir.name))] = (version_dir / file_name, signature)
+                    if (version_dir / file_name).exists():
+                        found.update(self._model_file(version_dir / file_name, (model_dir.name, version)))
                         break
         return found
+
+    def _versions(self, model_dir: Path) -> dict[int, Path]:
+        """The version folders of a model: canonical names only; two folders that name one number, neither."""
+        claims: dict[int, list[Path]] = {}
+        for folder in _folders(model_dir):
+            number = parse_version(folder.name)
+            if number is None:
+                number = names_a_number(folder.name)
+                if number is None:
+                    self._skip(folder, RULE)
+                    continue
+            claims.setdefault(number, []).append(folder)
+        versions = {}
+        for number, folders in claims.items():
+            if len(folders) > 1:
+                names = " and ".join(str(f) for f in folders)
+                clash = "%s all name version %d; none is served: rename or remove all but one"
+                self._warn_once(f"clash {names}", clash, names, number)
+            elif parse_version(folders[0].name) is None:
+                self._skip(folders[0], f"{RULE} (this one would be {number})")
+            else:
+                versions[number] = folders[0]
+        return versions
+
+    def _model_file(self, path: Path, key: Key) -> dict[Key, tuple[Path, Signature]]:
+        """{key: (path, signature)} for a regular model file; a served version whose file became something else
+        (a FIFO, a folder) keeps its loaded copy, said once; anything else, nothing."""
+        try:
+            info = path.stat()
+        except OSError:
+            return {}
+        if stat.S_ISREG(info.st_mode):
+            return {key: (path, (info.st_mtime_ns, info.st_size, info.st_ino))}
+        served = self.served.get(key[0], {}).get(key[1])
+        keeps = "; the copy loaded before serves on" if served is not None else ""
+        self._warn_once(f"irregular {path}", "%s is not a regular file%s", path, keeps)
+        return {key: (path, served.signature)} if served is not None else {}
 
     def prepare(self, initial: bool = False) -> Changes:
         """Read the folder and load what changed (blocking: run it off the event loop); see the module docstring.
@@ -143,7 +177,7 @@ class ModelRepository:
             if not initial and self._seen.get(key) != signature:
                 continue  # new or still changing: load it once it has held still for a poll
             try:
-                model = Model.load(path)
+                model = Model.load(path, self.max_model_bytes)
                 model.self_check()
             except (ModelLoadError, OSError) as e:
                 changes.broken[key] = Broken(signature, str(e))
@@ -171,7 +205,7 @@ class ModelRepository:
                 "reloaded" if replaced else "loaded",
                 version.name,
                 version.version,
-                version.model.path,
+                for_log(str(version.model.path)),
                 len(version.model.info.classes),
                 h,
                 w,
@@ -182,7 +216,7 @@ class ModelRepository:
         for key, broken in changes.broken.items():
             self.broken[key] = broken
             keeps = " (the loaded copy serves on)" if key[1] in served.get(key[0], {}) else ""
-            log.error("model %s version %d is not served%s: %s", key[0], key[1], keeps, broken.reason)
+            log.error("model %s version %d is not served%s: %s", key[0], key[1], keeps, for_log(broken.reason))
         for name, version in changes.removed:
             self._missing[(name, version)] = self._missing.get((name, version), 0) + 1
             if self._missing[(name, version)] < 2:
@@ -210,9 +244,13 @@ class ModelRepository:
             log.info("model %s version %d drained", version.name, version.version)
 
     def _skip(self, path: Path, why: str) -> None:
-        if str(path) not in self._skipped:
-            self._skipped.add(str(path))
-            log.warning("ignoring %s: %s (expected NAME/VERSION/%s)", path, why, contract.ONNX)
+        self._warn_once(f"skip {path}", "ignoring %s: %s (expected NAME/VERSION/%s)", path, why, contract.ONNX)
+
+    def _warn_once(self, key: str, message: str, *args) -> None:
+        """Log a warning the first time `key` comes up; folder names are escaped (a name may hold a newline)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *(for_log(str(a)) if isinstance(a, str | Path) else a for a in args))
 
     # Answering requests.
     def find(self, name: str, version: int | None = None) -> Served:

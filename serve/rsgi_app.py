@@ -24,16 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serve.dataplane import NO_LABELS
-from serve.errors import ClientDisconnected, PayloadTooLarge, ServeError
+from serve.errors import BadInput, ClientDisconnected, PayloadTooLarge, ServeError
 from serve.http_app import Answer
 from serve.http_common import Request
-from serve.limits import DEFAULT_MAX_BATCH, Limits
+from serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, Limits
 from serve.log_text import for_log
 from serve.stop_signals import DRAIN_SIGNAL, hold_stop_signals
 
 log = logging.getLogger("serve.http")
 access = logging.getLogger("serve.access")
 _BODILESS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE"))
+
+
+class IncompleteBody(BadInput):
+    """A request body that did not arrive whole: it is never handed to the app."""
 
 
 class RequestTimeout(ServeError):
@@ -54,6 +58,8 @@ class AdapterOptions:
     request_timeout: float = 10.0
     poll_seconds: float = 2.0
     access_log: bool = False
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    main_pid: int | None = None  # the server's main process: its workers die with it
 
 
 SWEEP_SECONDS = 0.25  # how often body deadlines are checked: a 408 comes up to this late
@@ -63,6 +69,10 @@ class RsgiApp:
     """The RSGI application granian calls; see the module docstring."""
 
     def __init__(self, options: AdapterOptions):
+        if options.main_pid is not None:
+            from serve.process_ties import die_with_parent
+
+            die_with_parent(options.main_pid)  # first thing in the worker: a kill -9 of the main process ends it too
         self.options = options
         self.app = None
         self.plane = None
@@ -84,7 +94,9 @@ class RsgiApp:
 
         options = self.options
         self.metrics = Metrics()
-        repository = ModelRepository(options.source, options.name, on_change=self._count_versions)
+        repository = ModelRepository(
+            options.source, options.name, on_change=self._count_versions, max_model_bytes=options.max_model_bytes
+        )
         self.plane = DataPlane(repository, options.max_batch, options.limits, self.metrics)
         self.app = build_app(self.plane, options.cors_origins)
         repository.apply(repository.prepare(initial=True))
@@ -148,9 +160,12 @@ class RsgiApp:
             await self._read_body(request, proto)
             answer = await self.app.handle(request)
         except ClientDisconnected:
-            log.info("client %s closed the connection before its request was read", scope.client)
-            return
-        except (RequestTimeout, PayloadTooLarge) as e:
+            # Said once, and answered: a client that only half-closed its side can still read a 400.
+            log.info("client %s closed the connection before its request was read", for_log(str(scope.client)))
+            error = IncompleteBody("request body ended before its declared length; send it whole.")
+            answer = Answer(self.app.error_response(request, error), self.app.router.protocol(request.path), NO_LABELS)
+            answer.response.headers.append(("connection", "close"))
+        except (RequestTimeout, PayloadTooLarge, IncompleteBody) as e:
             answer = Answer(self.app.error_response(request, e), self.app.router.protocol(request.path), NO_LABELS)
             answer.response.headers.append(("connection", "close"))  # the rest of the body is not read
         response = answer.response
@@ -160,7 +175,10 @@ class RsgiApp:
         ]
         if self.plane.draining:
             headers.append(("connection", "close"))
-        proto.response_bytes(response.status, headers, response.body)
+        try:
+            proto.response_bytes(response.status, headers, response.body)
+        except RuntimeError:  # granian's RSGIProtocolClosed: nobody is left to read it; it is counted all the same
+            pass
         seconds = time.perf_counter() - started
         self.metrics.request(*answer.labels, answer.protocol, response.status, seconds)
         if self.options.access_log:
@@ -208,12 +226,29 @@ class RsgiApp:
 
     @staticmethod
     async def _read_chunks(proto, limit: int) -> bytes:
-        chunks, size = [], 0
+        """A body without a declared length, within `limit`; IncompleteBody when it did not end as it must.
+
+        granian (2.8) ends the stream of a whole chunked body with one empty chunk, and
+        of one cut short (the connection half-closed before the last chunk, or a chunk
+        size that does not parse) with two, the same as a whole body followed by
+        trailers: no other sign reaches an RSGI app. So two mean incomplete, and a body
+        with trailers is refused with them (this API reads none). docs/reliability.md
+        has the upstream report.
+        """
+        chunks, size, empty = [], 0, 0
         async for chunk in proto:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes.")
-            chunks.append(chunk)
+            if chunk:
+                chunks.append(chunk)
+            else:
+                empty += 1
+        if empty > 1:
+            raise IncompleteBody(
+                "request body is incomplete: its chunked encoding ended before the last chunk, or was malformed "
+                "(or carried trailers, which this server does not take)."
+            )
         return b"".join(chunks)
 
 

@@ -20,6 +20,7 @@ from serve.http_common import (
     Response,
     as_array,
     b64_bytes,
+    check_value_count,
     decode_images,
     holds_booleans,
     json_response,
@@ -144,6 +145,7 @@ async def metadata(plane: DataPlane, request: Request) -> Response:
 async def predict(plane: DataPlane, request: Request) -> Response:
     """`instances` or `inputs` -> `predictions` or `outputs`, with the version that answered."""
     found = view(plane, request)
+    check_value_count(request.body, found.info.input_shape, plane.max_batch)
     images, key = await plane.off_loop(len(request.body), lambda: _parse(request.body, found.model, plane), "parsing")
     if callable(images):  # large images: decode them off the event loop
         images = await plane.in_thread(images, "decoding the images")

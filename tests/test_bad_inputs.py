@@ -24,6 +24,7 @@ import export.cli
 import kerasreg.evaluate
 import kerasreg.train
 import serve.cli
+from serve.versions import RULE
 
 MAINS = {
     "kerasreg.train": kerasreg.train.main,
@@ -86,6 +87,16 @@ def place(tmp_path_factory, digits_export) -> dict:
         record = json.loads((root / damage / "config.json").read_text())
         record["dataset"][key] = value
         (root / damage / "config.json").write_text(json.dumps(record))
+    shutil.copytree(run, root / "nan-weights")  # a tampered model.keras: the export said only "max diff = nan"
+    import keras
+
+    model = keras.saving.load_model(root / "nan-weights" / "model.keras")
+    kernel, bias = model.get_layer("classifier").get_weights()
+    kernel[3, 2] = np.nan
+    model.get_layer("classifier").set_weights([kernel, bias])
+    model.save(root / "nan-weights" / "model.keras")
+    with open(root / "huge.onnx", "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: a 3 GB file nobody may read whole
     os.mkfifo(root / "fifo.png")
     p["unfinished"] = root / "unfinished"
     p["unfinished"].mkdir()
@@ -266,6 +277,18 @@ CLI_ROWS = [
         "{tmp}/missing is not a directory; pass a run directory written by python -m kerasreg.train.",
     ),
     ("export", "{corrupt} --out {tmp}/x", "{corrupt}/config.json: unreadable or not JSON ..."),
+    (
+        "export",
+        "{tmp}/nan-weights --out {tmp}/x --c",
+        "{tmp}/nan-weights/model.keras: the classifier's weights are not finite (kernel[3, 2] = nan, 1 such values); "
+        "retrain the run (it diverged, or the file was altered).",
+    ),
+    (
+        "serve",
+        "predict {tmp}/huge.onnx {tmp}/text.png",
+        "{tmp}/huge.onnx: 3,221,225,472 bytes is over the limit of 268,435,456 (--max-model-bytes); a kerasreg "
+        "export is far smaller: check the file, or raise the limit.",
+    ),
     (
         "export",
         "{unfinished} --out {tmp}/x --opset 9",
@@ -713,6 +736,28 @@ HTTP_ROWS = [
     ),
     ("GET", "/v2/models/mnist/ready", None, 404, "model 'mnist' not found; this server has: digits."),
     ("DELETE", "/v2/health/live", None, 405, "Method Not Allowed"),
+    # Versions that are not canonical (issue 24): each was a 500 (², ①, 5,000 digits) or a label of its own (0001).
+    *(
+        ("GET", f"/v2/models/digits/versions/{version}", None, 404, f"model 'digits' has no version {shown}; {RULE}.")
+        for version, shown in (
+            ("0001", "'0001'"),
+            ("\u0661", "'\u0661'"),
+            ("\u00b2", "'\u00b2'"),
+            ("\u2460", "'\u2460'"),
+            ("9" * 5000, "'" + "9" * 40 + "...'"),
+            ("9223372036854775808", "'9223372036854775808'"),
+        )
+    ),
+    ("POST", "/v1/models/digits/versions/01:predict", {"instances": [IMAGE]}, 404,
+     f"model 'digits' has no version '01'; {RULE}."),  # fmt: skip
+    (
+        "POST",
+        "/v2/models/digits/infer",
+        _tensor(datatype="INT64", data=[2**70] * 64),
+        400,
+        '"data" holds 1180591620717411303424..1180591620717411303424, outside INT64\'s range '
+        "-9223372036854775808..9223372036854775807.",
+    ),
 ]
 
 

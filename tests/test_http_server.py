@@ -384,8 +384,8 @@ def test_a_port_in_use_is_one_line_and_exit_2(digits_export, no_tensorflow_env):
         )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last == f"python -m serve: error: cannot listen on 127.0.0.1:{port} (Address already in use); choose " \
-        "another --port or --host.", last
+    assert last == f"python -m serve: error: cannot listen on 127.0.0.1:{port}: another process serves it; choose " \
+        "another --port.", last
     assert "Traceback" not in result.stderr and "backtrace" not in result.stderr
 
 

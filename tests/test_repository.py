@@ -174,3 +174,71 @@ def test_the_model_file_route_serves_what_was_loaded_even_once_the_file_is_gone(
     path.unlink()
     response = respond(app, "GET", "/models/digits/model.onnx")
     assert (response.status, response.body) == (200, digits_export.read_bytes())
+
+
+def _folder(root: Path, name: str, version: str, model: Path) -> None:
+    (root / name / version).mkdir(parents=True)
+    shutil.copy(model, root / name / version / "model.onnx")
+
+
+def test_only_canonical_folder_names_are_versions_each_warned_of_once(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    for version in ("2", "\u00b2", "\u2460", "0", "007", "9" * 29, "x\ny"):
+        _folder(root, "digits", version, digits_export)
+    repository = ModelRepository(root)
+    with caplog.at_level(logging.WARNING, logger="serve.repository"):
+        repository.apply(repository.prepare(initial=True))
+        _poll(repository, 3)  # a poll after a poll: no traceback, no warning said twice
+    assert repository.versions("digits") == [2]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 6 and all("\n" not in w for w in warnings), warnings
+    assert any("x\\ny" in w for w in warnings)  # a folder name is escaped where it is logged
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    _folder(root, "digits", "3", digits_export)  # a later change is still applied
+    _poll(repository, 2)
+    assert repository.versions("digits") == [3, 2]
+    status, listed = answer(build_app(DataPlane(repository)), "GET", "/models")  # was a 500 for the 29 nines
+    assert status == 200 and listed["models"] == [{"name": "digits", "versions": [3, 2]}]
+
+
+def test_two_folders_naming_one_version_are_both_refused(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    for version in ("1", "01", "\u0661", "2"):
+        _folder(root, "digits", version, digits_export)
+    repository = ModelRepository(root)
+    with caplog.at_level(logging.WARNING, logger="serve.repository"):
+        repository.apply(repository.prepare(initial=True))
+    assert repository.versions("digits") == [2]
+    (clash,) = [r.getMessage() for r in caplog.records if "all name version 1" in r.getMessage()]
+    assert f"{root / 'digits' / '01'}" in clash and f"{root / 'digits' / '1'}" in clash
+
+
+def test_a_model_file_over_the_limit_is_not_read(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    _place(root, "digits", 1, digits_export)
+    big = root / "digits" / "2" / "model.onnx"
+    big.parent.mkdir()
+    with open(big, "wb") as f:
+        f.truncate(3 * 2**30)  # 3 GB, sparse: no disk, and nothing may read it
+    repository = ModelRepository(root)
+    with caplog.at_level(logging.ERROR, logger="serve.repository"):
+        repository.apply(repository.prepare(initial=True))
+    assert repository.versions("digits") == [1]
+    (said,) = [r.getMessage() for r in caplog.records if "version 2" in r.getMessage()]
+    assert "3,221,225,472 bytes is over the limit of 268,435,456 (--max-model-bytes)" in said
+
+
+def test_a_served_file_replaced_by_a_fifo_or_a_folder_keeps_its_copy_serving(tmp_path, digits_export, caplog):
+    root = tmp_path / "models"
+    path = _place(root, "digits", 1, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    path.unlink()
+    os.mkfifo(path)
+    with caplog.at_level(logging.WARNING, logger="serve.repository"):
+        _poll(repository, 4)
+    assert repository.versions("digits") == [1] and repository.ready()
+    assert answer(build_app(DataPlane(repository)), "GET", "/v2/health/ready") == (200, {"ready": True})
+    said = [r.getMessage() for r in caplog.records if "not a regular file" in r.getMessage()]
+    assert len(said) == 1 and "the copy loaded before serves on" in said[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

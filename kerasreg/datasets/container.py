@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kerasreg.datasets.class_names import check_class_names
 from kerasreg.errors import DatasetError
 
 MULTICLASS = "multiclass"
@@ -34,6 +35,7 @@ class ImageDataset:
             raise DatasetError(f"{self.name}: Received task={self.task!r}. Expected 'multiclass' or 'binary'.")
         if self.task == BINARY and len(self.class_names) != 2:
             raise DatasetError(f"{self.name}: a binary task needs 2 class names, got {len(self.class_names)}.")
+        check_class_names(self.name, self.class_names)
         for split, images, labels in (
             ("train", self.train_images, self.train_labels),
             ("test", self.test_images, self.test_labels),

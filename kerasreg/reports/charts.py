@@ -123,25 +123,35 @@ def line_chart(
         x, _ = at(vline[0], 10**y_low if log_y else y_low)
         _dashed(draw, [(x, top), (x, bottom)], INK)
     for s in series:
-        run: list[tuple[float, float]] = []
+        _draw_series(draw, s, at, drawable)
+    _draw_legend(draw, legend, width, height)
+    return image
+
+
+def _draw_series(draw: ImageDraw.ImageDraw, s: Series, at, drawable) -> None:
+    """One series: its line, broken where a value is missing, and its markers."""
+    run: list[tuple[float, float]] = []
+    for x, y in zip(s.x, s.y, strict=True):
+        if not drawable(x, y):
+            _polyline(draw, run, s.color, s.dashed)
+            run = []
+            continue
+        run.append(at(x, y))
+    _polyline(draw, run, s.color, s.dashed)
+    if s.markers:
         for x, y in zip(s.x, s.y, strict=True):
-            if not drawable(x, y):
-                _polyline(draw, run, s.color, s.dashed)
-                run = []
-                continue
-            run.append(at(x, y))
-        _polyline(draw, run, s.color, s.dashed)
-        if s.markers:
-            for x, y in zip(s.x, s.y, strict=True):
-                if drawable(x, y):
-                    cx, cy = at(x, y)
-                    draw.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=s.color)
+            if drawable(x, y):
+                cx, cy = at(x, y)
+                draw.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=s.color)
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, legend: list[tuple[str, tuple, bool]], width: int, height: int) -> None:
+    """The legend below the plot, two entries a row."""
     for i, (label, color, dashed) in enumerate(legend):
         x = 12 + (i % 2) * (width // 2)
         y = height + 18 * (i // 2) + 4
         (_dashed if dashed else lambda d, p, c: d.line(p, fill=c, width=2))(draw, [(x, y), (x + 22, y)], color)
-        draw.text((x + 28, y), label, fill=INK, font=small, anchor="lm")
-    return image
+        draw.text((x + 28, y), label, fill=INK, font=font(11), anchor="lm")
 
 
 def _polyline(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], color, dashed: bool) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasreg.datasets.class_names import check_class_names
 from kerasreg.errors import DatasetError, RunDirError
 from kerasreg.run_directory import files
 
@@ -49,6 +50,10 @@ class FinishedRun:
             and all(isinstance(d, int) and d > 0 for d in dataset["input_shape"])
         ):
             raise RunDirError(f"{path / files.CONFIG}: missing or malformed dataset facts; the run is damaged.")
+        try:
+            check_class_names(dataset["name"], tuple(dataset["class_names"]))
+        except DatasetError as e:
+            raise RunDirError(f"{path / files.CONFIG}: {e}") from None
         return cls(path, record, metrics)
 
     @property

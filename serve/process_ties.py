@@ -1,0 +1,105 @@
+"""What ties a server's processes together: one server per port, and workers that die with their main process.
+
+- A port is claimed before the workers start: a lock file per port (flock, released by
+  the kernel however the server ends) refuses a second kerasreg server, and a bind
+  without SO_REUSEPORT refuses a port anyone else listens on. granian's workers set
+  SO_REUSEPORT, so without this a second server on the same port started without
+  error and the kernel split the traffic between the two.
+- Each worker asks the kernel for SIGTERM when its main process dies (Linux's
+  PR_SET_PDEATHSIG): after a `kill -9` of the main process its workers stop too,
+  instead of serving on, owned by init.
+- The metrics folder of a server whose main process was killed is removed by the next
+  server that starts (its name carries the main process's id).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from serve.errors import ServeError
+
+METRICS_PREFIX = "kerasreg-metrics-"
+_PR_SET_PDEATHSIG = 1
+
+
+def claim_port(host: str, port: int) -> IO | None:
+    """Hold `port` for this server (keep the returned file open while serving); ServeError when it is taken.
+
+    Port 0 (any free port) claims nothing.
+    """
+    if port == 0:
+        return None
+    lock = open(Path(tempfile.gettempdir()) / f"kerasreg-serve-port-{port}.lock", "a+")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        owner = lock.read().strip() or "another process"
+        lock.close()
+        raise ServeError(
+            f"port {port} is already served by a kerasreg server ({owner}); stop it or choose another --port."
+        ) from None
+    _refuse_other_listeners(host, port, lock)
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
+def _refuse_other_listeners(host: str, port: int, lock: IO) -> None:
+    """A bind without SO_REUSEPORT fails where anyone listens on the port (with SO_REUSEPORT or not)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+        probe.bind((host, port))
+    except OSError as e:
+        lock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"cannot listen on {host}:{port}: another process serves it; choose another --port."
+            ) from None
+        raise ServeError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host.") from None
+    finally:
+        probe.close()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker: SIGTERM when the main process dies (Linux); exit now if it is already gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os._exit(0)
+
+
+def metrics_folder() -> str:
+    """A new folder for the workers' metrics files, named after this main process; stale ones removed first."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{METRICS_PREFIX}*"):
+        pid = folder.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
