@@ -123,7 +123,8 @@ def wrk(url: str, body_file: Path, seconds: float, connections: int = 16, cpus: 
     script = body_file.with_suffix(".lua")
     script.write_text(_WRK_SCRIPT)
     prefix = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
-    command = [*prefix, require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    duration = f"-d{max(1, round(seconds))}s"  # wrk reads whole seconds only: "-d3.0s" is a usage error
+    command = [*prefix, require_wrk(), "-t1", f"-c{connections}", duration, "-s", str(script), url]
     out = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, "KERASREG_BENCH_BODY": str(body_file)}, check=True
     ).stdout

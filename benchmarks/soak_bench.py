@@ -2,12 +2,17 @@
 
     python benchmarks/soak_bench.py EXPORT_DIR [--requests 20000]     (make soak trains and exports one)
 
-Four kinds, one after the other against one server process, 16 connections each
-(wrk): one image and batches of 32 images, through TF Serving's v1 `instances` and
-the Open Inference Protocol's v2 `infer`. Reports requests/s, p50 and p99
-latency, errors (non-2xx and socket errors, which must be 0) and the resident
-memory (VmRSS) of the server's worker process, which serves, and of granian's main
-process, which only watches it, before the first kind and after the last.
+The server serves a repository folder (soak/1/model.onnx) and reads it every 0.2 s.
+Four kinds, one after the other, 16 connections each (wrk): one image and batches of
+32 images, through TF Serving's v1 `instances` and the Open Inference Protocol's v2
+`infer`, none naming a version. Throughout, beside the load: version 2 is added and
+removed again and again (the newest answers, so requests move between the two);
+hostile versions are asked for in URLs ("0001", zeros of other scripts, 5,000
+digits); /metrics is scraped twice a second. Reports requests/s, p50 and p99
+latency, errors (non-2xx and socket errors, which must be 0), the churn's cycles,
+the size of /metrics at the first and last scrape (it must stay flat: no client can
+grow the label set), and the resident memory (VmRSS) of the worker process, which
+serves, and of granian's main process, before the first kind and after the last.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -65,50 +72,103 @@ def bodies(shape: tuple[int, ...], work: Path) -> dict[str, tuple[str, Path]]:
     return kinds
 
 
+class Churn:
+    """Beside the load: version 2 added and removed, hostile versions in URLs, /metrics scraped."""
+
+    HOSTILE = ("0001", "\u0660\u0661", "\uff10" * 5 + "1", "9" * 5000, "\u00b2")
+
+    def __init__(self, repository: Path, model: Path, port: int):
+        self.repository, self.model, self.port = repository, model, port
+        self.cycles = self.hostile = 0
+        self.metrics_bytes: list[int] = []
+        self.unexpected: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=t, daemon=True) for t in (self._versions, self._asking)]
+
+    def __enter__(self) -> Churn:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        shutil.rmtree(self.repository / "soak" / "2", ignore_errors=True)
+
+    def _versions(self) -> None:
+        second = self.repository / "soak" / "2"
+        while not self._stop.wait(0.6):
+            if second.exists():
+                shutil.rmtree(second)
+            else:
+                second.mkdir()
+                shutil.copy(self.model, second / "model.onnx")
+            self.cycles += 1
+
+    def _asking(self) -> None:
+        import httpx
+
+        base = f"http://127.0.0.1:{self.port}"
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while not self._stop.wait(0.05):
+                version = self.HOSTILE[self.hostile % len(self.HOSTILE)]
+                status = client.get(f"/v2/models/soak/versions/{version}").status_code
+                self.hostile += 1
+                if status != 404:
+                    self.unexpected.append(f"version {version[:20]!r}: {status}")
+                if self.hostile % 10 == 0:
+                    self.metrics_bytes.append(len(client.get("/metrics").content))
+
+
 def run(export: Path, requests: int, work: Path) -> dict:
-    """Soak every kind; the figures."""
+    """Soak every kind beside the churn; the figures."""
     from serve import Model
 
     shape = Model.load(export / "model.onnx").info.input_shape
+    repository = work / "models"
+    (repository / "soak" / "1").mkdir(parents=True)
+    shutil.copy(export / "model.onnx", repository / "soak" / "1" / "model.onnx")
     port = free_port()
-    server = start_server(
-        [
-            PYTHON,
-            "-m",
-            "serve",
-            "http",
-            str(export / "model.onnx"),
-            "--name",
-            "soak",
-            "--port",
-            str(port),
-            "--max-batch",
-            "32",
-            "--drain-seconds",
-            "0",
-        ],
-        port,
-    )
+    command = [PYTHON, "-m", "serve", "http", str(repository), "--port", str(port), "--max-batch", "32"]
+    server = start_server([*command, "--drain-seconds", "0", "--poll-seconds", "0.2"], port)
     results = {"rss_before_mb": server_rss_mb(server.pid), "kinds": {}}
     try:
-        for kind, (path, body) in bodies(shape, work).items():
-            url = f"http://127.0.0.1:{port}{path}"
-            probe = wrk(url, body, 1)
-            seconds = max(2, math.ceil(requests / max(probe["requests_per_s"], 1) * 1.2))
-            measured = wrk(url, body, seconds)
-            measured["requests"] = round(measured["requests_per_s"] * seconds)
-            results["kinds"][kind] = measured
-            print(
-                f"  {kind}: {measured['requests']:,} requests, {measured['requests_per_s']:,.0f} req/s, "
-                f"p50 {measured['p50_s'] * 1e3:.2f} ms, p99 {measured['p99_s'] * 1e3:.2f} ms, "
-                f"{measured['errors']} errors",
-                flush=True,
-            )
+        with Churn(repository, export / "model.onnx", port) as churn:
+            for kind, (path, body) in bodies(shape, work).items():
+                results["kinds"][kind] = _soak(f"http://127.0.0.1:{port}{path}", body, requests, kind)
+        scraped = churn.metrics_bytes or [0]
+        results["churn"] = {
+            "version_changes": churn.cycles,
+            "hostile_version_requests": churn.hostile,
+            "unexpected_answers": churn.unexpected,
+            "metrics_bytes_first": scraped[0],
+            # Once every kind of request has been answered once, every series there can be exists.
+            "metrics_bytes_settled": scraped[len(scraped) // 4],
+            "metrics_bytes_last": scraped[-1],
+            "metrics_scrapes": len(churn.metrics_bytes),
+        }
+        print(f"  churn: {results['churn']}", flush=True)
         results["rss_after_mb"] = server_rss_mb(server.pid)
     finally:
         stop_server(server)
     results["exit_code"] = server.returncode  # SIGTERM: a graceful stop exits 0
     return results
+
+
+def _soak(url: str, body: Path, requests: int, kind: str) -> dict:
+    """wrk long enough for `requests` requests at the rate a 1 s probe measured; its figures, printed."""
+    probe = wrk(url, body, 1)
+    seconds = max(2, math.ceil(requests / max(probe["requests_per_s"], 1) * 1.2))
+    measured = wrk(url, body, seconds)
+    measured["requests"] = round(measured["requests_per_s"] * seconds)
+    print(
+        f"  {kind}: {measured['requests']:,} requests, {measured['requests_per_s']:,.0f} req/s, "
+        f"p50 {measured['p50_s'] * 1e3:.2f} ms, p99 {measured['p99_s'] * 1e3:.2f} ms, "
+        f"{measured['errors']} errors",
+        flush=True,
+    )
+    return measured
 
 
 def main() -> int:
@@ -120,7 +180,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         results = run(args.export, args.requests, Path(work))
     print(json.dumps(results, indent=2))
+    churn = results["churn"]
+    grown = (churn["metrics_bytes_last"] or 0) > (churn["metrics_bytes_settled"] or 0) + 1024
     failed = any(k["errors"] for k in results["kinds"].values()) or results["exit_code"] != 0
+    failed = failed or bool(churn["unexpected_answers"]) or grown
     return 1 if failed else 0
 
 

@@ -41,3 +41,18 @@ REQUIRED = ("classes", "task", "input")  # what serve cannot run a model without
 def key(name: str) -> str:
     """The metadata key of a contract entry: key("classes") == "kerasreg.classes"."""
     return PREFIX + name
+
+
+# The largest image a model reads, from a folder in training or in a request to serve: sized to
+# the model, since nobody needs a 50 Mpx picture for a 28x28 classifier. PIXELS_PER_INPUT times
+# the model's input, within MIN_IMAGE_PIXELS (2000x2000) and MAX_IMAGE_PIXELS (well before a
+# decompression bomb runs memory out); a 64x64 model takes any phone photo up to 50 Mpx.
+PIXELS_PER_INPUT = 12_288
+MIN_IMAGE_PIXELS = 4_000_000
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def image_pixel_limit(input_shape: tuple[int, int, int], override: int | None = None) -> int:
+    """The most pixels one image may declare for a model taking `input_shape` (the override when given)."""
+    height, width = input_shape[:2]
+    return override or int(min(MAX_IMAGE_PIXELS, max(MIN_IMAGE_PIXELS, PIXELS_PER_INPUT * height * width)))

@@ -105,7 +105,19 @@ def serve_limits() -> str:
             f"at most {limits.INLINE_MAX_VALUES:,} pixel values",
             "more: in a thread",
         ),
-        ("inference in a thread", f"{request.timeout_seconds:g} s, then 503", "`--timeout`"),
+        (
+            "JSON bodies parsed on the event loop",
+            f"at most {limits.INLINE_PARSE_BYTES:,} bytes",
+            "more: in a parsing thread of their own",
+        ),
+        ("numbers in a JSON body", "about 2 x max-batch x the model's input, counted before parsing", ""),
+        ("inference (and parsing, decoding) in a thread", f"{request.timeout_seconds:g} s, then 503", "`--timeout`"),
+        (
+            "a model file",
+            f"{limits.DEFAULT_MAX_MODEL_BYTES:,} bytes ({limits.DEFAULT_MAX_MODEL_BYTES / 2**20:g} MiB), checked "
+            "before it is read",
+            "`--max-model-bytes`",
+        ),
         ("workers", f"at most {limits.WORKERS_PER_CORE} per core", "`--workers`"),
         ("after SIGTERM, answering not ready before stopping", f"{server.drain_seconds:g} s", "`--drain-seconds`"),
         ("a repository is read again every", f"{server.poll_seconds:g} s", "`--poll-seconds`"),

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES
+from kerasreg.datasets import DATASET_CHOICES, SOURCE_CHOICES, FolderOptions, known_dataset
 from kerasreg.datasets.views import BALANCE_CHOICES
 from kerasreg.distribution.strategy import COLLECTIVE_CHOICES
 from kerasreg.errors import KerasregError
@@ -72,6 +72,7 @@ def auto_or(kind: type):
 
 
 DISTRIBUTION = "distribution (see README: Training on GPUs and clusters)"
+OWN_IMAGES = "your own images (--dataset folder) and tfds:NAME sets (see README: Your own images)"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ class TrainConfig:
     are arguments of `train_and_evaluate`.
     """
 
-    dataset: str = option("digits", "what to learn", choices=DATASET_CHOICES)  # bundled, offline: the demo's
+    dataset: str = option(  # bundled, offline: the demo's
+        "digits", f"what to learn: {', '.join(DATASET_CHOICES)} (your own images in --data-dir), or tfds:NAME[/CONFIG]"
+    )
     source: str = option(
         "auto", "auto: the files in --data-dir when they are there, else tensorflow-datasets", choices=SOURCE_CHOICES
     )
@@ -164,9 +167,39 @@ class TrainConfig:
     mixed_precision: bool = option(
         False, "mixed_float16 (for GPUs); the output layer stays float32", shown="off", group=DISTRIBUTION
     )
+    # Your own images (--dataset folder), and tfds:NAME sets.
+    image_size: str | None = option(
+        None,
+        "N or HxW: the size images are resized to (Lanczos, as serve resizes)",
+        shown="64x64, or the smallest image's size when every image is smaller",
+        group=OWN_IMAGES,
+    )
+    channels: int | None = option(
+        None, "1 (grayscale) or 3 (RGB)", shown="3, or 1 when every image is grayscale", group=OWN_IMAGES
+    )
+    test_split: float = option(
+        0.2,
+        "fraction of each class held out for testing when the data has no test split of its own (DIR/CLASS, or a "
+        "tfds set without one)",
+        group=OWN_IMAGES,
+    )
+    positive_class: str | None = option(
+        None, "with two classes: the one the sigmoid answers for", shown="the second name", group=OWN_IMAGES
+    )
+    skip_bad_images: bool = option(
+        False,
+        "train without the files that should be images and do not decode, listing them in config.json, instead of "
+        "stopping before training",
+        shown="off: one line naming them, exit 2",
+        group=OWN_IMAGES,
+    )
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, DATASET_CHOICES)
+        if not isinstance(self.dataset, str) or not known_dataset(self.dataset):
+            raise KerasregError(
+                f"Received dataset={self.dataset!r}. Expected one of: {', '.join(DATASET_CHOICES)}, or tfds:NAME."
+            )
+        self._check_own_images()
         _check_choice("source", self.source, SOURCE_CHOICES)
         _check_choice("optimizer", self.optimizer, OPTIMIZER_CHOICES)
         _check_choice("normalize", self.normalize, NORMALIZE_CHOICES)
@@ -199,6 +232,21 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise KerasregError(f"Received seed={self.seed!r}. Expected an integer 0..{MAX_SEED}.")
 
+    def _check_own_images(self) -> None:
+        if self.image_size is not None:
+            parse_image_size(self.image_size)
+        if self.channels not in (None, 1, 3) or isinstance(self.channels, bool):
+            raise KerasregError(f"Received channels={self.channels!r}. Expected 1 (grayscale) or 3 (RGB).")
+        if not (isinstance(self.test_split, int | float) and 0 < self.test_split < 1):
+            raise KerasregError(f"Received test_split={self.test_split!r}. Expected a fraction in (0, 1).")
+        if self.positive_class is not None and not isinstance(self.positive_class, str):
+            raise KerasregError(f"Received positive_class={self.positive_class!r}. Expected a class name.")
+
+    def dataset_options(self) -> FolderOptions:
+        """What shapes a folder's (or a tfds set's) dataset, from these options."""
+        size = parse_image_size(self.image_size) if self.image_size is not None else None
+        return FolderOptions(size, self.channels, self.test_split, self.positive_class, self.skip_bad_images, self.seed)
+
     def resolved_batch_size(self, n_train: int) -> int:
         """The global batch in force for `n_train` training images: the given one, or auto's."""
         if self.batch_size != BATCH_AUTO:
@@ -225,6 +273,19 @@ class TrainConfig:
         """Rebuild from config.json's "options", ignoring keys of other versions."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+MAX_SIDE = 1024  # pixels a side: past this a linear model on raw pixels is no longer a baseline
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """(height, width) of "N" or "HxW", each 1..MAX_SIDE; KerasregError otherwise."""
+    parts = str(text).lower().split("x")
+    if len(parts) in (1, 2) and all(p.isascii() and p.isdigit() for p in parts):
+        sides = [int(p) for p in parts] * (2 // len(parts))
+        if all(1 <= side <= MAX_SIDE for side in sides):
+            return sides[0], sides[1]
+    raise KerasregError(f"Received image_size={text!r}. Expected N or HxW, each 1..{MAX_SIDE} (e.g. 64 or 48x64).")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -1,8 +1,11 @@
-"""Image files -> uint8 arrays of the model's size and channels, with Pillow.
+"""Image files and request bytes -> uint8 arrays of the model's size and channels.
 
-Resizing uses Lanczos (antialiased), so a photo shrunk to 28x28 keeps its strokes
-instead of aliasing into noise. MNIST-style models expect a light digit on a dark
-background: `invert=True` turns a dark-on-light scan around.
+The decoding itself (format by content, EXIF orientation, draft scaling, mode
+conversion, Lanczos resizing) is contract/pixels.py's, the same function training on
+a folder uses, so a photo becomes the pixels the model was tested on. This module
+adds what serving needs around it: .npy arrays, the fast PNG decoder, the limits
+checked before anything is read or allocated. MNIST-style models expect a light
+digit on a dark background: `invert=True` turns a dark-on-light scan around.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 from numpy.lib import format as npy_format
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from contract.pixels import NotAnImage, open_image, to_pixels
 from serve.errors import BadInput
 from serve.limits import MAX_IMAGE_PIXELS as MAX_PIXELS
 
@@ -25,7 +29,6 @@ try:
 except ImportError:  # optional: Pillow decodes every PNG without it, slower
     pyspng = None
 
-IMAGE_FORMATS = ("PNG", "JPEG", "BMP")  # the documented ones; Pillow would open 40 more
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NPY_MAGIC = b"\x93NUMPY"
 NPY_MAX_HEADER = 1024  # bytes: an image's header is ~120; numpy's own default allows 10,000
@@ -81,15 +84,17 @@ def declared_pixels(data: bytes, label: str) -> int:
         width, height = struct.unpack(">II", data[16:24])
         return width * height
     try:
-        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+        with open_image(data, label, max_pixels=2**63) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise BadInput(f"{label}: not a readable PNG, JPEG, BMP or .npy image ({type(e).__name__}).") from None
+    except NotAnImage as e:
+        raise BadInput(str(e)) from None
     return width * height
 
 
 def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
     """An 8-bit grayscale or RGB PNG decoded by libspng (pyspng), or None for Pillow to decode.
+
+    The same pixels Pillow decodes (a PNG is lossless), then the same conversion.
 
     libspng decodes a 28x28 PNG in 4 us, Pillow in 30 us (its chunk reader is
     Python): the larger part of a b64 request. Other PNG kinds (palette, alpha,
@@ -103,39 +108,28 @@ def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
     bit_depth, color_type = data[24], data[25]
     if bit_depth != 8 or color_type not in (0, 2) or pyspng is None:
         return None
+    if data.find(b"eXIf", 0, data.find(b"IDAT")) > 0:
+        return None  # an orientation to apply: Pillow's path (contract.pixels) reads it
     try:
         array = pyspng.load(data)
     except RuntimeError:
-        raise BadInput(f"{label}: not a readable PNG, JPEG, BMP or .npy image (corrupt PNG).") from None
+        raise BadInput(f"{label}: not a readable PNG, JPEG, BMP, GIF or WebP image (corrupt PNG).") from None
     return array[..., np.newaxis] if array.ndim == 2 else array
 
 
-def to_model_input(image, size: tuple[int, int], channels: int, invert: bool = False) -> np.ndarray:
-    """Convert a PIL image or uint8 array to [H,W,C] of the model's (height, width) and channels."""
-    if isinstance(image, np.ndarray):
-        if image.shape == (*size, channels):  # already the model's input: no round trip through Pillow
-            return 255 - image if invert else image
-        image = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
-    mode = "L" if channels == 1 else "RGB"
-    if image.mode != mode:
-        image = image.convert(mode)
-    height, width = size
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
-    array = np.asarray(image, dtype=np.uint8)
-    if channels == 1:
-        array = array[..., np.newaxis]
-    return 255 - array if invert else array
+def to_model_input(image: np.ndarray, size: tuple[int, int], channels: int, invert: bool = False) -> np.ndarray:
+    """A decoded uint8 array [H,W,C] as the model's input: contract.pixels' conversion, unless it already is."""
+    if image.shape != (*size, channels):
+        image = to_pixels(Image.fromarray(image[..., 0] if image.shape[2] == 1 else image), size, channels)
+    return 255 - image if invert else image
 
 
 def decode_image(
     data: bytes, label: str, size: tuple[int, int], channels: int, invert: bool = False, max_pixels: int = MAX_PIXELS
 ) -> np.ndarray:
-    """Decode PNG/JPEG/BMP (or .npy) bytes into the model's input [H,W,C].
+    """Decode image (PNG, JPEG, BMP, GIF, WebP) or .npy bytes into the model's input [H,W,C].
 
-    Only those formats' decoders are opened (each decoder is attack surface), and
-    the size the header declares is checked against `max_pixels` before any
-    pixel is decoded.
+    The size the header declares is checked against `max_pixels` before any pixel is decoded.
 
     Raises:
         BadInput: the bytes are not a supported image, or it is too large.
@@ -146,18 +140,11 @@ def decode_image(
     if png is not None:
         return to_model_input(png, size, channels, invert)
     try:
-        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
-        width, height = image.size
-        if width * height > max_pixels:
-            raise BadInput(f"{label}: {width}x{height} pixels exceeds the limit of {max_pixels:,}; send it smaller.")
-        if image.format == "JPEG":
-            image = ImageOps.exif_transpose(image)  # cameras store rotation there; PNG and BMP carry none
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        if isinstance(e, BadInput):
-            raise
-        raise BadInput(f"{label}: not a readable PNG, JPEG, BMP or .npy image ({type(e).__name__}).") from None
-    return to_model_input(image, size, channels, invert)
+        with open_image(data, label, max_pixels) as image:
+            pixels = to_pixels(image, size, channels)
+    except NotAnImage as e:
+        raise BadInput(str(e) if str(e).startswith(label) else f"{label}: {e}") from None
+    return 255 - pixels if invert else pixels
 
 
 def load_image_file(

@@ -42,7 +42,9 @@ def _skeleton(shape: tuple[int, ...]) -> bytes:
 
 
 def parse_instances(body: bytes, image_shape: tuple[int, int, int], max_images: int) -> np.ndarray | None:
-    """The images of a `{"instances": [...]}` body as int64 [N,H,W,C] (or [N,H,W] for 1 channel), or None.
+    """The images of a `{"instances": [...]}` body as [N,H,W,C] (or [N,H,W] for 1 channel), or None.
+
+    uint8 when every value is a pixel value, int64 otherwise.
 
     None means "not the simple case": parse the body as JSON instead. `max_images`
     bounds the work: a longer batch is left to the general path, which refuses it.
@@ -62,7 +64,8 @@ def parse_instances(body: bytes, image_shape: tuple[int, int, int], max_images: 
     count, pixels = values.size, math.prod(image_shape)
     if count == 0 or count % pixels or count // pixels > max_images:
         return None
-    if values.min() < 0 or values.max() > 999:
+    low, high = values.min(), values.max()
+    if low < 0 or high > 999:
         return None
     # As many digits as the numbers need: no leading zeros (not JSON), nothing lost.
     if len(array) - len(array.translate(None, _DIGITS)) != _digits_needed(values):
@@ -72,7 +75,9 @@ def parse_instances(body: bytes, image_shape: tuple[int, int, int], max_images: 
     shapes = [(batch, *image_shape)] + ([(batch, *image_shape[:2])] if image_shape[2] == 1 else [])
     for shape in shapes:  # grayscale may come without its channel axis
         if _skeleton(shape) == stripped:  # the nesting is regular and of this shape, one number per slot
-            return values.reshape(shape)
+            # Pixel values as uint8 already (the model's checks then have nothing to convert); 256..999 stay
+            # integers, for those checks to refuse by their value.
+            return (values.astype(np.uint8) if high <= 255 else values).reshape(shape)
     return None
 
 

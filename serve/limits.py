@@ -1,12 +1,15 @@
 """What the server allows, and its defaults: one place for the flags, the server and the docs.
 
-Standard library only, so `python -m serve --help` works before the http extra is known to be installed.
+Standard library only (and the shared `contract`, which is too), so `python -m serve --help` works before the
+http extra is known to be installed.
 The README's and docs/reliability.md's tables of these values are generated from this module (docs/tables.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from contract import MAX_IMAGE_PIXELS, MIN_IMAGE_PIXELS, PIXELS_PER_INPUT, image_pixel_limit
 
 DEFAULT_MAX_BATCH = 256  # images per request
 # A model file larger than this is not read. A kerasreg export is one affine map: 4 bytes per
@@ -23,25 +26,15 @@ INLINE_PARSE_BYTES = 1 << 18
 # Images declaring at most this many pixels in all are decoded on the event loop
 # (a few ms at most); more are decoded in a thread, under the timeout.
 INLINE_DECODE_PIXELS = 1 << 20
-# The largest image one request may send, sized to the model: nobody sends a 50 Mpx
-# picture to a 28x28 classifier. PIXELS_PER_INPUT times the model's input, within
-# MIN_IMAGE_PIXELS (2000x2000) and MAX_IMAGE_PIXELS; --max-image-pixels overrides it.
-PIXELS_PER_INPUT = 4096
-MIN_IMAGE_PIXELS = 4_000_000
-MAX_IMAGE_PIXELS = 50_000_000  # well before a decompression bomb runs memory out
+# The largest image one request may send: the same rule as a training folder's (contract), so
+# what trained is what serves; --max-image-pixels overrides it.
 PIXEL_LIMIT_SHOWN = (  # how --help states the default
-    f"sized to the model: {PIXELS_PER_INPUT} times its input, within "
+    f"sized to the model: {PIXELS_PER_INPUT:,} times its input, within "
     f"{MIN_IMAGE_PIXELS / 1e6:g}-{MAX_IMAGE_PIXELS / 1e6:g} Mpx"
 )
 REQUEST_PIXELS_FACTOR = 4  # a request's images may declare this many times the per-image limit in all
 MAX_REQUEST_TIMEOUT = 60.0  # seconds: the engine's (granian's) header read timeout goes no higher
 WORKERS_PER_CORE = 4  # --workers may not exceed this many per core: each worker holds its own copy of the models
-
-
-def image_pixel_limit(input_shape: tuple[int, int, int], override: int | None = None) -> int:
-    """The most pixels one image may declare for a model taking `input_shape` (the override when given)."""
-    height, width = input_shape[:2]
-    return override or int(min(MAX_IMAGE_PIXELS, max(MIN_IMAGE_PIXELS, PIXELS_PER_INPUT * height * width)))
 
 
 @dataclass(frozen=True)

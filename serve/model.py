@@ -171,11 +171,17 @@ class Model:
         Raises:
             BadInput: wrong shape, non-numeric, NaN/inf, or values outside 0..255.
         """
+        h, w, c = self.info.input_shape
+        if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape[-3:] == (h, w, c):
+            # The common case, as the request parsers give it: nothing to check but the axes.
+            if images.ndim == 3:
+                return np.ascontiguousarray(images[np.newaxis])
+            if images.ndim == 4:
+                return np.ascontiguousarray(images)
         try:
             array = np.asarray(images)
         except ValueError:
             raise BadInput("images are ragged: every image must have the same shape.") from None
-        h, w, c = self.info.input_shape
         if array.ndim == 0:
             raise BadInput(f"images must be an array [N,{h},{w},{c}], got a single value.")
         if array.dtype == object:

@@ -107,3 +107,28 @@ def write_catvnoncat(directory: Path, n_train: int = 12, n_test: int = 6, seed: 
             f["list_classes"] = np.array([b"non-cat", b"cat"])
         arrays[prefix] = (x, y)
     return arrays
+
+
+def write_image_folder(
+    root: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    fmt: str = "PNG",
+    nested: bool = False,
+) -> list[Path]:
+    """Save `images` as files in ROOT/CLASS/ (every third in ROOT/CLASS/sub/ when `nested`), as Keras's loader reads
+    them; the paths written, in the order of `images`."""
+    from PIL import Image
+
+    suffix = {"PNG": ".png", "JPEG": ".jpg"}[fmt]
+    paths = []
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / class_names[int(label)]
+        if nested and i % 3 == 0:
+            folder = folder / "sub"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{i:05d}{suffix}"
+        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(path, format=fmt)
+        paths.append(path)
+    return paths

@@ -112,6 +112,7 @@ def place(tmp_path_factory, digits_export) -> dict:
     from PIL import Image
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "digit.gif")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "digit.tiff")  # a format serve never opens
     (root / "bomb.png").write_bytes(bomb_png())
     import onnx
 
@@ -346,12 +347,12 @@ CLI_ROWS = [
     (
         "serve",
         "predict {model} {tmp}/text.png",
-        "{tmp}/text.png: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError).",
+        "{tmp}/text.png: not a readable PNG, JPEG, BMP, GIF or WebP image (UnidentifiedImageError).",
     ),
     (
         "serve",
-        "predict {model} {tmp}/digit.gif",
-        "{tmp}/digit.gif: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError).",
+        "predict {model} {tmp}/digit.tiff",
+        "{tmp}/digit.tiff: not a readable PNG, JPEG, BMP, GIF or WebP image (UnidentifiedImageError).",
     ),
     (
         "serve",
@@ -521,7 +522,7 @@ HTTP_ROWS = [
         "/v1/models/digits:predict",
         {"instances": [{"b64": "aGVsbG8="}]},
         400,
-        "instances[0]: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError).",
+        "instances[0]: not a readable PNG, JPEG, BMP, GIF or WebP image (UnidentifiedImageError).",
     ),
     (
         "POST",

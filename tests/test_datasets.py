@@ -67,7 +67,11 @@ def test_tfds_failure_is_one_line_that_names_the_fix(monkeypatch, tfds_host_reac
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"name": "imagenet"}, "Received dataset='imagenet'. Expected one of mnist, cifar10, cat, catvnoncat, digits."),
+        (
+            {"name": "imagenet"},
+            "Received dataset='imagenet'. Expected one of mnist, cifar10, cat, catvnoncat, digits, folder, or "
+            "tfds:NAME.",
+        ),
         ({"name": "digits", "source": "files"}, "digits: it is bundled with scikit-learn; use --source auto"),
         ({"name": "catvnoncat"}, "catvnoncat: needs --data-dir"),
         ({"name": "catvnoncat", "source": "tfds"}, "catvnoncat: not in tensorflow-datasets"),

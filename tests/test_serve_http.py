@@ -128,7 +128,7 @@ def test_v2_infer(server, digits, expected):
             "/v1/models/digits:predict",
             {"json": {"instances": [{"b64": "aGVsbG8="}]}},
             400,
-            {"error": "instances[0]: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError)."},
+            {"error": "instances[0]: not a readable PNG, JPEG, BMP, GIF or WebP image (UnidentifiedImageError)."},
         ),
         (
             "post",

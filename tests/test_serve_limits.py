@@ -50,7 +50,8 @@ def model(digits_export):
 
 def test_the_limit_is_sized_to_the_model():
     assert max_pixels_for((8, 8, 1)) == 4_000_000  # the floor
-    assert max_pixels_for((64, 64, 3)) == 4096 * 64 * 64
+    assert max_pixels_for((28, 28, 1)) == 12_288 * 28 * 28
+    assert max_pixels_for((64, 64, 3)) == 50_000_000  # any phone photo, for the course's 64x64 cats
     assert max_pixels_for((2000, 2000, 3)) == 50_000_000  # the ceiling
 
 
@@ -101,14 +102,22 @@ def test_large_images_are_decoded_off_the_loop_under_the_timeout(model):
     assert status == 200 and len(body["predictions"][0]) == 10
 
 
-@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "WEBP", "ICO"])
+@pytest.mark.parametrize("fmt", ["TIFF", "ICO", "PCX", "TGA"])
 def test_only_the_documented_formats_are_decoded(fmt):
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buffer, format=fmt)
     with pytest.raises(
-        BadInput, match=r"^x: not a readable PNG, JPEG, BMP or .npy image \(UnidentifiedImageError\)\.$"
+        BadInput, match=r"^x: not a readable PNG, JPEG, BMP, GIF or WebP image \(UnidentifiedImageError\)\.$"
     ):
         decode_image(buffer.getvalue(), "x", (8, 8), 1)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_gif_and_webp_are_decoded_as_the_training_folder_decodes_them(fmt):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buffer, format=fmt)
+    decoded = decode_image(buffer.getvalue(), "x", (8, 8), 1)
+    assert decoded.shape == (8, 8, 1) and abs(int(decoded.mean()) - 200) <= 3
 
 
 def test_the_cli_refuses_an_image_over_the_models_limit(digits_export, tmp_path, capsys):

@@ -104,7 +104,7 @@ def test_images_are_converted_to_the_models_channels_and_size():
 def test_corrupt_image_is_bad_input(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(_png(np.zeros((8, 8), np.uint8), "L")[:30])
-    with pytest.raises(BadInput, match="broken.png: not a readable PNG, JPEG, BMP or .npy image"):
+    with pytest.raises(BadInput, match="broken.png: not a readable PNG, JPEG, BMP, GIF or WebP image"):
         load_image_file(path, (8, 8), 1)
 
 
@@ -156,7 +156,7 @@ def test_cli_info_and_errors(digits_export, no_tensorflow_env, tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"python -m serve: error: {bad}: not a readable PNG, JPEG, BMP or .npy image (UnidentifiedImageError)."
+        f"python -m serve: error: {bad}: not a readable PNG, JPEG, BMP, GIF or WebP image (UnidentifiedImageError)."
     )
 
 

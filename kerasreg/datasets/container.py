@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,7 +18,8 @@ class ImageDataset:
     """Raw uint8 images [N,H,W,C] with int labels, split into train and test.
 
     `task` is "multiclass" (labels 0..K-1) or "binary" (labels 0/1, class 1 the
-    positive one); `source` says where the pixels came from, for config.json.
+    positive one); `source` says where the pixels came from, and `facts` what
+    config.json should also record of it (a folder's counts per class, say).
     """
 
     name: str
@@ -29,6 +30,7 @@ class ImageDataset:
     class_names: tuple[str, ...]
     task: str = MULTICLASS
     source: str = ""
+    facts: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.task not in (MULTICLASS, BINARY):

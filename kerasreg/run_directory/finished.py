@@ -109,7 +109,7 @@ class FinishedRun:
         else:
             return None
         config = TrainConfig.from_dict(self.record.get("options", {}))
-        data = load_dataset(config.dataset, mode, config.data_dir)
+        data = load_dataset(config.dataset, mode, config.data_dir, config.dataset_options())
         return data if data.source == source else None
 
     def test_images(self, allow_download: bool = False) -> tuple[np.ndarray, np.ndarray, str]:

@@ -78,7 +78,9 @@ def _train(config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyC
     from kerasreg.training.fit import fit
     from kerasreg.training.run_setup import make_model, setup_run
 
-    data = datasets if datasets is not None else load_dataset(config.dataset, config.source, config.data_dir)
+    if datasets is None:
+        datasets = load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options())
+    data = datasets
     clock.lap("load_data_seconds")
     seed_everything(config.seed)
     setup = setup_run(data, config, choice)
@@ -176,6 +178,7 @@ def write_config(path: Path, config: TrainConfig, setup) -> None:
             "n_train": len(split.train_labels),
             "n_val": 0 if split.val is None else len(split.val[1]),
             "n_test": len(data.test_labels),
+            **data.facts,  # a folder's layout, images per class and split, what was passed over
         },
         "strategy": choice.describe(),
         "global_batch_size": setup.config.batch_size,

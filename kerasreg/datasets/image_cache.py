@@ -1,0 +1,92 @@
+"""Decoded folders kept, so a second run, `--l2 auto`'s refit, a study or a resume never decodes twice.
+
+    ~/.cache/kerasreg/folders/<key>.npy and <key>.json      ($KERASREG_CACHE_DIR/folders/ when it is set)
+
+The key is a hash of every file's path, size and modification time and class, of
+the target size and channels, and of the decoder (contract/pixels.py's version and
+Pillow's): changing, adding or removing a file, or asking for another size, is
+another key, decoded afresh. Entries are written whole (a temporary name, then a
+rename), so a killed run leaves no half entry. Clearing it: delete the folder (each
+run that writes an entry says where it is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kerasreg.datasets.image_decoding import Decoded, decode_files
+
+CACHE_ENV = "KERASREG_CACHE_DIR"
+DECODER_VERSION = "1"  # bump when contract/pixels.py decodes differently: old entries are then never read
+
+
+def cache_folder() -> Path:
+    """Where decoded folders are kept: $KERASREG_CACHE_DIR/folders, else ~/.cache/kerasreg/folders."""
+    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kerasreg"
+    return Path(root) / "folders"
+
+
+def cache_key(files: list[tuple[Path, int]], size: tuple[int, int], channels: int) -> str:
+    """The hash of everything the decoded arrays depend on (see the module docstring)."""
+    import PIL
+
+    digest = hashlib.sha256(f"{DECODER_VERSION} {PIL.__version__} {size} {channels}\n".encode())
+    for path, label in files:
+        try:
+            info = path.stat()
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0{label}\n".encode())
+        except OSError:
+            digest.update(f"{path}\0unreadable\0{label}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def cached_decode(files: list[tuple[Path, int]], size: tuple[int, int], channels: int, split: str) -> Decoded:
+    """The files decoded: from the cache when they are there unchanged, else decoded now and kept."""
+    folder = cache_folder()
+    key = cache_key(files, size, channels)
+    found = _read(folder, key)
+    if found is not None:
+        print(f"{split}: {len(found.labels):,} decoded images from the cache ({folder / key}.npy)", flush=True)
+        return found
+    started = time.perf_counter()
+    decoded = decode_files(files, size, channels, split)
+    seconds = time.perf_counter() - started
+    where = _write(folder, key, decoded)
+    kept = f"; kept in {where} (delete {folder} to clear the cache)" if where else ""
+    print(f"{split}: decoded {len(decoded.labels):,} images in {seconds:.1f} s{kept}", flush=True)
+    return decoded
+
+
+def _read(folder: Path, key: str) -> Decoded | None:
+    try:
+        record = json.loads((folder / f"{key}.json").read_text())
+        images = np.load(folder / f"{key}.npy", allow_pickle=False)
+        labels = np.asarray(record["labels"], np.int64)
+        bad = [tuple(item) for item in record["bad"]]
+        if len(labels) != len(images):
+            return None
+        return Decoded(images, labels, bad, list(record["not_images"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or damaged: decode again (and overwrite it)
+
+
+def _write(folder: Path, key: str, decoded: Decoded) -> Path | None:
+    """Keep `decoded` under `key`; None when the cache cannot be written (it is only a cache)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{key}.{os.getpid()}.npy"
+        np.save(partial, decoded.images, allow_pickle=False)
+        os.replace(partial, folder / f"{key}.npy")
+        record = {"labels": decoded.labels.tolist(), "bad": decoded.bad, "not_images": decoded.not_images}
+        partial = folder / f".{key}.{os.getpid()}.json"
+        partial.write_text(json.dumps(record))
+        os.replace(partial, folder / f"{key}.json")  # last: its presence commits the entry
+    except OSError:
+        return None
+    return folder / f"{key}.npy"

@@ -1,0 +1,200 @@
+"""`--dataset folder`: the user's own images, in real folders built from the shared MNIST and CIFAR-10 images.
+
+Both layouts, PNG and JPEG, nested subfolders; the awkward files of a real photo
+folder (truncated, empty, garbled, a GIF named .jpg, unreadable, stray files, a
+symlink loop); folders that make no task; class names with quotes, `*/`, spaces
+and letters of other scripts; the cache. Each case asserts its exact outcome: the
+count, the line, the exit code, and the pixels against serve's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from format_writers import write_image_folder
+from PIL import Image
+
+from kerasreg.datasets import FolderOptions, load_dataset
+from kerasreg.datasets.cifar_files import load_cifar10_files
+from kerasreg.datasets.idx_files import read_idx
+from kerasreg.errors import DatasetError
+from kerasreg.train import main
+from serve.images import decode_image
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASREG_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def mnist(real_data):
+    images = read_idx(real_data / "mnist" / "t10k-images-idx3-ubyte.gz")[:300, ..., None]
+    labels = read_idx(real_data / "mnist" / "t10k-labels-idx1-ubyte.gz")[:300].astype(np.int64)
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def cifar(real_data):
+    data = load_cifar10_files(real_data / "cifar10-sample")
+    keep = data.train_labels < 3  # airplane, automobile, bird
+    return data.train_images[keep][:240], data.train_labels[keep][:240], data.class_names[:3]
+
+
+def _load(root: Path, **options) -> object:
+    return load_dataset("folder", "auto", root, FolderOptions(**options))
+
+
+@pytest.mark.realdata
+def test_a_class_folder_of_real_digits_in_png_with_nested_folders(mnist, tmp_path):
+    images, labels = mnist
+    paths = write_image_folder(tmp_path / "digits", images, labels, [str(d) for d in range(10)], "PNG", nested=True)
+    data = _load(tmp_path / "digits")
+    assert data.class_names == tuple(str(d) for d in range(10)) and data.task == "multiclass"
+    assert data.input_shape == (28, 28, 1)  # smaller than 64x64 and grayscale: their own size, one channel
+    assert len(data.train_labels) + len(data.test_labels) == 300 and len(data.test_labels) == 60  # 0.2, stratified
+    assert data.facts["layout"] == "DIR/CLASS" and data.facts["passed_over"] == 0
+    counts = data.facts["images_per_class"]
+    assert sum(counts["train"].values()) == 240
+    assert counts["test"]["0"] == int(np.sum(labels == 0)) - counts["train"]["0"]
+    # Every image is exactly the array serve makes of the same file.
+    served = {decode_image(p.read_bytes(), "x", (28, 28), 1).tobytes() for p in paths}
+    assert {image.tobytes() for image in data.train_images} <= served
+
+
+@pytest.mark.realdata
+def test_a_train_and_test_layout_of_real_cifar_photos_in_jpeg(cifar, tmp_path):
+    images, labels, names = cifar
+    write_image_folder(tmp_path / "pets" / "train", images[:180], labels[:180], list(names), "JPEG")
+    write_image_folder(tmp_path / "pets" / "valid", images[180:], labels[180:], list(names), "JPEG")
+    data = _load(tmp_path / "pets")
+    assert data.name == "pets" and data.class_names == ("airplane", "automobile", "bird")
+    assert (len(data.train_labels), len(data.test_labels)) == (180, 60)
+    assert data.input_shape == (32, 32, 3)  # every photo smaller than 64x64: the smallest's size
+    assert data.facts["layout"] == "DIR/train/CLASS"
+    sized = _load(tmp_path / "pets", image_size=(16, 24), channels=1)
+    assert sized.input_shape == (16, 24, 1)
+
+
+def _folder(root: Path, classes=("cat", "dog"), n=6) -> Path:
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8) // (k + 1)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_two_classes_are_a_binary_task_for_the_second_name_or_the_one_asked(tmp_path):
+    root = _folder(tmp_path / "pets")
+    data = _load(root)
+    assert data.task == "binary" and data.class_names == ("cat", "dog")
+    flipped = _load(root, positive_class="cat")
+    assert flipped.class_names == ("dog", "cat")
+    assert np.array_equal(flipped.train_labels, 1 - data.train_labels)
+    with pytest.raises(DatasetError, match=r"^folder: --positive-class 'bird' is not one of its classes: cat, dog\.$"):
+        _load(root, positive_class="bird")
+
+
+def _awkward(root: Path) -> dict[str, Path]:
+    """A folder of two classes with every kind of awkward file a real photo folder holds."""
+    _folder(root)
+    jpeg = root / "cat" / "0.png"
+    good = jpeg.read_bytes()
+    buffer = Path(root / "dog" / "gif-named.jpg")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(buffer, format="GIF")  # a GIF named .jpg: read
+    photo = root / "cat" / "photo.jpg"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(photo, format="JPEG")
+    bad = {
+        "truncated": root / "cat" / "truncated.jpg",
+        "empty": root / "dog" / "empty.png",
+        "garbled": root / "dog" / "garbled.jpeg",
+        "dangling": root / "cat" / "gone.jpg",
+    }
+    bad["truncated"].write_bytes(photo.read_bytes()[:300])
+    bad["empty"].write_bytes(b"")
+    bad["garbled"].write_bytes(b"\xff\xd8\xff" + b"\x17" * 400)
+    bad["dangling"].symlink_to(root / "nowhere.jpg")
+    for stray in ("README.txt", ".DS_Store", "Thumbs.db", "._0.png", ".hidden.png"):
+        (root / "cat" / stray).write_bytes(good if stray.endswith(".png") else b"notes")
+    (root / "dog" / "sub").mkdir()
+    (root / "dog" / "sub" / "loop").symlink_to(root / "dog", target_is_directory=True)  # a symlink loop
+    return bad
+
+
+def test_bad_image_files_stop_the_run_in_one_line_naming_each(tmp_path, capsys):
+    bad = _awkward(tmp_path / "pets")
+    code = main(["--dataset", "folder", "--data-dir", str(tmp_path / "pets"), "--out", str(tmp_path / "run")])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert line.startswith("python -m kerasreg.train: error: folder: 4 files that should be an image did not decode: ")
+    for path in bad.values():
+        assert str(path) in line
+    assert line.endswith("Fix or remove them, or pass --skip-bad-images to train without them.")
+    assert not (tmp_path / "run" / "config.json").exists()  # before anything was written
+
+
+def test_skipping_bad_images_trains_without_them_and_records_what_was_passed_over(tmp_path):
+    bad = _awkward(tmp_path / "pets")
+    argv = ["--dataset", "folder", "--data-dir", str(tmp_path / "pets"), "--skip-bad-images", "--l2", "0.01"]
+    assert main([*argv, "--epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    dataset = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
+    assert sorted(p.split(": ")[0] for p in dataset["skipped_bad_images"]) == sorted(map(str, bad.values()))
+    counts = dataset["images_per_class"]
+    assert sum(counts["train"].values()) + sum(counts["test"].values()) == 6 + 6 + 2  # the photo and the GIF
+    passed = dataset["passed_over_files"]
+    assert dataset["passed_over"] == 6 and any("symlink loop" in p for p in passed)  # 5 stray files and the loop
+    assert {Path(p.split(" (")[0]).name for p in passed} >= {"README.txt", ".DS_Store", "Thumbs.db", "._0.png"}
+
+
+@pytest.mark.parametrize(
+    "build, line",
+    [
+        (lambda root: root.mkdir(), "folder: {root} holds no class folders; lay the images out as {root}/CLASS/image"),
+        (lambda root: _folder(root, ("cat",)), "folder: {root} holds one class ('cat'); a classifier needs two"),
+        (
+            lambda root: (_folder(root), (root / "empty").mkdir()),
+            "folder: class 'empty' holds no files; add images to it or remove it.",
+        ),
+        (
+            lambda root: (_folder(root / "train"), _folder(root / "test", ("cat", "dog", "eel"))),
+            "folder: {root}/test holds class 'eel', which {root}/train lacks; both need the same classes.",
+        ),
+        (lambda root: _folder(root / "train"), "folder: {root}/train holds the training images but no test/, val/"),
+    ],
+    ids=["no class folders", "one class", "an empty class", "a test class training lacks", "train without test"],
+)
+def test_a_folder_that_makes_no_task_is_one_line_and_exit_2(tmp_path, capsys, build, line):
+    root = tmp_path / "data"
+    build(root)
+    code = main(["--dataset", "folder", "--data-dir", str(root), "--out", str(tmp_path / "run")])
+    (said,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and said.startswith("python -m kerasreg.train: error: " + line.format(root=root)), said
+
+
+def test_class_names_with_quotes_backslashes_spaces_and_other_scripts_are_carried(tmp_path):
+    names = ('say "cheese"', "back\\slash *", "a cat", "Großkatze", "猫")  # a folder name holds no "/": */ cannot
+    data = _load(_folder(tmp_path / "odd", names, n=5))
+    assert data.class_names == tuple(sorted(names)) and data.task == "multiclass"
+
+
+def test_the_cache_decodes_once_and_a_changed_file_decodes_again(tmp_path, capsys):
+    root = _folder(tmp_path / "pets")
+    first = _load(root)
+    assert "decoded 12 images" in capsys.readouterr().out
+    again = _load(root)
+    assert "12 decoded images from the cache" in capsys.readouterr().out
+    assert np.array_equal(first.train_images, again.train_images)
+    Image.fromarray(np.full((20, 20, 3), 255, np.uint8)).save(root / "dog" / "0.png")  # changed: its mtime and bytes
+    os.utime(root / "dog" / "0.png", ns=(1, 1))
+    _load(root)
+    assert "decoded 12 images" in capsys.readouterr().out
+    shutil.rmtree(tmp_path / "cache")  # clearing it is deleting the folder
+    _load(root)
+    assert "decoded 12 images" in capsys.readouterr().out
