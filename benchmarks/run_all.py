@@ -5,7 +5,8 @@
 Trains MNIST 8k/2k against scikit-learn and the numpy floor (train_bench.py),
 runs `--l2 auto` against LogisticRegressionCV on MNIST 8k and the CIFAR-10 sample
 (l2_search_bench.py), exports the MNIST run, serves it against the naive endpoint and bare onnxruntime
-(serve_bench.py), then writes the table between the README's bench markers.
+(serve_bench.py), loads a folder of 2,000 camera-sized photos against Keras's loader (folder_bench.py),
+then writes the table between the README's bench markers.
 Each figure sits beside its baseline measured in the same run; ratios are
 medians over rounds. Needs wrk (apt-get install wrk).
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import artifacts_bench, l2_search_bench, serve_bench, train_bench  # noqa: E402
+from benchmarks import artifacts_bench, folder_bench, l2_search_bench, serve_bench, train_bench  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
     PYTHON,
     REPO,
@@ -110,12 +111,15 @@ def main() -> int:
         artifacts = artifacts_bench.run(work / "run-mnist", work / "export", mnist.test_images, mnist.test_labels)
         print("serving benchmark", flush=True)
         serving = serve_bench.run(work / "export", args.http_rounds, 3, work)
+        print("folder loading benchmark", flush=True)
+        folders = folder_bench.run(args.data, 2000, args.rounds, work)
     results = {
         "date": dt.date.today().isoformat(),
         "machine": machine(),
         "seconds": round(time.monotonic() - started, 1),
-        "targets": training["targets"] + search["targets"] + serving["targets"],
+        "targets": training["targets"] + search["targets"] + serving["targets"] + folders["targets"],
         "training": training,
+        "folders": folders,
         "l2_search": search,
         "serving": serving,
         "artifacts": artifacts,
@@ -125,6 +129,7 @@ def main() -> int:
     print(section)
     if not args.no_readme:
         write_readme_section(BEGIN, END, section)
+        write_readme_section(folder_bench.BEGIN, folder_bench.END, folder_bench.markdown(folders, results["date"]))
     print(f"\n{RESULTS} written in {results['seconds']:.0f} s", flush=True)
     return 0
 

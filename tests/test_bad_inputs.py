@@ -233,7 +233,7 @@ CLI_ROWS = [
         "kerasreg.train",
         "--val-split 0.9999",
         "Received val_split=0.9999 on 1437 training images: it leaves no training or "
-        "no validation data. Use a fraction that keeps both, or 0.",
+        "no held-out data. Use another fraction, or 0.",
     ),
     ("kerasreg.train", "--seed -1", "Received seed=-1. Expected an integer 0..4294967295."),
     (

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from kerasreg.datasets import load_dataset, tfds_source
+from kerasreg.datasets import FolderOptions, load_dataset, tfds_source
 from kerasreg.datasets.views import balanced_class_weights, one_vs_rest, split_validation, undersample
 from kerasreg.errors import DatasetError, KerasregError
 
@@ -115,3 +115,55 @@ def test_undersample_and_class_weights_balance_classes():
     weights = balanced_class_weights(labels, 2)
     np.testing.assert_allclose(weights, [100 / 180, 100 / 20])
     assert (weights[labels]).sum() == pytest.approx(100)
+
+
+@pytest.mark.parametrize(
+    "spec, shape, classes",
+    [("fashion_mnist", (28, 28, 1), 10), ("eurosat/rgb", (64, 64, 3), 10), ("svhn_cropped", (32, 32, 3), 10)],
+)
+def test_any_tfds_image_classification_set_by_name(spec, shape, classes, tfds_host_reachable):
+    with tfds.testing.mock_data(num_examples=20):
+        data = load_dataset(f"tfds:{spec}")
+    assert data.input_shape == shape and data.num_classes == classes
+    assert len(data.train_labels) == 20 and len(data.test_labels) == 20  # its own test split
+    assert data.name == spec.replace("/", "-") and data.source.startswith(f"tfds:{spec}@")
+
+
+def test_a_tfds_set_of_varying_sizes_is_brought_to_one(tfds_host_reachable):
+    with tfds.testing.mock_data(num_examples=10):
+        data = load_dataset("tfds:cats_vs_dogs")
+        sized = load_dataset("tfds:cats_vs_dogs", options=FolderOptions(image_size=(16, 16), channels=1))
+    assert data.input_shape == (64, 64, 3) and data.class_names == ("cat", "dog") and data.task == "multiclass"
+    assert sized.input_shape == (16, 16, 1)
+
+
+def test_a_tfds_set_without_a_test_split_has_one_drawn(tfds_host_reachable, monkeypatch):
+    real_load = tfds.load
+
+    def only_train(name, split, **kwargs):
+        if "test" in split:
+            raise ValueError("Unknown split 'test'. Should be one of ['train'].")
+        return real_load(name, split=split, **kwargs)
+
+    monkeypatch.setattr(tfds, "load", only_train)
+    with tfds.testing.mock_data(num_examples=200):
+        data = load_dataset("tfds:eurosat/rgb", options=FolderOptions(test_split=0.25))
+    assert (len(data.train_labels), len(data.test_labels)) == (150, 50)
+
+
+def test_a_tfds_set_that_is_not_image_classification_is_refused(tfds_host_reachable):
+    with pytest.raises(DatasetError, match=r"^tfds:imdb_reviews: not an image classification set: it needs one image"):
+        load_dataset("tfds:imdb_reviews")
+    with pytest.raises(DatasetError, match=r"^tfds:no_such_set: not a tensorflow-datasets set \("):
+        load_dataset("tfds:no_such_set")
+
+
+def test_a_tfds_set_that_cannot_be_downloaded_is_one_line(tmp_path, monkeypatch):
+    def no_route(address, timeout):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(tfds_source.socket, "create_connection", no_route)
+    with pytest.raises(DatasetError) as e:
+        load_dataset("tfds:fashion_mnist", data_dir=tmp_path)
+    assert str(e.value).startswith(f"tfds:fashion_mnist: not prepared in {tmp_path} and its download host ")
+    assert "\n" not in str(e.value)

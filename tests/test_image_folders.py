@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from format_writers import write_image_folder
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from kerasreg.datasets import FolderOptions, load_dataset
@@ -198,3 +200,70 @@ def test_the_cache_decodes_once_and_a_changed_file_decodes_again(tmp_path, capsy
     shutil.rmtree(tmp_path / "cache")  # clearing it is deleting the folder
     _load(root)
     assert "decoded 12 images" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_a_folder_trained_model_served_answers_its_test_files_as_the_run_measured(cifar, tmp_path, capsys):
+    import serve.cli
+    from export.exporter import export_run
+
+    images, labels, names = cifar
+    write_image_folder(tmp_path / "photos" / "train", images[:180], labels[:180], list(names), "JPEG")
+    test_files = write_image_folder(tmp_path / "photos" / "test", images[180:], labels[180:], list(names), "JPEG")
+    argv = ["--dataset", "folder", "--data-dir", str(tmp_path / "photos"), "--l2", "0.01", "--epochs", "20"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    export_run(tmp_path / "run", tmp_path / "export", formats=("litert", "c"), quantize="int8")
+    truth = {str(path): names[int(label)] for path, label in zip(test_files, labels[180:], strict=True)}
+    for model in ("model.onnx", "model.tflite"):
+        capsys.readouterr()
+        assert serve.cli.main(["predict", str(tmp_path / "export" / model), *truth, "--json", "--top-k", "1"]) == 0
+        answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        right = sum(a["predictions"][0]["class"] == truth[a["image"]] for a in answers)
+        assert len(answers) == 60 and right / 60 == metrics["accuracy"], model  # the very pixels the run tested on
+
+
+@given(st.integers(1, 40).flatmap(lambda n: st.tuples(st.just(n), st.permutations(range(n)), st.integers(0, n))))
+def test_rows_move_in_place_to_any_order(case):
+    from kerasreg.datasets.image_decoding import rows_in_place
+
+    n, permutation, k = case
+    array = np.arange(n * 6, dtype=np.uint8).reshape(n, 3, 2)
+    order = np.asarray(permutation[:k], np.int64)
+    expected = array[order].copy()
+    moved = rows_in_place(array, order)
+    assert np.array_equal(moved, expected)
+    assert moved.size == 0 or moved.ctypes.data == array.ctypes.data  # the same memory: no second array
+
+
+@pytest.mark.slow
+def test_a_folder_run_resumes_and_a_study_trains_on_a_folder(tmp_path, capsys):
+    from kerasreg.study import main as study
+    from kerasreg.training.compiled_epoch import CompiledEpoch
+
+    root = _folder(tmp_path / "pets", ("cat", "dog", "eel"), n=12)
+    argv = ["--dataset", "folder", "--data-dir", str(root), "--l2", "0.01", "--epochs", "6", "--backup-interval", "0"]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    real = CompiledEpoch.run_epoch
+
+    def stop(self, seed, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real(self, seed, epoch)
+
+    CompiledEpoch.run_epoch = stop
+    try:
+        assert main([*argv, "--out", str(tmp_path / "resumed")]) == 130
+    finally:
+        CompiledEpoch.run_epoch = real
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert "decoded images from the cache" in out and "3 epochs done, continuing at epoch 4" in out
+    whole, resumed = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("whole", "resumed"))
+    assert resumed["accuracy"] == whole["accuracy"]
+    assert study(["--dataset", "folder", "--data-dir", str(root), "--learning-rates", "0.01", "0.001", "--epochs", "2",
+                  "--out", str(tmp_path / "study")]) == 0  # fmt: skip
+    assert len(list((tmp_path / "study").glob("*/metrics.json"))) == 2
+    assert (tmp_path / "study" / "loss_curves.png").is_file()

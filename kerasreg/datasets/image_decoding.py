@@ -110,7 +110,32 @@ def decode_files(files: list[tuple[Path, int]], size: tuple[int, int], channels:
     labels = np.array([label for _, label in files], np.int64)
     bad = [(str(files[i][0]), why) for i, why in enumerate(outcome) if why]
     not_images = [str(files[i][0]) for i, why in enumerate(outcome) if why == ""]
-    return Decoded(images if keep.all() else images[keep], labels[keep], bad, not_images)
+    kept = np.flatnonzero(keep)
+    return Decoded(rows_in_place(images, kept), labels[kept], bad, not_images)
+
+
+def rows_in_place(array: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """array[order] without a second array: the rows moved within `array` (one row's copy at a time), and a view
+    of its first len(order) rows returned. `order` holds distinct row indices.
+
+    An images array is the largest thing a run holds; fancy indexing would copy it
+    whole (a folder's loading then peaked at twice its final size).
+    """
+    order = np.asarray(order, np.int64)
+    if len(order) == len(array) and (order == np.arange(len(order))).all():
+        return array
+    source_of = np.arange(len(array))  # where each row's wanted content sits now
+    position = np.arange(len(array))  # where each original row sits now
+    for target, wanted in enumerate(order):
+        here = position[wanted]
+        if here != target:  # swap rows `target` and `here`
+            row = array[target].copy()
+            array[target] = array[here]
+            array[here] = row
+            displaced = source_of[target]
+            source_of[target], source_of[here] = wanted, displaced
+            position[wanted], position[displaced] = target, here
+    return array[: len(order)]
 
 
 class _Progress:

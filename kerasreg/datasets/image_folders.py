@@ -24,8 +24,8 @@ import numpy as np
 
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
 from kerasreg.datasets.image_cache import cached_decode
-from kerasreg.datasets.image_decoding import Decoded, resolve_shape
-from kerasreg.datasets.views import stratified_split
+from kerasreg.datasets.image_decoding import Decoded, resolve_shape, rows_in_place
+from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
 from kerasreg.errors import DatasetError
 
 TEST_FOLDERS = ("test", "val", "validation", "valid")  # beside train/, in this order of preference
@@ -144,13 +144,17 @@ def load_folder(root: Path | str, options: FolderOptions) -> ImageDataset:
     decoded = {split: cached_decode(files, size, channels, split) for split, files in listing.files.items()}
     _refuse_bad(decoded, options.skip_bad_images)
     if listing.layout == "DIR/CLASS":
-        train, test = stratified_split(decoded["all"].labels, options.test_split, options.seed, "the test split")
-        whole = decoded["all"]
-        splits = {"train": (whole.images[train], whole.labels[train]), "test": (whole.images[test], whole.labels[test])}
+        labels = decoded["all"].labels
+        train, test = stratified_split(labels, options.test_split, options.seed, "the test split", TEST_SPLIT_REMEDY)
+        images = rows_in_place(decoded["all"].images, np.concatenate([train, test]))  # train first, then test
+        splits = {"train": (images[: len(train)], labels[train]), "test": (images[len(train) :], labels[test])}
     else:
         splits = {split: (d.images, d.labels) for split, d in decoded.items()}
     classes, task, splits = _task(listing.classes, splits, options.positive_class)
     facts = _facts(listing, decoded, splits, classes, size, channels)
+    if facts["passed_over"]:
+        first = facts["passed_over_files"][0]
+        print(f"passed over {facts['passed_over']} file(s) that are no image ({first}, ...): listed in config.json")
     name = "".join(c for c in root.resolve().name if c.isascii() and (c.isalnum() or c in "-_.")) or "folder"
     return ImageDataset(name, *splits["train"], *splits["test"], classes, task, f"files:{root}", facts)
 
@@ -160,10 +164,10 @@ def _refuse_bad(decoded: dict[str, Decoded], skip: bool) -> None:
     if bad and not skip:
         named = "; ".join(f"{path}: {why}" for path, why in bad[:BAD_SHOWN])
         more = f"; and {len(bad) - BAD_SHOWN} more" if len(bad) > BAD_SHOWN else ""
-        files = f"{len(bad)} file{'s' if len(bad) > 1 else ''}"
+        files, them = (f"{len(bad)} files", "them") if len(bad) > 1 else ("1 file", "it")
         raise DatasetError(
-            f"folder: {files} that should be an image did not decode: {named}{more}. Fix or remove them, or pass "
-            "--skip-bad-images to train without them."
+            f"folder: {files} that should be an image did not decode: {named}{more}. Fix or remove {them}, or pass "
+            f"--skip-bad-images to train without {them}."
         )
 
 

@@ -123,16 +123,23 @@ def load_tfds_images(
         ) from None
     image_key, label_key = classification_features(builder.info, label)
     check_download_reachable(label, builder, data_dir)
-    has_test = "test" in builder.info.splits
-    arrays = _load_splits(tfds, spec, data_dir, ["train", "test"] if has_test else ["train"], image_key, label_key)
+    known = set(builder.info.splits.keys())  # empty before the set is prepared (and under tfds's mock data)
+    if known and "train" not in known:
+        raise DatasetError(f"{label}: it has no train split (it has: {', '.join(sorted(known))}).")
+    try:
+        arrays = _load_splits(tfds, spec, data_dir, ["train", "test"] if not known or "test" in known else ["train"],
+                              image_key, label_key)  # fmt: skip
+    except _NoSuchSplit:
+        arrays = _load_splits(tfds, spec, data_dir, ["train"], image_key, label_key)
+    has_test = len(arrays) == 2
     arrays = [(_to_shape(x, size, channels, label), y) for x, y in arrays]
     if has_test:
         (train_x, train_y), (test_x, test_y) = arrays
     else:
-        from kerasreg.datasets.views import stratified_split
+        from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
 
         (x, y), = arrays
-        train, test = stratified_split(y, test_split, seed, what="the test split")
+        train, test = stratified_split(y, test_split, seed, "the test split", TEST_SPLIT_REMEDY)
         (train_x, train_y), (test_x, test_y) = (x[train], y[train]), (x[test], y[test])
     classes = tuple(builder.info.features[label_key].names)
     name = spec.replace("/", "-")
@@ -140,11 +147,17 @@ def load_tfds_images(
     return ImageDataset(name, train_x, train_y, test_x, test_y, classes, source=f"{label}@{where}")
 
 
+class _NoSuchSplit(Exception):
+    """The set has no test split: the test images are drawn from its training split."""
+
+
 def _load_splits(tfds, spec: str, data_dir, splits: list[str], image_key: str, label_key: str) -> list:
     """(images, labels) per split, read in chunks: uint8 arrays when the images have one size, else lists."""
     try:
         datasets = tfds.load(spec, split=splits, data_dir=str(data_dir) if data_dir else None)
     except Exception as e:  # noqa: BLE001 - tfds raises many kinds (network, checksum, registry) for one cause
+        if "test" in splits and "split" in str(e).lower() and "test" in str(e):
+            raise _NoSuchSplit from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise DatasetError(
             f"tfds:{spec}: tensorflow-datasets could not load it ({type(e).__name__}: {first}); with no network, "

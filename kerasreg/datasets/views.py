@@ -42,25 +42,31 @@ def split_validation(
     return (images[train], labels[train]), (images[held], labels[held])
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the kept and the held-out part (`fraction` of each class), each in ascending order."""
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int, what: str, remedy: str = "Use another fraction, or 0."
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the kept and the held-out part (`fraction` of each class), each in ascending order.
+
+    `what` names the split in an error, and `remedy` says what to do about it.
+    """
     from sklearn.model_selection import train_test_split
 
     n = len(labels)
     held_out = math.ceil(fraction * n)  # as train_test_split rounds a fraction
     if held_out == 0 or held_out == n:
         raise KerasregError(
-            f"Received {what} on {n} training images: it leaves no training or no validation data. "
-            "Use a fraction that keeps both, or 0."
+            f"Received {what} on {n} training images: it leaves no training or no held-out data. {remedy}"
         )
     try:
         kept, held = train_test_split(np.arange(n), test_size=fraction, stratify=labels, random_state=seed)
     except ValueError as e:  # too few images of a class to put some in each part
         raise KerasregError(
-            f"Received {what} on {n} training images: cannot hold out a stratified part ({e}). "
-            "Use a larger fraction, or 0."
+            f"Received {what} on {n} training images: cannot hold out a stratified part ({e}). {remedy}"
         ) from None
     return np.sort(kept), np.sort(held)
+
+
+TEST_SPLIT_REMEDY = "Give every class at least two images (more make a better test), or a test split of its own."
 
 
 def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
