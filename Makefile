@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast fuzz web lint bench bench-full results soak clean
+.PHONY: demo test test-fast fuzz web lint bench bench-full results course soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ soak: demo
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "make soak needs wrk, the HTTP load generator: sudo apt-get install wrk"; exit 2; }
 	$(PY) benchmarks/soak_bench.py $(EXPORT)
+
+# The README's "The course, reproduced, then beaten" and calibration tables (~6 min): the course's recipe,
+# each of kerasreg's defaults turned on alone, the defaults and LogisticRegressionCV on the course's files;
+# Brier score and ECE on catvnoncat and cat vs rest. Needs KERASREG_TEST_DATA (default ../shared/data).
+course: $(VENV)/.stamp-dev
+	$(PY) benchmarks/course_table.py
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .

@@ -2,7 +2,7 @@
 
 Extras: train (kerasreg), export (+ tf2onnx, onnx, onnxruntime, ai-edge-litert), serve
 (onnxruntime: no TensorFlow), litert (LiteRT's runtime instead: no TensorFlow, no onnxruntime),
-http (serve + granian, an HTTP server), dev (everything the tests need).
+http (serve + granian, an HTTP server), notebook (train + a Jupyter kernel), dev (everything the tests need).
 """
 
 from setuptools import find_packages, setup
@@ -45,8 +45,14 @@ TOOLS = [
     "uvicorn>=0.30",
     "httptools>=0.6",  # uvicorn's http="httptools" in the baseline endpoint: uvicorn does not bring it
     "ruff>=0.6",
+    # tests/test_notebook.py runs notebooks/course_week2.ipynb headless, in an ipykernel (NOTEBOOK's).
+    "nbclient>=0.10",
+    "nbformat>=5.10",
 ]
-DEV = sorted(set(EXPORT + LITERT + HTTP + TOOLS))
+# The notebook (notebooks/course_week2.ipynb) in the user's own Jupyter: training, a kernel, and matplotlib,
+# which the course's notebook draws with.
+NOTEBOOK = TRAIN + ["ipykernel>=6", "matplotlib>=3.8"]
+DEV = sorted(set(EXPORT + LITERT + HTTP + NOTEBOOK + TOOLS))
 
 setup(
     name="kerasreg",
@@ -62,5 +68,13 @@ setup(
     },
     python_requires=">=3.10",
     install_requires=[],  # each part brings its own: `serve` must not pull in TensorFlow
-    extras_require={"train": TRAIN, "export": EXPORT, "serve": SERVE, "litert": LITERT, "http": HTTP, "dev": DEV},
+    extras_require={
+        "train": TRAIN,
+        "export": EXPORT,
+        "serve": SERVE,
+        "litert": LITERT,
+        "http": HTTP,
+        "notebook": NOTEBOOK,
+        "dev": DEV,
+    },
 )

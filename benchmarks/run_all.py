@@ -6,6 +6,7 @@ Trains MNIST 8k/2k against scikit-learn and the numpy floor (train_bench.py),
 runs `--l2 auto` against LogisticRegressionCV on MNIST 8k and the CIFAR-10 sample
 (l2_search_bench.py), exports the MNIST run, serves it against the naive endpoint and bare onnxruntime
 (serve_bench.py), loads a folder of 2,000 camera-sized photos against Keras's loader (folder_bench.py),
+runs the course's 2,000 iterations against the notebook's numpy loop (course_bench.py),
 then writes the table between the README's bench markers.
 Each figure sits beside its baseline measured in the same run; ratios are
 medians over rounds. Needs wrk (apt-get install wrk).
@@ -23,7 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import artifacts_bench, folder_bench, l2_search_bench, serve_bench, train_bench  # noqa: E402
+from benchmarks import (  # noqa: E402
+    artifacts_bench,
+    course_bench,
+    folder_bench,
+    l2_search_bench,
+    serve_bench,
+    train_bench,
+)
 from benchmarks.measure import (  # noqa: E402
     PYTHON,
     REPO,
@@ -113,13 +121,20 @@ def main() -> int:
         serving = serve_bench.run(work / "export", args.http_rounds, 3, work)
         print("folder loading benchmark", flush=True)
         folders = folder_bench.run(args.data, 2000, args.rounds, work)
+        print("the course's preset against its numpy loop", flush=True)
+        course = course_bench.run(args.data, args.rounds, work)
     results = {
         "date": dt.date.today().isoformat(),
         "machine": machine(),
         "seconds": round(time.monotonic() - started, 1),
-        "targets": training["targets"] + search["targets"] + serving["targets"] + folders["targets"],
+        "targets": training["targets"]
+        + search["targets"]
+        + serving["targets"]
+        + folders["targets"]
+        + course["targets"],
         "training": training,
         "folders": folders,
+        "course": course,
         "l2_search": search,
         "serving": serving,
         "artifacts": artifacts,
@@ -130,6 +145,7 @@ def main() -> int:
     if not args.no_readme:
         write_readme_section(BEGIN, END, section)
         write_readme_section(folder_bench.BEGIN, folder_bench.END, folder_bench.markdown(folders, results["date"]))
+        write_readme_section(course_bench.BEGIN, course_bench.END, course_bench.markdown(course, results["date"]))
     print(f"\n{RESULTS} written in {results['seconds']:.0f} s", flush=True)
     return 0
 

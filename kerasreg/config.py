@@ -31,6 +31,9 @@ DEFAULT_LEARNING_RATES = {"adam": 1e-2, "sgd": 0.1}
 
 
 L2_AUTO = BATCH_AUTO = "auto"
+BATCH_FULL = "full"  # every training image in one step: full-batch gradient descent, as the course's notebook
+INIT_CHOICES = ("glorot", "zeros")
+SCHEDULE_CHOICES = ("plateau", "none")
 BATCH_RANGE = (32, 1024)
 STEPS_PER_EPOCH = 16  # what the auto batch aims at
 MAX_SEED = 2**32 - 1  # numpy's, Keras's and scikit-learn's seeds are 32-bit
@@ -56,19 +59,47 @@ def option(
     )
 
 
-def auto_or(kind: type):
-    """An argparse type for a flag that takes "auto" or a value of `kind` (int or float)."""
+def auto_or(kind: type, *extra: str):
+    """An argparse type for a flag that takes "auto" (or one of `extra`) or a value of `kind` (int or float)."""
     noun = "an integer" if kind is int else "a number"
 
     def parse(text: str):
-        if text == "auto":
+        if text in ("auto", *extra):
             return text
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected auto or {noun}, got {text!r}") from None
+            words = ", ".join(("auto", *extra))
+            raise argparse.ArgumentTypeError(f"expected {words} or {noun}, got {text!r}") from None
 
     return parse
+
+
+# Named sets of defaults; an option given explicitly overrides its preset's value.
+PRESETS: dict[str, dict] = {
+    # The deep-learning course's week-2 notebook, exactly: pixels / 255, weights and bias from zero, full-batch
+    # gradient descent at 0.005 for 2,000 iterations; no L2, no validation split, no schedule, no stops.
+    "course": {
+        "normalize": "none",
+        "init": "zeros",
+        "optimizer": "sgd",
+        "learning_rate": 0.005,
+        "batch_size": BATCH_FULL,
+        "epochs": 2000,
+        "l2": 0.0,
+        "val_split": 0.0,
+        "lr_schedule": "none",
+        "tol": 0.0,
+        "balance": "none",
+        "print_cost_every": 100,
+    },
+}
+
+def preset_values(preset: str | None) -> dict:
+    """The options preset `preset` sets ({} for none); KerasregError for a preset that does not exist."""
+    if preset is not None and preset not in PRESETS:
+        raise KerasregError(f"Received preset={preset!r}. Expected one of: {', '.join(PRESETS)}.")
+    return dict(PRESETS.get(preset, {}))
 
 
 DISTRIBUTION = "distribution (see README: Training on GPUs and clusters)"
@@ -85,6 +116,14 @@ class TrainConfig:
     are arguments of `train_and_evaluate`.
     """
 
+    preset: str | None = option(
+        None,
+        "a named set of defaults; options given explicitly override it. course: the deep-learning course's "
+        "week-2 notebook (pixels/255, zero weights, full-batch gradient descent at 0.005 for 2000 iterations, no "
+        "L2, no validation split, no schedule, no stops, the cost printed every 100 iterations)",
+        choices=tuple(PRESETS),
+        shown="none",
+    )
     dataset: str = option(  # bundled, offline: the demo's
         "digits", f"what to learn: {', '.join(DATASET_CHOICES)} (your own images in --data-dir), or tfds:NAME[/CONFIG]"
     )
@@ -104,12 +143,12 @@ class TrainConfig:
     batch_size: int | str = option(
         BATCH_AUTO,
         "GLOBAL batch size; each of R replicas gets batch-size/R; auto: the largest power of 2 <= training images/16, "
-        f"within {BATCH_RANGE[0]}..{BATCH_RANGE[1]}",
-        parse=auto_or(int),
+        f"within {BATCH_RANGE[0]}..{BATCH_RANGE[1]}; full: every training image in one step (gradient descent)",
+        parse=auto_or(int, BATCH_FULL),
     )
     learning_rate: float | None = option(
         None,
-        "step size, halved whenever an epoch stops lowering the training objective",
+        "step size (with --lr-schedule plateau, halved whenever an epoch stops lowering the training objective)",
         shown=", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()),
     )
     optimizer: str = option("adam", "the Keras optimizer", choices=OPTIMIZER_CHOICES)
@@ -145,7 +184,21 @@ class TrainConfig:
     tol: float = option(
         1e-4,
         "converged: stop once the training objective has improved by less than tol (relative) in "
-        f"{CONVERGED_PATIENCE} epochs in a row",
+        f"{CONVERGED_PATIENCE} epochs in a row; 0 never stops for convergence",
+    )
+    lr_schedule: str = option(
+        "plateau",
+        "plateau: halve the step when an epoch stops lowering the objective; none: keep it",
+        choices=SCHEDULE_CHOICES,
+    )
+    init: str = option(
+        "glorot", "the classifier's starting weights: Keras's glorot uniform, or all zeros", choices=INIT_CHOICES
+    )
+    print_cost_every: int = option(
+        0,
+        'print "Cost after iteration N: C" every N iterations (epochs), as the course\'s notebook does, instead of a '
+        "line per epoch; 0: a line (or a bar) per epoch",
+        shown="0",
     )
     # A backup (every variable of the model and optimizer, as .npz) takes ~1 ms, as
     # much as a tenth of an epoch on small data: an interval, and always one at the
@@ -194,7 +247,13 @@ class TrainConfig:
         group=OWN_IMAGES,
     )
 
+    @classmethod
+    def resolve(cls, **given) -> TrainConfig:
+        """The config `given` asks for: its preset's values (when it names one) beneath the options given."""
+        return cls(**{**preset_values(given.get("preset")), **given})
+
     def __post_init__(self) -> None:
+        self._check_types()
         if not isinstance(self.dataset, str) or not known_dataset(self.dataset):
             raise KerasregError(
                 f"Received dataset={self.dataset!r}. Expected one of: {', '.join(DATASET_CHOICES)}, or tfds:NAME."
@@ -206,8 +265,18 @@ class TrainConfig:
         _check_choice("balance", self.balance, BALANCE_CHOICES)
         _check_choice("collective", self.collective, COLLECTIVE_CHOICES)
         _check_positive_int("epochs", self.epochs)
-        if self.batch_size != BATCH_AUTO:
-            _check_positive_int("batch_size", self.batch_size)
+        batch = self.batch_size
+        if batch not in (BATCH_AUTO, BATCH_FULL) and (
+            isinstance(batch, bool) or not isinstance(batch, int) or batch < 1
+        ):
+            raise KerasregError(
+                f"Received batch_size={batch!r}. Expected {BATCH_AUTO}, {BATCH_FULL} or a positive integer."
+            )
+        _check_choice("lr_schedule", self.lr_schedule, SCHEDULE_CHOICES)
+        _check_choice("init", self.init, INIT_CHOICES)
+        every = self.print_cost_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise KerasregError(f"Received print_cost_every={every!r}. Expected an integer >= 0.")
         _check_positive_int("patience", self.patience)
         if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise KerasregError(f"Received learning_rate={self.learning_rate}. Expected a positive number.")
@@ -232,6 +301,17 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise KerasregError(f"Received seed={self.seed!r}. Expected an integer 0..{MAX_SEED}.")
 
+    def _check_types(self) -> None:
+        """Each option of the Python type its field declares: the command line parses text, Python passes values."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            kinds = [kind.strip() for kind in field.type.split("|")]
+            if (value is None and "None" in kinds) or kinds in (["int", "str"], ["float", "str"]):
+                continue  # a number or a word (auto): their own checks below say which words
+            if not any(kind in _TYPES and _is_kind(value, kind) for kind in kinds):
+                nouns = " or ".join(_TYPES[kind][1] for kind in kinds if kind in _TYPES)
+                raise KerasregError(f"Received {field.name}={value!r}. Expected {nouns}.")
+
     def _check_own_images(self) -> None:
         if self.image_size is not None:
             parse_image_size(self.image_size)
@@ -248,7 +328,9 @@ class TrainConfig:
         return FolderOptions(size, self.channels, self.test_split, self.positive_class, self.skip_bad_images, self.seed)
 
     def resolved_batch_size(self, n_train: int) -> int:
-        """The global batch in force for `n_train` training images: the given one, or auto's."""
+        """The global batch in force for `n_train` training images: the given one, full's, or auto's."""
+        if self.batch_size == BATCH_FULL:
+            return n_train
         if self.batch_size != BATCH_AUTO:
             return self.batch_size
         target = max(1, n_train // STEPS_PER_EPOCH)
@@ -286,6 +368,20 @@ def parse_image_size(text: str) -> tuple[int, int]:
         if all(1 <= side <= MAX_SIDE for side in sides):
             return sides[0], sides[1]
     raise KerasregError(f"Received image_size={text!r}. Expected N or HxW, each 1..{MAX_SIDE} (e.g. 64 or 48x64).")
+
+
+_TYPES = {  # a field's declared type -> (the Python types that hold it, what to call it in a message)
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "a string"),
+    "bool": ((bool,), "True or False"),
+    "None": ((type(None),), "None"),
+}
+
+
+def _is_kind(value, kind: str) -> bool:
+    # bool is an int to Python; an option that takes a number never means True.
+    return isinstance(value, _TYPES[kind][0]) and (kind == "bool" or not isinstance(value, bool))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

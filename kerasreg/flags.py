@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from kerasreg.config import TrainConfig
+from kerasreg.config import TrainConfig, preset_values
 
 _FLAG_TYPES = {"int": int, "float": float, "str": str}
 
@@ -18,6 +18,9 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: dict | None = No
     """A flag for every TrainConfig field, with its help and default from the field.
 
     `defaults` maps a field to (its default in this command, why, shown in --help).
+    A flag that is not given is absent from the parsed arguments (argparse.SUPPRESS),
+    so `config_from_args` can tell an explicit option from a default, which a preset
+    may set.
     """
     defaults = defaults or {}
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -25,7 +28,6 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: dict | None = No
         meta = field.metadata
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"])) if meta["group"] else parser
         flag = "--" + field.name.replace("_", "-")
-        default = field.default
         shown = meta["shown"] if meta["shown"] is not None else field.default
         if isinstance(shown, float):
             shown = f"{shown:g}"  # 10 and 1e-04, not 10.0 and 0.0001
@@ -34,13 +36,26 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: dict | None = No
             shown = f"{default}: {why}"
         help_text = f"{meta['help']} (default: {shown})"
         if field.type == "bool":
-            group.add_argument(flag, action="store_true", help=help_text)
+            group.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help_text)
         else:
             kind = meta["parse"] or _FLAG_TYPES[field.type.split(" |")[0]]
-            group.add_argument(flag, type=kind, default=default, choices=meta["choices"], help=help_text)
+            group.add_argument(flag, type=kind, default=argparse.SUPPRESS, choices=meta["choices"], help=help_text)
 
 
-def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
-    """Turn parsed arguments into a validated TrainConfig (every field has its flag, or is in `overrides`)."""
-    values = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{**values, **overrides})
+def explicit_options(args: argparse.Namespace) -> dict:
+    """The TrainConfig options given on the command line (a flag not given is absent)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+
+
+def config_from_args(
+    args: argparse.Namespace, defaults: dict | None = None, preset_defaults: dict | None = None, **overrides
+) -> TrainConfig:
+    """A validated TrainConfig from parsed arguments: what was given, over the preset's values, over `defaults`.
+
+    `defaults` are this command's own defaults (field -> value), beneath a preset's;
+    `preset_defaults` maps a preset to this command's defaults for it, above the preset's.
+    """
+    given = explicit_options(args)
+    preset = given.get("preset")
+    values = {**(defaults or {}), **preset_values(preset), **(preset_defaults or {}).get(preset, {})}
+    return TrainConfig(**{**values, **given, **overrides})

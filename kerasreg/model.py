@@ -67,8 +67,11 @@ def build_model(
     variance: np.ndarray | None = None,
     mixed_precision: bool = False,
     name: str = "logreg",
+    init: str = "glorot",
 ):
     """A Keras logistic-regression model; standardises pixels when mean/variance are given.
+
+    `init` "zeros" starts every weight at zero (the course's notebook); "glorot" is Keras's default.
 
     Returns a `keras.Model` with input "images" (uint8) and a softmax over
     `num_classes` outputs, or for a binary task one sigmoid output. With
@@ -86,7 +89,8 @@ def build_model(
         x = layers.Normalization(mean=mean, variance=variance, name="standardize", dtype=policy)(x)
     binary = task == BINARY
     activation = "sigmoid" if binary else "softmax"
-    logits = layers.Dense(1 if binary else num_classes, name="classifier", dtype=policy)(x)
+    kernel = "zeros" if init == "zeros" else "glorot_uniform"
+    logits = layers.Dense(1 if binary else num_classes, name="classifier", dtype=policy, kernel_initializer=kernel)(x)
     outputs = layers.Activation(activation, dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=name)
 

@@ -2,6 +2,8 @@
 
     python -m kerasreg.study --dataset catvnoncat --data-dir DIR --learning-rates 0.01 0.001 0.0001 --out studies/lr
     python -m kerasreg.study --dataset cifar10 --data-dir DIR --l2-strengths 0.01 0.03 0.1 --out studies/l2
+    python -m kerasreg.study --preset course --dataset catvnoncat --data-dir DIR --learning-rates 0.01 0.001 0.0001 \
+        --out studies/course-lr     # the notebook's picture: 1,500 iterations each, cost against iterations
 
 studies/lr/
   learning_rate-0.01/ ...     one normal run directory per setting (train_and_evaluate)
@@ -38,6 +40,9 @@ SWEEPS = {"learning_rates": "learning_rate", "l2_strengths": "l2"}  # flag dest 
 # --l2 auto refits on the validation data, so its runs have no validation curve to
 # overlay: a study trains at one strength, the one digits and MNIST do well at.
 STUDY_L2 = 0.01
+DEFAULTS = {"l2": STUDY_L2}
+# The course's notebook compares learning rates over 1,500 iterations, not its usual 2,000.
+PRESET_DEFAULTS = {"course": {"epochs": 1500}}
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--learning-rates", type=float, nargs="+", metavar="LR", help="learning rates to compare")
     sweep.add_argument("--l2-strengths", type=float, nargs="+", metavar="L2", help="L2 strengths to compare")
     p.add_argument("--out", type=Path, required=True, help="the study folder; rerun into it to continue")
-    add_config_flags(p, defaults={"l2": (STUDY_L2, "a study compares validation curves, which auto's refit has not")})
+    add_config_flags(
+        p,
+        defaults={
+            "l2": (STUDY_L2, "a study compares validation curves, which auto's refit has not"),
+            "epochs": (100, "1500 with --preset course, as the notebook compares learning rates"),
+        },
+    )
     return p
 
 
@@ -94,7 +105,7 @@ def run_study(base, settings: list[Setting], out: Path) -> list[dict]:
     best = min(rows, key=lambda row: row["best_val_loss"] if row["best_val_loss"] is not None else float("inf"))
     for row in rows:
         row["best"] = row is best and row["best_val_loss"] is not None
-    plot_curves(settings, out / CURVES)
+    plot_curves(settings, out / CURVES, base.print_cost_every)
     write_tables(rows, out)
     return rows
 
@@ -116,19 +127,36 @@ def summarise(setting: Setting) -> dict:
     }
 
 
-def plot_curves(settings: list[Setting], path: Path) -> None:
-    """Training (solid) and validation (dashed) loss per epoch of every setting, one colour each, log loss."""
-    series = []
+def plot_curves(settings: list[Setting], path: Path, every: int = 0) -> None:
+    """Training (solid) and validation (dashed) loss per epoch of every setting, one colour each, log loss.
+
+    With `every` > 0 (--print-cost-every, the course's preset) as the notebook draws it: the cost
+    against iterations on a linear scale, a marker every `every` iterations, and beneath, in a
+    light tint, every iteration's cost (what the notebook's samples hide: a large step's swings).
+    """
+    series, samples = [], []
     for i, setting in enumerate(settings):
         history = files.read_history(setting.run_dir / files.HISTORY)
         epochs = [row["epoch"] + 1 for row in history]
         color = COLORS[i % len(COLORS)]
-        series.append(Series(f"{setting.label} train", epochs, [row["loss"] for row in history], color, markers=False))
+        losses = [row["loss"] for row in history]
+        if every:
+            tint = tuple(int(c + (255 - c) * 0.6) for c in color)
+            series.append(Series(f"{setting.label}, every iteration", epochs, losses, tint, markers=False))
+            kept = [(x, y) for x, y in zip(epochs, losses, strict=True) if x % every == 0]
+            samples.append(Series(f"{setting.label}, every {every}", [x for x, _ in kept], [y for _, y in kept], color))
+            continue
+        series.append(Series(f"{setting.label} train", epochs, losses, color, markers=False))
         if any(row.get("val_loss") is not None for row in history):
             validation = [row.get("val_loss") for row in history]
             series.append(Series(f"{setting.label} val", epochs, validation, color, dashed=True, markers=False))
-    title = "loss per epoch (training: the objective; validation: cross-entropy)"
-    line_chart(series, title=title, x_label="epoch", log_y=True, size=(800, 460)).save(path)
+    if every:
+        title = "cost per iteration (the training objective)"
+        chart = line_chart(series + samples, title=title, x_label="iteration", size=(800, 460))
+    else:
+        title = "loss per epoch (training: the objective; validation: cross-entropy)"
+        chart = line_chart(series, title=title, x_label="epoch", log_y=True, size=(800, 460))
+    chart.save(path)
 
 
 def _fmt(value) -> str:
@@ -157,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     flag = "learning_rates" if args.learning_rates else "l2_strengths"
     option = SWEEPS[flag]
     try:
-        base = config_from_args(args)
+        base = config_from_args(args, DEFAULTS, PRESET_DEFAULTS)
         if base.l2 == "auto":
             raise KerasregError(
                 "Received l2=auto: a study compares validation curves, and auto refits on the validation data. "
@@ -165,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         settings = plan(args.out, option, getattr(args, flag))
         for setting in settings:  # every value checked before any training starts
-            config_from_args(args, **{option: setting.value})
+            config_from_args(args, DEFAULTS, PRESET_DEFAULTS, **{option: setting.value})
     except KerasregError as e:
         parser.error(str(e))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -4,6 +4,10 @@
     python -m kerasreg.train --dataset mnist --epochs 10 --out runs/mnist
     python -m kerasreg.train --dataset cat --data-dir ~/data --balance class_weight
 
+From Python the same module is the function (kerasreg/api.py, `help(kerasreg.api.train)`):
+
+    run = kerasreg.train("runs/digits", dataset="digits", epochs=20)
+
 The run directory's files are listed in kerasreg/run_directory/files.py.
 """
 
@@ -16,7 +20,9 @@ if __name__ == "__main__":  # before the imports below, which need the train ext
 
 import argparse
 import os
+import sys
 import time
+import types
 from pathlib import Path
 
 from kerasreg.cli import run_cli
@@ -90,7 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(parser.prog, lambda: train_and_evaluate(config, out, resume=resume), interrupted_hint=hint)
 
 
+class _CallableModule(types.ModuleType):
+    """This module, callable as `kerasreg.train(...)`: Python binds the submodule to the package's `train`
+    attribute whenever it is imported, so the function and the command share the name by being one object."""
+
+    def __call__(self, out=None, **kwargs):
+        """Train from Python; see kerasreg.api.train."""
+        from kerasreg.api import train
+
+        return train(out, **kwargs)
+
+
 if __name__ == "__main__":
     from kerasreg.cli import exit_now
 
     exit_now(main())
+elif __name__ == "kerasreg.train":
+    sys.modules[__name__].__class__ = _CallableModule

@@ -214,7 +214,7 @@ CLI_ROWS = [
         "--out ''",  # '' stands for an empty argument
         "Received --out ''. Expected a folder to write the run to (without --out: runs/<dataset>-<time>).",
     ),
-    ("kerasreg.train", "--batch-size 0", "Received batch_size=0. Expected a positive integer."),
+    ("kerasreg.train", "--batch-size 0", "Received batch_size=0. Expected auto, full or a positive integer."),
     ("kerasreg.train", "--epochs -1", "Received epochs=-1. Expected a positive integer."),
     ("kerasreg.train", "--patience 0", "Received patience=0. Expected a positive integer."),
     ("kerasreg.train", "--learning-rate 0", "Received learning_rate=0.0. Expected a positive number."),
@@ -222,7 +222,7 @@ CLI_ROWS = [
     ("kerasreg.train", "--l2 -1", "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),
     ("kerasreg.train", "--val-split 1", "Received val_split=1.0. Expected a fraction in [0, 1)."),
     ("kerasreg.train", "--l2 strong", "argument --l2: expected auto or a number, got 'strong'"),
-    ("kerasreg.train", "--batch-size big", "argument --batch-size: expected auto or an integer, got 'big'"),
+    ("kerasreg.train", "--batch-size big", "argument --batch-size: expected auto, full or an integer, got 'big'"),
     (
         "kerasreg.train",
         "--val-split 0",

@@ -7,7 +7,7 @@ from kerasreg.errors import KerasregError
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"batch_size": 0}, "Received batch_size=0. Expected a positive integer."),
+        ({"batch_size": 0}, "Received batch_size=0. Expected auto, full or a positive integer."),
         ({"epochs": -1}, "Received epochs=-1. Expected a positive integer."),
         ({"learning_rate": 0.0}, "Received learning_rate=0.0. Expected a positive number."),
         ({"l2": -1.0}, "Received l2=-1.0. Expected auto, or a number >= 0 (0 turns L2 off)."),

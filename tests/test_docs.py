@@ -61,3 +61,24 @@ def test_the_page_reads_only_parameters_the_server_sends(digits_export):
     assert status == 200
     sent = {key for key, value in metadata["parameters"].items() if value is not None}
     assert read <= sent, f"app.js reads {sorted(read - sent)}, which /v2/models/NAME does not send"
+
+
+def readme_snippets(heading: str) -> list[str]:
+    """The ```python blocks of the README's section under `heading`, in order."""
+    text = (REPO / "README.md").read_text()
+    section = text.split(f"\n{heading}\n", 1)[1]
+    section = re.split(r"\n## ", section, maxsplit=1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+@pytest.mark.slow
+def test_every_python_snippet_of_the_readme_runs(tmp_path, monkeypatch, capsys):
+    snippets = readme_snippets("## From Python and notebooks")
+    assert len(snippets) >= 4  # the section is there, and the pattern finds its blocks
+    monkeypatch.chdir(tmp_path)  # the snippets write runs/ where they run
+    namespace: dict = {}
+    for snippet in snippets:
+        exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    run = namespace["run"]  # what the last snippets left: a finished run on the bundled digits
+    assert run.path.is_dir() and run.metrics["accuracy"] > 0.9
+    assert "Received an unknown option epoch=3" in capsys.readouterr().out  # the mistake snippet printed its line

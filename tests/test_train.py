@@ -189,7 +189,7 @@ def test_bad_flag_value_is_one_line_and_exit_2():
     result = _run_cli("--batch-size", "0")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "python -m kerasreg.train: error: Received batch_size=0. Expected a positive integer."
+        "python -m kerasreg.train: error: Received batch_size=0. Expected auto, full or a positive integer."
     )
 
 

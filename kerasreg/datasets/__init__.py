@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerasreg.datasets.arrays import ARRAYS
 from kerasreg.datasets.cifar_files import load_cifar10_files, resolve_cifar_location
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
 from kerasreg.datasets.digits import load_digits_dataset
@@ -34,8 +35,8 @@ __all__ = [
 
 
 def known_dataset(name: str) -> bool:
-    """Whether `name` names a dataset: one of DATASET_CHOICES, or tfds:NAME[/CONFIG]."""
-    return name in DATASET_CHOICES or (name.startswith(TFDS_PREFIX) and len(name) > len(TFDS_PREFIX))
+    """Whether `name` names a dataset: one of DATASET_CHOICES, tfds:NAME[/CONFIG], or arrays (given in Python)."""
+    return name in (*DATASET_CHOICES, ARRAYS) or (name.startswith(TFDS_PREFIX) and len(name) > len(TFDS_PREFIX))
 
 
 def _files_present(name: str, data_dir: Path | None) -> bool:
@@ -92,6 +93,8 @@ def _load(name: str, source: str, data_dir: Path | str | None, options: FolderOp
 
         spec = name[len(TFDS_PREFIX) :]
         return load_tfds_images(spec, data_dir, options.image_size, options.channels, options.test_split, options.seed)
+    if name == ARRAYS:
+        raise DatasetError("arrays: the images come from Python: kerasreg.train(images=..., labels=...).")
     if name == "folder":
         if source == "tfds" or data_dir is None:
             raise DatasetError("folder: needs --data-dir DIR, the folder of class folders (DIR/CLASS/image.jpg).")

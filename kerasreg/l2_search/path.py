@@ -145,11 +145,11 @@ def _train_point(model, epoch, config, l2: float, n_search: int, path: _Path) ->
 
     epoch.l2.assign(l2)
     model.optimizer.learning_rate.assign(config.resolved_learning_rate)  # Adam's moments carry over
-    schedule = make_schedule(config.tol)  # fresh for each point
+    schedule = make_schedule(config.tol, config.lr_schedule)  # fresh for each point
     # Shuffles are numbered across the path: every epoch of every point gets its own.
     ran = EpochRunner(model, epoch, schedule.callbacks, config.seed).run(0, config.epochs, shuffle_offset=path.epoch)
     path.epoch += ran.epochs
-    reason = "converged" if schedule.converged.converged_epoch else "epoch_cap"
+    reason = "converged" if schedule.converged is not None and schedule.converged.converged_epoch else "epoch_cap"
     point = SearchPoint(l2, c_of(l2, n_search), ran.epochs, reason, *(ran.logs[k] for k in files.EPOCH_LOGS))
     path.points.append(point)
     if path.best is None or point.val_loss < path.points[path.best].val_loss:

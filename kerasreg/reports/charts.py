@@ -257,3 +257,49 @@ def heat_map(matrix: np.ndarray, labels: list[str], *, title: str, x_label: str,
     draw.text((margin_left + k * cell / 2, margin_top + k * cell + 30), x_label, fill=INK, font=small, anchor="mt")
     draw.text((8, margin_top - 18), y_label, fill=INK, font=small)
     return image
+
+
+def reliability_diagram(
+    edges: np.ndarray, accuracy: np.ndarray, counts: np.ndarray, *, title: str, size: tuple[int, int] = (520, 460)
+) -> Image.Image:
+    """Bars of accuracy over confidence bins on the unit square, the diagonal of perfect calibration, each bin's
+    image count above its bar (empty bins drawn as nothing)."""
+    width, height = size
+    image = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = 62, 34, width - 18, height - 70
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + x * (right - left), bottom - y * (bottom - top)
+
+    small = font(11)
+    for tick in nice_ticks(0.0, 1.0, 5):
+        _, y = at(0.0, tick)
+        draw.line([(left, y), (right, y)], fill=GRID)
+        draw.text((left - 6, y), _label(tick), fill=INK, font=small, anchor="rm")
+        x, _ = at(tick, 0.0)
+        draw.text((x, bottom + 6), _label(tick), fill=INK, font=small, anchor="mt")
+    for low, high, share, count in zip(edges[:-1], edges[1:], accuracy, counts, strict=True):
+        if count == 0:
+            continue
+        x0, y0 = at(low, share)
+        x1, y1 = at(high, 0.0)
+        draw.rectangle([x0 + 1, y0, x1 - 1, y1], fill=COLORS[0], outline=INK)
+        if share > 0.9:  # no room above: inside the bar's top
+            draw.text(((x0 + x1) / 2, y0 + 3), str(int(count)), fill=BACKGROUND, font=font(10), anchor="mt")
+        else:
+            draw.text(((x0 + x1) / 2, y0 - 3), str(int(count)), fill=INK, font=font(10), anchor="mb")
+    _dashed(draw, [at(0.0, 0.0), at(1.0, 1.0)], COLORS[3])
+    draw.rectangle([left, top, right, bottom], outline=INK)
+    draw.text(((left + right) / 2, 8), title, fill=INK, font=font(14), anchor="mt")
+    draw.text(
+        ((left + right) / 2, bottom + 24), "predicted class's probability (bin)", fill=INK, font=small, anchor="mt"
+    )
+    draw.text((8, top - 18), "share right", fill=INK, font=small)
+    draw.text(
+        (left, bottom + 44),
+        "bars: share answered right per bin (count above); dashed: perfectly calibrated",
+        fill=INK,
+        font=small,
+    )
+    return image

@@ -36,13 +36,16 @@ def compute_metrics(
     train_labels: np.ndarray | None = None,
     majority_class: int | None = None,
 ) -> dict:
-    """accuracy, loss, per-class accuracy, confusion matrix, n_test, majority baseline;
-    for binary tasks also balanced accuracy, precision, recall and ROC AUC.
+    """accuracy, loss, per-class accuracy, confusion matrix, n_test, majority baseline, the Brier score and the
+    expected calibration error (kerasreg/reports/calibration.py); for binary tasks also balanced accuracy,
+    precision, recall and ROC AUC.
 
     `probabilities` is [N, K]; the majority baseline answers the most common
     training class, or `majority_class` when given (the test's own when neither is).
     """
     from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score
+
+    from kerasreg.reports.calibration import brier_score, reliability_bins
 
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = probabilities.shape[1]
@@ -62,6 +65,8 @@ def compute_metrics(
         "confusion_matrix": cm.tolist(),
         "majority_baseline_accuracy": float((labels == majority).mean()),
         "majority_class": majority,
+        "brier": brier_score(labels, probabilities),
+        "ece": reliability_bins(labels, probabilities).ece,
     }
     if task == BINARY:
         metrics.update(
@@ -80,6 +85,10 @@ def _fmt(value: float | None) -> str:
 def summary_lines(metrics: dict, class_names: tuple[str, ...]) -> list[str]:
     """Human-readable lines for the terminal, baselines beside the score."""
     lines = [f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  on {metrics['n_test']} images"]
+    if "train_accuracy" in metrics:
+        lines[0] += f"  (train accuracy {metrics['train_accuracy']:.4f})"
+    if "brier" in metrics:
+        lines.append(f"Brier score {metrics['brier']:.4f}  expected calibration error {metrics['ece']:.4f}")
     majority_name = class_names[metrics["majority_class"]]
     lines.append(f"always answering {majority_name!r} would score accuracy {metrics['majority_baseline_accuracy']:.4f}")
     if "balanced_accuracy" in metrics:

@@ -13,6 +13,7 @@ from kerasreg.reports.plots import (
     plot_l2_search,
     plot_learning_curves,
     plot_mistakes,
+    plot_reliability,
     plot_weight_templates,
 )
 from kerasreg.run_directory import files
@@ -30,7 +31,8 @@ def write_reports(
     probabilities: np.ndarray,
     search: L2Search | None = None,
 ) -> None:
-    """Learning curves, confusion matrix, weight templates, the worst mistakes and --l2 auto's search under plots/.
+    """Learning curves, confusion matrix, weight templates, the worst mistakes, the reliability diagram and --l2
+    auto's search under plots/.
 
     `probabilities` are the model's [N, K] answers on the test images, in the order of `data.test_images`;
     `search` is --l2 auto's search, when the run made one.
@@ -43,5 +45,6 @@ def write_reports(
     names = [data.class_names[1]] if data.task == BINARY else list(data.class_names)
     plot_weight_templates(kernel, data.input_shape, names, run_dir / files.WEIGHTS)
     plot_mistakes(data.test_images, data.test_labels, probabilities, data.class_names, run_dir / files.MISTAKES)
+    plot_reliability(data.test_labels, probabilities, run_dir / files.RELIABILITY)
     if search is not None:
         plot_l2_search(search, run_dir / files.L2_SEARCH)

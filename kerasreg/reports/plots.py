@@ -1,4 +1,5 @@
-"""Pictures for the run directory: learning curves, confusion matrix, weight templates, mistakes, the L2 search.
+"""Pictures for the run directory: learning curves, confusion matrix, weight templates, mistakes, the L2 search,
+the reliability diagram.
 
 Drawn with Pillow (kerasreg/charts.py says why not matplotlib).
 """
@@ -9,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.reports.charts import COLORS, Series, heat_map, image_grid, line_chart, side_by_side
+from kerasreg.reports.charts import (
+    COLORS,
+    Series,
+    heat_map,
+    image_grid,
+    line_chart,
+    reliability_diagram,
+    side_by_side,
+)
 
 
 def plot_learning_curves(history: list[dict], path: Path) -> None:
@@ -106,3 +115,12 @@ def plot_mistakes(
     wrong = int((probabilities.argmax(axis=1) != labels).sum())
     title = f"most confident mistakes ({wrong} of {len(labels)} test images wrong)"
     image_grid(tiles, captions, title=title).save(path)
+
+
+def plot_reliability(labels: np.ndarray, probabilities: np.ndarray, path: Path) -> None:
+    """The reliability diagram of the test probabilities: per confidence bin, the share right and the count."""
+    from kerasreg.reports.calibration import ECE_BINS, reliability_bins
+
+    bins = reliability_bins(labels, probabilities)
+    title = f"reliability on the test images ({ECE_BINS} bins), ECE {bins.ece:.3f}"
+    reliability_diagram(bins.edges, bins.accuracy, bins.counts, title=title).save(path)

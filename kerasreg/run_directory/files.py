@@ -11,6 +11,7 @@ runs/digits/
   train_sample.npz    as many training images and labels, to calibrate int8 exports on (never test images)
   plots/learning_curves.png, plots/confusion_matrix.png, plots/weights.png
   plots/mistakes.png  the test images most confidently misclassified, with true and predicted class
+  plots/reliability.png  the test probabilities' reliability diagram (metrics.json: brier, ece)
   plots/l2_search.png  with --l2 auto: validation loss and accuracy along the search (config.json, metrics.json)
 """
 
@@ -42,6 +43,7 @@ CONFUSION_MATRIX = "plots/confusion_matrix.png"
 WEIGHTS = "plots/weights.png"
 MISTAKES = "plots/mistakes.png"
 L2_SEARCH = "plots/l2_search.png"
+RELIABILITY = "plots/reliability.png"
 TEST_SAMPLE_SIZE = 500
 EPOCH_LOGS = ("loss", "accuracy", "val_loss", "val_accuracy")  # what an epoch reports (val_ ones with a split)
 HISTORY_FIELDS = ("epoch", *EPOCH_LOGS)  # history.csv's columns
@@ -161,8 +163,10 @@ def read_sample(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except NPZ_ERRORS as e:
         raise RunDirError(f"{path}: missing or unreadable ({type(e).__name__}: {str(e)[:120]}).") from None
     if images.dtype != np.uint8 or images.ndim != 4 or labels.ndim != 1 or len(labels) != len(images):
-        raise RunDirError(f"{path}: holds {images.dtype} {list(images.shape)} and labels {list(labels.shape)}; "
-                          "expected uint8 [N,H,W,C] and [N]. The run directory is damaged.")
+        raise RunDirError(
+            f"{path}: holds {images.dtype} {list(images.shape)} and labels {list(labels.shape)}; "
+            "expected uint8 [N,H,W,C] and [N]. The run directory is damaged."
+        )
     return images, labels
 
 

@@ -14,6 +14,9 @@ from kerasreg.run_directory.resume import resumed_history
 from kerasreg.training.run_setup import TrainingSetup
 from kerasreg.training.schedule import make_schedule
 
+WORK_PER_CALL = 4e9  # multiply-adds: MNIST-8k's 16 epochs at 784 features, the course's 512 iterations
+MAX_EPOCHS_PER_CALL = 512
+
 
 @dataclass(frozen=True)
 class Fitted:
@@ -55,12 +58,39 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> Fitted:
     last_epoch = initial_epoch if backup.finished else config.epochs
     epoch = compiled_epoch(model, setup) if initial_epoch < last_epoch else None
     callbacks, early, converged = _callbacks(setup, rows, backup)
+    chunk, method = 1, "epochs"
+    if epoch is not None:
+        chunk = epochs_per_call(setup, *epoch.features_shape, int(model.get_layer("classifier").kernel.shape[-1]))
+        method = epoch.use_chunks(config.epochs, chunk) if chunk > 1 else method
     setup_seconds = time.perf_counter() - started
-    progress = EpochProgress(config.epochs, initial_epoch)
-    runner = EpochRunner(model, epoch, callbacks, config.seed, on_epoch=progress.update)
+    progress = EpochProgress(config.epochs, initial_epoch, config.print_cost_every)
+    runner = EpochRunner(
+        model,
+        epoch,
+        callbacks,
+        config.seed,
+        on_epoch=progress.update,
+        at_chunk_end=[backup],  # last: its final save holds the weights early stopping restored
+        chunk=chunk,
+        on_start=progress.start if config.print_cost_every else None,
+    )
     ran = runner.run(initial_epoch, last_epoch)
     timings = {"setup_seconds": setup_seconds, **epoch_timings(ran, epoch.call_seconds if epoch is not None else [])}
+    timings.update(epochs_per_call=chunk, descent=method)
     return Fitted(rows, timings, stop_reason(early, converged, len(rows), config.epochs))
+
+
+def epochs_per_call(setup: TrainingSetup, n: int, d: int, classes: int) -> int:
+    """How many epochs one compiled call runs: 1 where a callback may act after any epoch; else a power of 2
+    giving each call about `WORK_PER_CALL` multiply-adds (a second or so), so progress and backups keep coming.
+
+    A function of the data's shape only: a resumed run cuts its epochs where the uninterrupted one did.
+    """
+    config = setup.config
+    if setup.split.val is not None or config.lr_schedule != "none" or config.tol > 0:
+        return 1  # early stopping, the schedule and the convergence stop act between epochs
+    per_epoch = 3 * n * d * classes  # forward, backward, the objective after
+    return int(min(MAX_EPOCHS_PER_CALL, 2 ** max(0, int(np.log2(max(1.0, WORK_PER_CALL / per_epoch))))))
 
 
 def epoch_timings(ran, call_seconds: list[float]) -> dict[str, float]:
@@ -100,29 +130,32 @@ def compiled_epoch(model, setup: TrainingSetup):
 
 
 def _callbacks(setup: TrainingSetup, rows: list[dict], backup) -> tuple[list, object, object]:
-    """The callbacks of a run, in the order they run after an epoch; early stopping and the convergence stop."""
+    """The callbacks of a run but the backup, in the order they run after an epoch; early stopping and the
+    convergence stop."""
     from kerasreg.training.callbacks import EarlyStopping, HistoryRecorder
 
     config = setup.config
-    schedule = make_schedule(config.tol)
+    schedule = make_schedule(config.tol, config.lr_schedule)
     early = None
     if setup.split.val is not None:
         early = EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1)
     # Early stopping's and the schedule's state resume too: the run is the same run.
-    tracked = {"reduce_lr": schedule.reduce_lr, "converged": schedule.converged}
+    tracked = dict(schedule.tracked)
     if early is not None:
         tracked["early_stopping"] = early
     backup.track(tracked)
-    # The backup last: its final save holds the weights early stopping restored.
-    callbacks = [HistoryRecorder(rows), *schedule.callbacks, *([early] if early is not None else []), backup]
-    return callbacks, early, schedule.converged
+    return (
+        [HistoryRecorder(rows), *schedule.callbacks, *([early] if early is not None else [])],
+        early,
+        schedule.converged,
+    )
 
 
 def stop_reason(early, converged, epochs_done: int, epoch_cap: int) -> dict:
     """Why training ended, for metrics.json: early stopping (and its best epoch), convergence, or the epoch cap."""
     if early is not None and early.stopped_epoch > 0:
         return {"stop_reason": "early_stopping", "best_epoch": int(early.best_epoch) + 1}
-    if converged.converged_epoch > 0:
+    if converged is not None and converged.converged_epoch > 0:
         reason = {"stop_reason": "converged"}
     else:
         reason = {"stop_reason": "epoch_cap" if epochs_done >= epoch_cap else "interrupted"}

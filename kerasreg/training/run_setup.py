@@ -95,6 +95,7 @@ def make_model(setup: TrainingSetup):
             variance=variance,
             mixed_precision=config.mixed_precision,
             name=f"logreg_{data.name}",
+            init=config.init,
         )
         lr = config.resolved_learning_rate
         optimizer = keras.optimizers.Adam(lr) if config.optimizer == "adam" else keras.optimizers.SGD(lr)
@@ -109,5 +110,3 @@ def refit_setup(setup: TrainingSetup, l2: float) -> TrainingSetup:
     """The setup of the refit after the search: every training image (no validation split) at strength `l2`."""
     config = dataclasses.replace(setup.config, l2=l2, val_split=0.0)
     return TrainingSetup(setup.data, prepare_training_data(setup.data, config), config, setup.choice)
-
-

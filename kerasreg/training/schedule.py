@@ -1,6 +1,6 @@
 """The learning-rate schedule and the convergence stop: every run's, and each point's of the L2 search.
 
-Below both training.py and l2_search.py, so each builds the same schedule without importing the other.
+Below both fit.py and the L2 search, so each builds the same schedule without importing the other.
 """
 
 from __future__ import annotations
@@ -15,23 +15,36 @@ CONVERGED_PATIENCE = 5  # epochs in a row without progress (beyond --tol) that m
 
 @dataclass(frozen=True)
 class Schedule:
-    """The schedule's two callbacks, by name: callers read their state without knowing their order."""
+    """The schedule's callbacks, by name (None where switched off): callers read their state by role."""
 
-    reduce_lr: Any  # kerasreg.training.callbacks.ReduceLROnPlateau
-    converged: Any  # kerasreg.training.callbacks.Converged
+    reduce_lr: Any  # kerasreg.training.callbacks.ReduceLROnPlateau, or None (--lr-schedule none)
+    converged: Any  # kerasreg.training.callbacks.Converged, or None (--tol 0)
 
     @property
     def callbacks(self) -> list:
-        """Both, in the order they run after an epoch."""
-        return [self.reduce_lr, self.converged]
+        """Those switched on, in the order they run after an epoch."""
+        return [c for c in (self.reduce_lr, self.converged) if c is not None]
+
+    @property
+    def tracked(self) -> dict:
+        """Those switched on, by role: what a backup keeps of their state."""
+        return {role: c for role, c in (("reduce_lr", self.reduce_lr), ("converged", self.converged)) if c is not None}
+
+    @property
+    def can_change(self) -> bool:
+        """Whether anything here may change the step or stop the run after an epoch."""
+        return bool(self.callbacks)
 
 
-def make_schedule(tol: float) -> Schedule:
-    """A fresh schedule: halve the step when an epoch stops lowering the objective; stop once converged."""
+def make_schedule(tol: float, lr_schedule: str = "plateau") -> Schedule:
+    """A fresh schedule: halve the step when an epoch stops lowering the objective (unless `lr_schedule` is "none");
+    stop once converged (unless `tol` is 0)."""
     from kerasreg.training.callbacks import Converged, ReduceLROnPlateau
 
-    # Halving the step when an epoch stops lowering the training objective lets Adam
-    # settle instead of circling the optimum (measured on validation loss: MNIST 8k
-    # 0.347 -> 0.328 at batch 1024).
-    reduce_lr = ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA)
-    return Schedule(reduce_lr, Converged(tol, CONVERGED_PATIENCE))
+    reduce_lr = None
+    if lr_schedule == "plateau":
+        # Halving the step when an epoch stops lowering the training objective lets Adam
+        # settle instead of circling the optimum (measured on validation loss: MNIST 8k
+        # 0.347 -> 0.328 at batch 1024).
+        reduce_lr = ReduceLROnPlateau(monitor="loss", factor=LR_FACTOR, patience=1, min_delta=LR_MIN_DELTA)
+    return Schedule(reduce_lr, Converged(tol, CONVERGED_PATIENCE) if tol > 0 else None)

@@ -1,0 +1,116 @@
+"""kerasreg from Python (a notebook, a script): `kerasreg.train(...)` trains and returns a `kerasreg.Run`.
+
+    import kerasreg
+    run = kerasreg.train(dataset="digits", epochs=20)               # a bundled dataset
+    run = kerasreg.train("runs/mine", images=x, labels=y, l2=0.01)  # uint8 [N,H,W,C] arrays
+    run.metrics["accuracy"], run.predict_proba(x[:5]), run.classify(x[:5], top_k=2)
+    run = kerasreg.Run.load("runs/mine")
+
+The options are the command line's (`python -m kerasreg.train --help`), by their Python
+names, checked by the same code with the same messages. A mistake raises a
+`kerasreg.errors.KerasregError` (a ValueError); nothing here ends the process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+from pathlib import Path
+
+from kerasreg.errors import KerasregError
+from kerasreg.run import Run
+
+_RESUME_OPTIONS = ("resume", "restart")  # the command line's flags for an unfinished run in `out`
+
+
+def train(
+    out: str | Path | None = None,
+    *,
+    images=None,
+    labels=None,
+    test_images=None,
+    test_labels=None,
+    class_names=None,
+    **options,
+) -> Run:
+    """Train a logistic-regression classifier as `python -m kerasreg.train` does; the finished run.
+
+    Args:
+        out: the run directory to write (an unfinished one there is resumed, as on the command
+            line); None writes to a new temporary directory and says where.
+        images, labels: train on these arrays instead of a dataset: uint8 [N,H,W,C] and integers
+            0..K-1. Without `test_images` and `test_labels` a stratified `test_split` (default 0.2)
+            of them is held out for the test metrics.
+        class_names: the K class names of the labels (default "0" .. "K-1").
+        **options: any command-line option by its Python name (`dataset`, `data_dir`, `preset`,
+            `l2`, `epochs`, `seed`, ...), and `resume=True` or `restart=True` as the flags.
+
+    Raises:
+        KerasregError: an unknown or invalid option, unusable data, or a run directory that cannot
+            be used; the message says what to do, as on the command line.
+    """
+    from kerasreg.config import TrainConfig
+    from kerasreg.training.pipeline import train_and_evaluate
+
+    resume = _resume_mode(options)
+    _check_names(options)
+    if isinstance(options.get("data_dir"), os.PathLike):
+        options["data_dir"] = os.fspath(options["data_dir"])
+    datasets = None
+    if images is not None or labels is not None:
+        datasets, options = _array_dataset(images, labels, test_images, test_labels, class_names, options)
+    elif test_images is not None or test_labels is not None or class_names is not None:
+        raise KerasregError("Received test_images, test_labels or class_names without images and labels; give both.")
+    config = TrainConfig.resolve(**options)
+    if out is None:
+        out = tempfile.mkdtemp(prefix=f"kerasreg-{config.dataset.replace(':', '_').replace('/', '_')}-")
+        print(f"no out given: writing the run to {out}", flush=True)
+    elif not str(out).strip():
+        raise KerasregError("Received out=''. Expected a folder to write the run to, or None for a temporary one.")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
+    train_and_evaluate(config, Path(out), resume=resume, datasets=datasets)
+    return Run.load(out)
+
+
+def _resume_mode(options: dict) -> str:
+    """The command line's --resume / --restart, taken out of `options`."""
+    asked = [name for name in _RESUME_OPTIONS if options.pop(name, False)]
+    if len(asked) > 1:
+        raise KerasregError("Received resume=True and restart=True. Expected at most one of them.")
+    return {"resume": "required", "restart": "restart"}.get(asked[0], "auto") if asked else "auto"
+
+
+def _check_names(options: dict) -> None:
+    from kerasreg.config import TrainConfig
+
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    for name in options:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise KerasregError(
+                f"Received an unknown option {name}={options[name]!r}.{hint} The options are the command line's "
+                "(python -m kerasreg.train --help) with _ for -."
+            )
+
+
+def _array_dataset(images, labels, test_images, test_labels, class_names, options: dict) -> tuple:
+    """The dataset of the arrays given, and the options naming it (with no other dataset named)."""
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets.arrays import ARRAYS, from_arrays
+
+    if images is None or labels is None:
+        raise KerasregError("Received images without labels, or labels without images; give both.")
+    for name in ("dataset", "data_dir", "source"):
+        if options.get(name) not in (None, ARRAYS, "auto"):
+            raise KerasregError(
+                f"Received images and {name}={options[name]!r}. Expected one or the other: the arrays are the dataset."
+            )
+    options = {**options, "dataset": ARRAYS}
+    config = TrainConfig.resolve(**options)  # checks test_split and seed before the split uses them
+    data = from_arrays(
+        images, labels, test_images, test_labels, class_names, test_split=config.test_split, seed=config.seed
+    )
+    return data, options
