@@ -81,8 +81,16 @@ def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, capsys, sweep, message):
 
 
 def test_a_study_trains_at_a_fixed_l2_by_default_and_says_why():
-    from kerasreg.study import STUDY_L2, build_parser
+    from kerasreg.flags import config_from_args
+    from kerasreg.study import DEFAULTS, PRESET_DEFAULTS, STUDY_L2, build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["--learning-rates", "0.01", "--out", "s"]).l2 == STUDY_L2
+
+    def config(*argv: str):
+        return config_from_args(parser.parse_args(["--learning-rates", "0.01", "--out", "s", *argv]), DEFAULTS,
+                                PRESET_DEFAULTS)  # fmt: skip
+
+    assert config().l2 == STUDY_L2 and config().epochs == 100
+    assert (config("--preset", "course").l2, config("--preset", "course").epochs) == (0.0, 1500)  # the notebook's
+    assert config("--preset", "course", "--epochs", "20").epochs == 20
     assert "(default: 0.01: a study compares validation curves" in " ".join(parser.format_help().split())
