@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast fuzz web lint bench bench-full results course soak clean
+.PHONY: demo test test-fast fuzz grpc web lint bench bench-full results course soak clean
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,17 @@ test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Long random campaigns of the property tests (FUZZ_EXAMPLES cases each, fresh random draws every
-# run; make test and CI draw the same cases every time). A failure prints the @example to add.
+# run; make test and CI draw the same cases every time), and of schemathesis against a live server
+# (API_EXAMPLES cases per operation). A failure prints the @example (or the request) to keep.
 FUZZ_EXAMPLES ?= 5000
+API_EXAMPLES ?= 500
 fuzz: $(VENV)/.stamp-dev
-	KERASREG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m fuzz --hypothesis-profile=fuzz $(PYTEST_ARGS)
+	KERASREG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KERASREG_SCHEMATHESIS_EXAMPLES=$(API_EXAMPLES) \
+		$(PY) -m pytest -q -m fuzz --hypothesis-profile=fuzz $(PYTEST_ARGS)
+
+# inference.proto compiled again into serve/grpc_api/descriptor.py, after a change to the .proto.
+grpc: $(VENV)/.stamp-dev
+	$(PY) -m serve.grpc_api.descriptor
 
 # onnxruntime-web for the page at / (serve/web/), pinned by its package-lock.json; without
 # it the page still works and asks the server instead. Needs Node.js and npm.

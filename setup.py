@@ -27,12 +27,17 @@ IMAGES = ["numpy>=1.26", "pillow>=10.1", "pyspng>=0.1.4"]
 SERVE = [*IMAGES, "onnxruntime>=1.32,<1.33"]  # .onnx files
 LITERT = [*IMAGES, LITERT_RUNTIME]  # .tflite files: no onnxruntime, no TensorFlow
 # The HTTP server: granian (Rust, hyper) through RSGI, on uvloop's event loop where it is
-# built; orjson for JSON in and out; prometheus-client writes /metrics.
+# built; orjson for JSON in and out; prometheus-client writes /metrics; python-multipart
+# (Starlette's form parser) reads uploaded forms; grpcio and protobuf serve --grpc-port
+# (protobuf 6.31 or 7: the range TensorFlow 2.21 takes too).
 HTTP = SERVE + [
     "granian>=2.8,<2.9",
     "uvloop>=0.19; sys_platform != 'win32'",
     "orjson>=3.9",
     "prometheus-client>=0.20",
+    "python-multipart>=0.0.20",
+    "grpcio>=1.85,<1.86",
+    "protobuf>=6.31.1,<8",
 ]
 # hypothesis: property-based tests; playwright: drives Debian's Chromium for the page's tests;
 # starlette and uvicorn: benchmarks/naive_endpoint.py, the baseline.
@@ -48,6 +53,14 @@ TOOLS = [
     # tests/test_notebook.py runs notebooks/course_week2.ipynb headless, in an ipykernel (NOTEBOOK's).
     "nbclient>=0.10",
     "nbformat>=5.10",
+    # The reference v2 clients the tests and the benchmark run against the server, with their defaults
+    # (tritonclient[grpc] wants protobuf < 7); grpcio-tools compiles inference.proto (make grpc): 1.80 is the
+    # last whose protoc runs on protobuf 6.
+    "tritonclient[http,grpc]>=2.73,<2.74",
+    "grpcio-tools==1.80.0",
+    # The OpenAPI document checked (openapi-spec-validator) and fuzzed against a live server (schemathesis).
+    "openapi-spec-validator>=0.7",
+    "schemathesis>=4,<5",
 ]
 # The notebook (notebooks/course_week2.ipynb) in the user's own Jupyter: training, a kernel, and matplotlib,
 # which the course's notebook draws with.
@@ -64,7 +77,14 @@ setup(
     ),
     # The page at / (onnxruntime-web itself comes from `make web`, in a source checkout).
     package_data={
-        "serve": ["web/index.html", "web/app.js", "web/style.css", "web/package.json", "web/package-lock.json"]
+        "serve": [
+            "web/index.html",
+            "web/app.js",
+            "web/style.css",
+            "web/package.json",
+            "web/package-lock.json",
+            "grpc_api/inference.proto",
+        ]
     },
     python_requires=">=3.10",
     install_requires=[],  # each part brings its own: `serve` must not pull in TensorFlow

@@ -5,7 +5,9 @@
 Trains MNIST 8k/2k against scikit-learn and the numpy floor (train_bench.py),
 runs `--l2 auto` against LogisticRegressionCV on MNIST 8k and the CIFAR-10 sample
 (l2_search_bench.py), exports the MNIST run, serves it against the naive endpoint and bare onnxruntime
-(serve_bench.py), loads a folder of 2,000 camera-sized photos against Keras's loader (folder_bench.py),
+(serve_bench.py), sends a batch of 256 MNIST images as v2 JSON, v2 binary and gRPC to one server and single
+images over gRPC beside HTTP (protocol_bench.py), loads a folder of 2,000 camera-sized photos against Keras's
+loader (folder_bench.py),
 runs the course's 2,000 iterations against the notebook's numpy loop (course_bench.py),
 then writes the table between the README's bench markers.
 Each figure sits beside its baseline measured in the same run; ratios are
@@ -29,6 +31,7 @@ from benchmarks import (  # noqa: E402
     course_bench,
     folder_bench,
     l2_search_bench,
+    protocol_bench,
     serve_bench,
     train_bench,
 )
@@ -119,6 +122,8 @@ def main() -> int:
         artifacts = artifacts_bench.run(work / "run-mnist", work / "export", mnist.test_images, mnist.test_labels)
         print("serving benchmark", flush=True)
         serving = serve_bench.run(work / "export", args.http_rounds, 3, work)
+        print("the wire formats: v2 JSON, v2 binary and gRPC", flush=True)
+        protocols = protocol_bench.run(work / "export", mnist.test_images, args.rounds, 3, work)
         print("folder loading benchmark", flush=True)
         folders = folder_bench.run(args.data, 2000, args.rounds, work)
         print("the course's preset against its numpy loop", flush=True)
@@ -130,6 +135,7 @@ def main() -> int:
         "targets": training["targets"]
         + search["targets"]
         + serving["targets"]
+        + protocols["targets"]
         + folders["targets"]
         + course["targets"],
         "training": training,
@@ -137,6 +143,7 @@ def main() -> int:
         "course": course,
         "l2_search": search,
         "serving": serving,
+        "protocols": protocols,
         "artifacts": artifacts,
     }
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")

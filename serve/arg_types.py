@@ -25,3 +25,4 @@ positive_int = bounded(int, lambda v: v >= 1, "a positive integer")
 positive_float = bounded(float, lambda v: 0 < v < float("inf"), "a positive number")
 non_negative_seconds = bounded(float, lambda v: 0 <= v < float("inf"), "seconds >= 0")
 port_number = bounded(int, lambda v: 0 <= v <= 65535, "a port number 0..65535")  # 0: any free port
+listening_port = bounded(int, lambda v: 1 <= v <= 65535, "a port number 1..65535")  # every worker binds the same one

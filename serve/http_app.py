@@ -1,5 +1,9 @@
 """The app: every HTTP route in one table over one data plane, one error handler, one body shape. No transport.
 
+The routes: TF Serving's REST API (tfserving_v1.py), the Open Inference Protocol v2 with its binary tensor data
+extension (oip_v2.py, v2_binary.py), an image upload (classify_upload.py), the page (web_page.py), metrics and
+this API's OpenAPI document (openapi.py). gRPC is served beside it, over the same data plane (grpc_api/).
+
 It takes a `Request` and answers a `Response`; the engine's adapter
 (serve/rsgi_app.py) does the HTTP. No web framework: a single-image request does
 ~50 us of work, and a framework's request, routing and response objects cost as
@@ -16,7 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import contract
-from serve import oip_v2, tfserving_v1, web_page
+from serve import classify_upload, oip_v2, openapi, tfserving_v1, web_page
+from serve.classify_upload import UnsupportedMediaType
 from serve.dataplane import NO_LABELS, DataPlane
 from serve.errors import ServeError
 from serve.http_common import Request, Response, json_response
@@ -26,7 +31,7 @@ log = logging.getLogger("serve.http")
 Endpoint = Callable[[DataPlane, Request], Awaitable[Response]]
 CORS_MAX_AGE = "600"  # seconds a browser may cache a preflight's answer
 # What a browser may send: the headers the API reads, and nothing a preflight asks for beyond them.
-CORS_ALLOWED_HEADERS = "content-type"
+CORS_ALLOWED_HEADERS = "content-type, inference-header-content-length"
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ async def _metrics(plane: DataPlane, request: Request) -> Response:
 
 _V1_MODEL, _V1_VERSION = "/v1/models/{name}", "/v1/models/{name}/versions/{version}"
 _V2_MODEL, _V2_VERSION = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
-# Every route the server answers. The OpenAPI document (serve/openapi.json) describes each.
+# Every route the server answers. The OpenAPI document (serve/openapi.py, at /openapi.json) describes each.
 ROUTES: tuple[Route, ...] = (
     # TensorFlow Serving's REST API (serve/tfserving_v1.py)
     *(
@@ -73,6 +78,9 @@ ROUTES: tuple[Route, ...] = (
             Route(base + "/infer", "v2", {"POST": oip_v2.infer}),
         )
     ),
+    # An image uploaded as it is (serve/classify_upload.py)
+    Route("/models/{name}/classify", "classify", {"POST": classify_upload.classify}),
+    Route("/models/{name}/versions/{version}/classify", "classify", {"POST": classify_upload.classify}),
     # The page (serve/web_page.py)
     Route("/", "page", {"GET": web_page.page}),
     Route("/web/{file}", "page", {"GET": web_page.asset}),
@@ -82,6 +90,8 @@ ROUTES: tuple[Route, ...] = (
     Route(f"/models/{{name}}/versions/{{version}}/{contract.ONNX}", "page", {"GET": web_page.onnx_file}),
     # Prometheus
     Route("/metrics", "metrics", {"GET": _metrics}),
+    # This API, described (serve/openapi.py)
+    Route("/openapi.json", "openapi", {"GET": openapi.document}),
 )
 OTHER = "other"  # the protocol label of a request no route takes
 
@@ -182,6 +192,11 @@ class HttpApp:
         protocol = OTHER
         try:
             endpoint, protocol, request.path_params = self.router.match(request.method, request.path)
+            encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            if request.body and encoding != "identity":
+                raise UnsupportedMediaType(
+                    f"Content-Encoding {encoding[:40]!r} is not taken; send the body uncompressed."
+                )
             response = await endpoint(self.plane, request)
         except Exception as e:  # noqa: BLE001 - every failure becomes a response; error_response logs the unexpected
             response = self.error_response(request, e)

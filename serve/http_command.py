@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from serve import limits
-from serve.arg_types import bounded, non_negative_seconds, port_number, positive_float, positive_int
+from serve.arg_types import bounded, listening_port, non_negative_seconds, port_number, positive_float, positive_int
 from serve.errors import ServeError
 from serve.limits import (
     DEFAULT_MAX_BATCH,
@@ -65,6 +65,13 @@ def add_http_parser(subcommands) -> None:
     )
     http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
     http.add_argument("--port", type=port_number, default=8501, help="port (default: 8501, TF Serving's REST port)")
+    http.add_argument(
+        "--grpc-port",
+        type=listening_port,
+        default=None,
+        help="also serve the Open Inference Protocol over gRPC (inference.GRPCInferenceService) on this port, with "
+        "the same models, limits, metrics, TLS and workers; 8001 is Triton's (default: off)",
+    )
     cores = usable_cores()
     http.add_argument(
         "--workers",
@@ -232,18 +239,28 @@ def run_http(args: argparse.Namespace) -> int:
 
     require_extra("http", "python -m serve http")
     check_tls(args.ssl_certificate, args.ssl_keyfile)
+    if args.grpc_port is not None and args.grpc_port == args.port:
+        raise ServeError(f"--grpc-port {args.grpc_port} is --port too; give gRPC a port of its own (Triton's: 8001).")
     port_lock = claim_port(args.host, args.port)  # held while serving: the kernel lets go of it however we end
+    try:
+        grpc_lock = claim_port(args.host, args.grpc_port, "--grpc-port") if args.grpc_port is not None else None
+    except ServeError:
+        if port_lock is not None:
+            port_lock.close()
+        raise
     hold_stop_signals(True, drain=True)  # before any thread pool starts (loading a model starts some): see stop_signals
     try:
         logging.getLogger("serve.repository").disabled = True  # a check: each worker logs its own loads
         repository, name = load_repository(args.model, args.name, args.max_model_bytes)
     except BaseException:
         hold_stop_signals(False, drain=True)  # a mistake, reported by the caller: leave the process as it was
-        if port_lock is not None:
-            port_lock.close()
+        for lock in (port_lock, grpc_lock):
+            if lock is not None:
+                lock.close()
         raise
     finally:
         logging.getLogger("serve.repository").disabled = False
+    from serve.grpc_api.server import GrpcOptions, address
     from serve.http_server import ServerOptions, logging_config, run
     from serve.rsgi_app import AdapterOptions
 
@@ -251,6 +268,11 @@ def run_http(args: argparse.Namespace) -> int:
     models = ", ".join(f"{n} (version {', '.join(map(str, repository.versions(n)))})" for n in repository.names())
     workers = f" with {args.workers} workers" if args.workers > 1 else ""
     print(f"serving {models} at {scheme}://{args.host}:{args.port}/v1/models/NAME and /v2/models/NAME{workers}")
+    grpc = None
+    if args.grpc_port is not None:
+        grpc = GrpcOptions(args.host, args.grpc_port, args.ssl_certificate, args.ssl_keyfile)
+        print(f"and gRPC (inference.GRPCInferenceService) at {address(args.host, args.grpc_port)}"
+              f"{' with TLS' if args.ssl_certificate else ''}")  # fmt: skip
     sys.stdout.flush()
     del repository  # each worker loads its own copy: onnxruntime sessions do not survive a fork
     logging.config.dictConfig(logging_config())
@@ -265,6 +287,8 @@ def run_http(args: argparse.Namespace) -> int:
         args.access_log,
         args.max_model_bytes,
         os.getpid(),
+        grpc,
+        ServerLimits.shutdown_grace,
     )
     server = ServerLimits(
         args.request_timeout, args.max_connections, drain_seconds=args.drain_seconds, poll_seconds=args.poll_seconds
@@ -273,5 +297,6 @@ def run_http(args: argparse.Namespace) -> int:
     try:
         return run(adapter, options)
     finally:
-        if port_lock is not None:
-            port_lock.close()
+        for lock in (port_lock, grpc_lock):
+            if lock is not None:
+                lock.close()

@@ -112,7 +112,7 @@ def b64_bytes(value: dict, label: str) -> bytes:
 
 
 def decode_images(
-    encoded: dict[int, bytes], model: Model, limits: Limits
+    encoded: dict[int, bytes], model: Model, limits: Limits, label: Callable[[int], str] = "instances[{}]".format
 ) -> Callable[[], dict[int, np.ndarray]] | dict[int, np.ndarray]:
     """Decode a request's images within the pixel limits: at once when small, else a job for a thread.
 
@@ -120,22 +120,20 @@ def decode_images(
     the request's total, are refused before any pixel is decoded. Returns the
     decoded images by index, or, when they declare more than INLINE_DECODE_PIXELS,
     a function that decodes them (to run off the event loop, under the timeout).
+    `label(i)` names image i in an error.
     """
     per_image = limits.image_pixel_limit(model.info.input_shape)
-    declared = {i: declared_pixels(data, f"instances[{i}]") for i, data in encoded.items()}
+    declared = {i: declared_pixels(data, label(i)) for i, data in encoded.items()}
     for i, pixels in declared.items():
         if pixels > per_image:
-            raise BadInput(f"instances[{i}]: {pixels:,} pixels exceeds the limit of {per_image:,}; send it smaller.")
+            raise BadInput(f"{label(i)}: {pixels:,} pixels exceeds the limit of {per_image:,}; send it smaller.")
     total, budget = sum(declared.values()), REQUEST_PIXELS_FACTOR * per_image
     if total > budget:
         raise BadInput(f"the images of this request declare {total:,} pixels; the limit is {budget:,}; split it.")
     size, channels = model.info.input_shape[:2], model.info.channels
 
     def decode() -> dict[int, np.ndarray]:
-        return {
-            i: decode_image(data, f"instances[{i}]", size, channels, max_pixels=per_image)
-            for i, data in encoded.items()
-        }
+        return {i: decode_image(data, label(i), size, channels, max_pixels=per_image) for i, data in encoded.items()}
 
     return decode() if total <= INLINE_DECODE_PIXELS else decode
 

@@ -6,8 +6,9 @@
     kerasreg_model_versions_loaded{model}                        versions serving now
 
 `model` and `version` are empty for requests that named no model the server has
-(so a client cannot grow the label set with made-up names); `protocol` is v1, v2
-or other (the page, health and metrics themselves). With several worker processes
+(so a client cannot grow the label set with made-up names); `protocol` is the
+route's: v1, v2, grpc, classify, page, metrics, openapi, or other (no route); `status`
+is the HTTP status, or over gRPC the status code's name (OK, INVALID_ARGUMENT, ...). With several worker processes
 each writes its values to files in one folder (prometheus-client's multiprocess
 mode: PROMETHEUS_MULTIPROC_DIR, set by `serve http` before prometheus_client is
 first imported), and GET /metrics from any worker adds them all up.

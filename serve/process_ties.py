@@ -32,8 +32,9 @@ METRICS_PREFIX = "kerasreg-metrics-"
 _PR_SET_PDEATHSIG = 1
 
 
-def claim_port(host: str, port: int) -> IO | None:
-    """Hold `port` for this server (keep the returned file open while serving); ServeError when it is taken.
+def claim_port(host: str, port: int, flag: str = "--port") -> IO | None:
+    """Hold `port` for this server (keep the returned file open while serving); ServeError when it is taken,
+    naming `flag`, the option that chose it.
 
     Port 0 (any free port) claims nothing.
     """
@@ -47,9 +48,9 @@ def claim_port(host: str, port: int) -> IO | None:
         owner = lock.read().strip() or "another process"
         lock.close()
         raise ServeError(
-            f"port {port} is already served by a kerasreg server ({owner}); stop it or choose another --port."
+            f"port {port} is already served by a kerasreg server ({owner}); stop it or choose another {flag}."
         ) from None
-    _refuse_other_listeners(host, port, lock)
+    _refuse_other_listeners(host, port, lock, flag)
     lock.seek(0)
     lock.truncate()
     lock.write(f"pid {os.getpid()}")
@@ -57,7 +58,7 @@ def claim_port(host: str, port: int) -> IO | None:
     return lock
 
 
-def _refuse_other_listeners(host: str, port: int, lock: IO) -> None:
+def _refuse_other_listeners(host: str, port: int, lock: IO, flag: str) -> None:
     """A bind without SO_REUSEPORT fails where anyone listens on the port (with SO_REUSEPORT or not)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     probe = socket.socket(family, socket.SOCK_STREAM)
@@ -68,9 +69,9 @@ def _refuse_other_listeners(host: str, port: int, lock: IO) -> None:
         lock.close()
         if e.errno == errno.EADDRINUSE:
             raise ServeError(
-                f"cannot listen on {host}:{port}: another process serves it; choose another --port."
+                f"cannot listen on {host}:{port}: another process serves it; choose another {flag}."
             ) from None
-        raise ServeError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host.") from None
+        raise ServeError(f"cannot listen on {host}:{port} ({e.strerror}); choose another {flag} or --host.") from None
     finally:
         probe.close()
 

@@ -11,7 +11,9 @@ and timeouts, write backpressure. This adapter only:
 - once the server drains (SIGUSR1 from the main process, after SIGTERM): readiness
   false and `Connection: close` on every answer, so clients reconnect elsewhere;
 - at the worker's start loads the models, and reads the repository again every
-  --poll-seconds (serve/repository.py), off the event loop.
+  --poll-seconds (serve/repository.py), off the event loop;
+- with --grpc-port, runs the worker's gRPC server on the same loop and data plane
+  (serve/grpc_api/server.py), and stops it, letting its calls finish, when the worker stops.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from serve.dataplane import NO_LABELS
 from serve.errors import BadInput, ClientDisconnected, PayloadTooLarge, ServeError
+from serve.grpc_api.server import GrpcOptions
 from serve.http_app import Answer
 from serve.http_common import Request
 from serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, Limits
@@ -60,6 +63,8 @@ class AdapterOptions:
     access_log: bool = False
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
     main_pid: int | None = None  # the server's main process: its workers die with it
+    grpc: GrpcOptions | None = None  # gRPC beside HTTP (--grpc-port); None: HTTP only
+    shutdown_grace: float = 10.0  # seconds the worker's in-flight calls have to finish once it stops
 
 
 SWEEP_SECONDS = 0.25  # how often body deadlines are checked: a 408 comes up to this late
@@ -79,6 +84,7 @@ class RsgiApp:
         self.metrics = None
         self._watcher: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
+        self._grpc = None
         # Request tasks reading a body, and when their time is up. One sweeper for all: a timer per
         # request (asyncio.timeout) cost 7 us of a ~70 us request.
         self._reading: dict[asyncio.Task, float] = {}
@@ -103,6 +109,11 @@ class RsgiApp:
         if options.poll_seconds > 0:
             self._watcher = loop.create_task(self._watch())
         self._sweeper = loop.create_task(self._sweep())
+        if options.grpc is not None:
+            from serve.grpc_api.server import GrpcServer
+
+            self._grpc = GrpcServer(options.grpc, self.plane, self.metrics, options.limits.max_body_bytes)
+            loop.create_task(self._start_grpc())
         if DRAIN_SIGNAL is not None:
             loop.add_signal_handler(DRAIN_SIGNAL, self._drain)
         # Everything loaded so far lives as long as the server: keep it out of the cyclic
@@ -119,7 +130,15 @@ class RsgiApp:
         for task in (self._watcher, self._sweeper):
             if task is not None:
                 task.cancel()
+        if self._grpc is not None:  # the loop has stopped serving HTTP: run it on for gRPC's goodbye
+            loop.run_until_complete(self._grpc.stop(max(0.0, self.options.shutdown_grace - 1)))
         process_ended(os.getpid())
+
+    async def _start_grpc(self) -> None:
+        try:
+            await self._grpc.start()
+        except Exception:  # noqa: BLE001 - the port was checked before the workers started; say so if it changed
+            log.exception("gRPC could not start on port %s; serving HTTP only", self.options.grpc.port)
 
     def _drain(self) -> None:
         if not self.plane.draining:

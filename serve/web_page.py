@@ -9,7 +9,8 @@
 
 Everything the page needs comes from this server: it works offline and on a
 device. It is one more client of the data plane: it reads the v2 model metadata,
-posts to the v1 predict endpoint and fetches the ONNX file; no fourth layer.
+posts drawings to the v1 predict endpoint, uploads dropped pictures as they are to the classify route
+and fetches the ONNX file; no fourth layer.
 Only the files named here are served, never a path from the request. The routes
 are registered in serve/http_app.py's table.
 """

@@ -144,12 +144,13 @@ def app_for(model: Path, name: str = "digits", cors_origins: tuple[str, ...] = (
 
 
 def respond(app, method: str, path: str, body: bytes = b"", headers: dict | None = None):
-    """The app's `Response` to one request, as the adapter gets it."""
+    """The app's `Response` to one request, as the adapter gets it (the query string apart from the path)."""
     import asyncio
 
     from serve.http_common import Request
 
-    return asyncio.run(app.handle(Request(method, path, headers or {}, body))).response
+    path, _, query = path.partition("?")
+    return asyncio.run(app.handle(Request(method, path, headers or {}, body, query=query))).response
 
 
 def answer(app, method: str, path: str, body: bytes = b"") -> tuple[int, dict]:

@@ -733,7 +733,7 @@ HTTP_ROWS = [
         "/v2/models/digits/infer",
         _tensor(data=[3.7] * 64),
         400,
-        '"data" holds non-integer values but "datatype" UINT8 takes integers.',
+        '"data" holds non-integer values but datatype UINT8 takes integers.',
     ),
     ("GET", "/v2/models/mnist/ready", None, 404, "model 'mnist' not found; this server has: digits."),
     ("DELETE", "/v2/health/live", None, 405, "Method Not Allowed"),

@@ -119,3 +119,24 @@ def test_the_artifacts_benchmarks_export_command_starts(digits_export, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((tmp_path / "all" / "model.json").read_text())
     assert {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "c"} <= set(card["files"])
+
+
+def test_the_protocol_benchmark_sends_every_kind_and_measures_them(export, tmp_path):
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed: apt-get install wrk (.ci/run installs it)")
+    from benchmarks import protocol_bench
+
+    images = np.random.default_rng(0).integers(0, 256, (protocol_bench.BATCH, 8, 8, 1), dtype=np.uint8)
+    results = protocol_bench.run(export, images, rounds=1, seconds=1, work=tmp_path)
+    (only,) = results["rounds"]
+    assert set(only["batch"]) == {"json", "binary", "grpc"} and all(s > 0 for s in only["batch"].values())
+    assert only["single"]["grpc"]["requests_per_s"] > 0 and only["single"]["http"]["errors"] == 0
+    assert [t["status"] for t in results["targets"]][2] == "info" and len(results["targets"]) == 3
+
+
+@pytest.mark.realdata
+def test_the_course_benchmark_runs_the_notebook_loop(real_data):
+    from benchmarks.course_bench import notebook_loop
+
+    seconds, cost = notebook_loop(real_data / "catvnoncat")
+    assert seconds > 0 and cost == pytest.approx(0.1362, abs=1e-3)  # the notebook's cost before its last update

@@ -140,7 +140,7 @@ def test_cors_only_when_asked_for_and_only_for_the_origins_given(digits_export, 
         if flag:
             assert asked.headers["access-control-allow-origin"] == origin
             assert asked.headers["access-control-allow-methods"] == "POST"
-            assert asked.headers["access-control-allow-headers"] == "content-type"
+            assert asked.headers["access-control-allow-headers"] == "content-type, inference-header-content-length"
             assert posted.headers["access-control-allow-origin"] == origin and posted.headers["vary"] == "Origin"
         else:
             assert not [h for h in (*asked.headers, *posted.headers) if h.startswith("access-control-")]

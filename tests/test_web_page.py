@@ -107,7 +107,9 @@ def test_drawing_updates_the_probabilities_and_they_sum_to_1(browser, url):
 def test_an_uploaded_sample_shows_its_class_on_top(browser, url, digits_export):
     visit = Visit(browser, url)
     sample = _sample(digits_export)
-    visit.upload(sample)
+    with visit.page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/classify?top_k=10")) as sent:
+        visit.upload(sample)
+    assert sent.value.headers["content-type"] == "image/png"  # the file as it is, for the server to decode
     top = max(visit.probabilities(), key=lambda item: item[1])
     assert top[0] == sample.stem.split("-")[1]  # samples are named index-label.png
     assert visit.errors == []

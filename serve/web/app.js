@@ -109,6 +109,17 @@ async function serverPredict(pixels) {
   return body.predictions[0];
 }
 
+// A picture file as it is, to the server's upload route: it decodes, turns and resizes the file itself.
+async function serverClassify(file) {
+  const body = await getJSON(`${modelPath()}/classify?top_k=${state.classes.length}`, {
+    method: "POST",
+    headers: { "content-type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  const byClass = new Map(body.predictions[0].top.map((t) => [t.class, t.probability]));
+  return state.classes.map((name) => byClass.get(name));
+}
+
 async function predict(pixels) {
   if (!state.session) return serverPredict(pixels);
   const [h, w, c] = state.shape;
@@ -292,8 +303,21 @@ async function pictureToPixels(file) {
 function setUpPicker() {
   const input = $("file");
   const drop = $("drop");
+  // The file goes to the server as it is (its answer is shown); with the browser engine, the browser's own
+  // reading of it runs too, and the page says how far the two answers lie apart.
   const take = async (file) => {
-    if (file) await classify(await pictureToPixels(file), true);
+    if (!file) return;
+    const pixels = await pictureToPixels(file);
+    showModelInput(pixels);
+    const served = await serverClassify(file);
+    renderProbabilities(served);
+    if (state.session) {
+      const browser = await predict(pixels);
+      const diff = Math.max(...served.map((p, i) => Math.abs(p - browser[i])));
+      const parity = $("parity");
+      parity.dataset.maxDiff = String(diff);
+      parity.textContent = `(browser vs server: largest difference ${diff.toExponential(1)})`;
+    }
   };
   input.addEventListener("change", () => take(input.files[0]));
   drop.addEventListener("keydown", (event) => {
