@@ -1,4 +1,5 @@
-"""How every kerasreg command ends: 0 done, 1 a check failed, 2 a user mistake, 130 interrupted.
+"""How every kerasreg command ends: 0 done, 1 a check failed, 2 a user mistake, 3 a peer was lost (a cluster
+run; resumable), 130 interrupted.
 
 `python -m kerasreg.train`, `python -m kerasreg.evaluate` and `python -m export`
 run through `run_cli`. (`python -m serve` follows the same codes in serve/cli.py,
@@ -12,10 +13,11 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from kerasreg.errors import CheckFailed, KerasregError
+from kerasreg.errors import CheckFailed, KerasregError, PeerLost
 
 EXIT_CHECK_FAILED = 1
 EXIT_USER_ERROR = 2
+EXIT_PEER_LOST = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -24,7 +26,8 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
 
     A KerasregError (bad input, unusable data or run directory) and an OSError (a
     path that cannot be read or written) print "prog: error: ..." and return 2; a
-    CheckFailed prints its headline and details and returns 1; Ctrl-C returns 130.
+    CheckFailed prints its headline and details and returns 1; a PeerLost prints
+    its line and returns 3; Ctrl-C returns 130.
     Anything else is a bug and keeps its traceback.
     """
     try:
@@ -32,6 +35,9 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
     except KerasregError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except PeerLost as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_PEER_LOST
     except CheckFailed as e:
         print(f"{prog}: {e}", file=sys.stderr)
         for line in e.details:
@@ -52,11 +58,12 @@ def exit_now(code: int) -> NoReturn:
 
     Its teardown takes about 1 s after a training run (of a 5 s command) and does
     nothing a finished command needs: every file was written, fsynced and renamed
-    into place before the command returned. A worker of a multi-worker run exits
-    normally, since another worker may still be talking to its servers.
+    into place before the command returned. A worker of a multi-worker run that
+    succeeded exits normally, since another worker may still be talking to its
+    servers; one that failed does not wait for peers that may be gone.
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    if os.environ.get("TF_CONFIG"):
+    if os.environ.get("TF_CONFIG") and code == 0:
         sys.exit(code)
     os._exit(code)

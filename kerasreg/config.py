@@ -21,7 +21,7 @@ from kerasreg.training.schedule import CONVERGED_PATIENCE
 OPTIMIZER_CHOICES = ("adam", "sgd")
 NORMALIZE_CHOICES = ("per-pixel", "none")
 # Options that may differ when a rerun resumes an unfinished run: how often it backs up is not the run's nature.
-NOT_COMPARED_ON_RESUME = ("backup_interval",)
+NOT_COMPARED_ON_RESUME = ("backup_interval", "peer_timeout")
 # Adam at 1e-2 with batch 1024, halved whenever an epoch stops lowering the training
 # objective. Measured on the validation splits: MNIST 8k reaches a lower validation
 # loss than the old 1e-3 at batch 128 (0.337 vs 0.336, in 14 epochs instead of 29),
@@ -36,6 +36,7 @@ INIT_CHOICES = ("glorot", "zeros")
 SCHEDULE_CHOICES = ("plateau", "none")
 BATCH_RANGE = (32, 1024)
 STEPS_PER_EPOCH = 16  # what the auto batch aims at
+MAX_PEER_TIMEOUT = 86400.0  # a day; TensorFlow takes the timeouts in int32 milliseconds
 MAX_SEED = 2**32 - 1  # numpy's, Keras's and scikit-learn's seeds are 32-bit
 
 
@@ -217,6 +218,14 @@ class TrainConfig:
         choices=COLLECTIVE_CHOICES,
         group=DISTRIBUTION,
     )
+    # TensorFlow's own settings carry it (kerasreg/distribution/cluster.py): the coordination service's
+    # registration barrier and heartbeat, and each collective's timeout.
+    peer_timeout: float = option(
+        120.0,
+        "with TF_CONFIG: seconds to wait for every worker to join, and for any exchange between workers to finish; "
+        "past it every worker still alive stops with exit code 3 and the run can be resumed",
+        group=DISTRIBUTION,
+    )
     mixed_precision: bool = option(
         False, "mixed_float16 (for GPUs); the output layer stays float32", shown="off", group=DISTRIBUTION
     )
@@ -296,6 +305,10 @@ class TrainConfig:
             raise KerasregError(f"Received tol={self.tol}. Expected a number >= 0.")
         if not (math.isfinite(self.backup_interval) and self.backup_interval >= 0):
             raise KerasregError(f"Received backup_interval={self.backup_interval}. Expected seconds >= 0.")
+        if not (math.isfinite(self.peer_timeout) and 1 <= self.peer_timeout <= MAX_PEER_TIMEOUT):
+            raise KerasregError(
+                f"Received peer_timeout={self.peer_timeout}. Expected seconds from 1 to {MAX_PEER_TIMEOUT:g}."
+            )
         if not (0 <= self.val_split < 1):
             raise KerasregError(f"Received val_split={self.val_split}. Expected a fraction in [0, 1).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:

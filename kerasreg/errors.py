@@ -23,6 +23,10 @@ class RunDirError(KerasregError):
 RESTART = "pass --restart to discard it and start over"
 
 
+class PeerLost(Exception):
+    """A worker of a cluster run did not join, stopped answering or died (exit 3): the run is resumable."""
+
+
 class CheckFailed(Exception):
     """A command ran but its result did not pass a check (exit 1): a headline and one line per failure."""
 

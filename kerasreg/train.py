@@ -90,9 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None and not args.out.strip():
         parser.error("Received --out ''. Expected a folder to write the run to (without --out: runs/<dataset>-<time>).")
     out = Path(args.out) if args.out else Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
     resume = "restart" if args.restart else "required" if args.resume else "auto"
     hint = f"the last backed-up epoch is in {out}; rerun the same command to resume"
+    tf_config = os.environ.get("TF_CONFIG")
+    # Before TensorFlow loads: hide its C++ banner; in a cluster its error logs too, as each failure of a
+    # peer becomes one line of ours (kerasreg/distribution/cluster.py).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if tf_config else "2")
+    if tf_config:
+        from kerasreg.distribution.cluster import RESUME
+        from kerasreg.distribution.interrupts import supervise
+        from kerasreg.training.pipeline import cluster_work_dir
+
+        try:
+            hint = f"this worker's backups are in {cluster_work_dir(out, tf_config)}; {RESUME}"
+        except KerasregError as e:
+            parser.error(str(e))
+        code = supervise(f"{parser.prog}: interrupted; {hint}")
+        if code is not None:
+            return code
     return run_cli(parser.prog, lambda: train_and_evaluate(config, out, resume=resume), interrupted_hint=hint)
 
 

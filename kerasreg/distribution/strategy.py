@@ -35,6 +35,8 @@ class StrategyPlan:
     worker_index: int = 0
     num_workers: int = 1
     collective: str = "auto"
+    peers: tuple[str, ...] = ()  # every worker's host:port, by worker index (the chief first)
+    peer_timeout: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class StrategyChoice:
     is_chief: bool = True  # only the chief writes the run directory
     worker_index: int = 0
     num_workers: int = 1
+    peers: tuple[str, ...] = ()
+    peer_timeout: float = 120.0
 
     @property
     def replicas(self) -> int:
@@ -81,11 +85,15 @@ def parse_tf_config(text: str | None) -> dict | None:
         ) from None
     if kind not in ("chief", "worker") or not 0 <= index < len(cluster.get(kind, [])):
         raise KerasregError(f"TF_CONFIG task {kind}:{index} is not in its cluster {sorted(cluster)}.")
-    return {"cluster": cluster, "type": kind, "index": index, "num_workers": len(workers)}
+    return {"cluster": cluster, "type": kind, "index": index, "num_workers": len(workers), "peers": workers}
 
 
 def plan_strategy(
-    tf_config: str | None, gpus: list[str], devices: str | None = None, collective: str = "auto"
+    tf_config: str | None,
+    gpus: list[str],
+    devices: str | None = None,
+    collective: str = "auto",
+    peer_timeout: float = 120.0,
 ) -> StrategyPlan:
     """Decide the strategy for a TF_CONFIG value, the visible GPUs and a --devices choice."""
     if collective not in COLLECTIVE_CHOICES:
@@ -98,7 +106,14 @@ def plan_strategy(
         is_chief = cluster["type"] == "chief" or (not has_chief and cluster["index"] == 0)
         index = cluster["index"] + (1 if has_chief and cluster["type"] == "worker" else 0)
         return StrategyPlan(
-            "multi_worker", tuple(gpus) or ("/CPU:0",), is_chief, index, cluster["num_workers"], collective
+            "multi_worker",
+            tuple(gpus) or ("/CPU:0",),
+            is_chief,
+            index,
+            cluster["num_workers"],
+            collective,
+            tuple(str(peer) for peer in cluster["peers"]),
+            peer_timeout,
         )
     if len(gpus) > 1:
         return StrategyPlan("mirrored", tuple(gpus))
@@ -143,7 +158,16 @@ def build_strategy(plan: StrategyPlan) -> StrategyChoice:
         if key not in _BUILT:
             _BUILT[key] = _new_strategy(plan)
         strategy = _BUILT[key]
-    return StrategyChoice(strategy, plan.kind, plan.devices, plan.is_chief, plan.worker_index, plan.num_workers)
+    return StrategyChoice(
+        strategy,
+        plan.kind,
+        plan.devices,
+        plan.is_chief,
+        plan.worker_index,
+        plan.num_workers,
+        plan.peers,
+        plan.peer_timeout,
+    )
 
 
 def _new_strategy(plan: StrategyPlan):
@@ -156,13 +180,18 @@ def _new_strategy(plan: StrategyPlan):
         "ring": tf.distribute.experimental.CommunicationImplementation.RING,
         "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
     }[plan.collective]
+    from kerasreg.distribution.coordination import configure_coordination
+
+    configure_coordination(plan.peer_timeout)
     return tf.distribute.MultiWorkerMirroredStrategy(
-        communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation)
+        communication_options=tf.distribute.experimental.CommunicationOptions(
+            implementation=implementation, timeout_seconds=plan.peer_timeout
+        )
     )
 
 
 def choose_strategy(
-    devices: str | None = None, collective: str = "auto", tf_config: str | None = None
+    devices: str | None = None, collective: str = "auto", tf_config: str | None = None, peer_timeout: float = 120.0
 ) -> StrategyChoice:
     """Read TF_CONFIG and the visible GPUs (memory growth on), then build the strategy.
 
@@ -176,7 +205,7 @@ def choose_strategy(
         except RuntimeError:
             pass  # already initialised (a second run in one process): growth was set the first time
     gpus = [f"/gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
-    return build_strategy(plan_strategy(tf_config, gpus, devices, collective))
+    return build_strategy(plan_strategy(tf_config, gpus, devices, collective, peer_timeout))
 
 
 def wrap_strategy(strategy: Any) -> StrategyChoice:

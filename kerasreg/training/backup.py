@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from kerasreg.run_directory import files
 from kerasreg.training.callbacks import Converged
 
 LATEST = "latest.json"
+PREVIOUS = "previous.json"  # a cluster worker's commit before the latest: the workers may be one commit apart
 
 
 class EpochBackup(keras.callbacks.Callback):
@@ -33,19 +35,36 @@ class EpochBackup(keras.callbacks.Callback):
     A kill before it leaves the previous backup whole. (Keras's BackupAndRestore
     writes in place: a kill during its write can leave a file that will not load.)
     `before_commit` runs first at every backup (the run writes history.csv there).
+
+    A cluster's workers each commit their own backup, so a kill can leave them one
+    commit apart. There `keep=2` keeps the commit before the latest too (`PREVIOUS`),
+    the workers resume from the newest epoch all of them hold, and `agree_every`
+    turns the interval into a number of epochs once, on the chief's clock, for all:
+    every worker then backs up at the same epochs.
     """
 
     def __init__(
-        self, backup_dir: Path, interval_seconds: float = 0.0, before_commit: Callable[[], None] | None = None
+        self,
+        backup_dir: Path,
+        interval_seconds: float = 0.0,
+        before_commit: Callable[[], None] | None = None,
+        keep: int = 1,
+        agree_every: Callable[[int], int] | None = None,
     ):
         super().__init__()
         self.backup_dir = Path(backup_dir)
         self.interval_seconds = interval_seconds
         self.before_commit = before_commit
+        self.keep = keep
+        self.agree_every = agree_every  # this worker's epochs per interval -> the chief's
+        self.every_epochs: int | None = None
         self.finished = False
+        self.stopped = False  # a callback had stopped training when this backup was taken
         self.tracked: dict = {}  # role -> callback whose state is backed up too (early stopping, the LR schedule)
         self._restored: tuple[dict, dict] | None = None
         self._epochs_done = 0
+        self._saved_epoch = 0
+        self._begun_epoch = 0
         self._saved_at = time.monotonic()
 
     def track(self, callbacks: dict) -> None:
@@ -57,14 +76,19 @@ class EpochBackup(keras.callbacks.Callback):
             _state_names(callback)  # fails now, not at the first backup, for a kind it cannot back up
         self.tracked = dict(callbacks)
 
-    def restore(self, model) -> int:
-        """Load the latest backup into `model` (optimizer built first); the epochs it holds, or 0 without one.
+    def restore(self, model, at: tuple[int, bool] | None = None) -> int:
+        """Load the latest backup (or the commit `at`, (epoch, finished)) into `model` (optimizer built first);
+        the epochs it holds, or 0 without one (or `at` epoch 0: start over).
 
         Raises:
             RunDirError: the backup is damaged (unreadable, incomplete, of another model, or holding
                 non-finite values): one line that says --restart starts over.
         """
         latest = self.backup_dir / LATEST
+        if at is not None:
+            if at[0] == 0:
+                return 0
+            latest = next(path for path, epoch, finished in committed(self.backup_dir) if (epoch, finished) == at)
         if not latest.is_file():
             return 0  # no backup committed yet (a kill before the first one): nothing to resume
         if model.optimizer is not None and not model.optimizer.built:
@@ -78,7 +102,8 @@ class EpochBackup(keras.callbacks.Callback):
             variable.assign(value)
         self._restored = (record["callbacks"], arrays)
         self.finished = record["finished"]
-        self._epochs_done = record["epoch"]
+        self.stopped = record.get("stopped") is True
+        self._epochs_done = self._saved_epoch = self._begun_epoch = record["epoch"]
         return self._epochs_done
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -96,7 +121,15 @@ class EpochBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Commit a backup of the state after `epoch` (0-based) when the interval has passed."""
         self._epochs_done = epoch + 1
-        if time.monotonic() - self._saved_at >= self.interval_seconds:
+        if self.agree_every is None:
+            due = time.monotonic() - self._saved_at >= self.interval_seconds
+        else:
+            if self.every_epochs is None:  # the first epochs this process ran: the same call on every worker
+                per_epoch = (time.monotonic() - self._saved_at) / max(1, self._epochs_done - self._begun_epoch)
+                mine = 1 if self.interval_seconds <= 0 else max(1, math.ceil(self.interval_seconds / per_epoch))
+                self.every_epochs = self.agree_every(mine)
+            due = self._epochs_done - self._saved_epoch >= self.every_epochs
+        if due:
             self.save(self.model, self._epochs_done)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -121,14 +154,41 @@ class EpochBackup(keras.callbacks.Callback):
             "epoch": epochs_done,
             "weights": name,
             "finished": finished,
+            "stopped": bool(getattr(model, "stop_training", False)),
             "variables": [v.path for v in state],
             "callbacks": callbacks,
         }
+        kept = {name}
+        if self.keep > 1 and (self.backup_dir / LATEST).is_file():
+            previous = json.loads((self.backup_dir / LATEST).read_text())
+            if previous.get("weights") != name:  # the final commit of a finished epoch replaces its file
+                files.write_json(self.backup_dir / PREVIOUS, previous)
+                kept.add(previous.get("weights"))
         files.write_json(self.backup_dir / LATEST, record)
         for old in self.backup_dir.glob("epoch-*.npz"):
-            if old.name != name:
+            if old.name not in kept:
                 old.unlink(missing_ok=True)
         self._saved_at = time.monotonic()
+        self._saved_epoch = epochs_done
+
+
+def committed(backup_dir: Path) -> list[tuple[Path, int, bool]]:
+    """The commits a backup folder holds, newest first: (record, epoch, finished); RunDirError if one is damaged."""
+    found = []
+    for name in (LATEST, PREVIOUS):
+        path = Path(backup_dir) / name
+        if path.is_file():
+            record = read_record(Path(backup_dir), path)
+            found.append((path, record["epoch"], record["finished"]))
+    return found
+
+
+def drop_commits(backup_dir: Path) -> None:
+    """Remove every commit of a backup folder (the records first, then their files), keeping anything else."""
+    for name in (LATEST, PREVIOUS):
+        (Path(backup_dir) / name).unlink(missing_ok=True)
+    for old in Path(backup_dir).glob("epoch-*.npz"):
+        old.unlink(missing_ok=True)
 
 
 def training_variables(model) -> list:
@@ -174,27 +234,41 @@ def _set_callback_state(callback, values: dict, arrays: dict, prefix: str) -> No
         callback.best_weights = [arrays[k] for k in weights]
 
 
-def read_backup(backup_dir: Path, latest: Path) -> tuple[dict, list[np.ndarray], dict]:
-    """The committed backup's record, its variables in order, and the callbacks' arrays; RunDirError if damaged."""
+def _damaged(backup_dir: Path, why: str) -> RunDirError:
+    return RunDirError(f"{backup_dir}: the backup is damaged ({why}); {RESTART}.")
+
+
+def read_record(backup_dir: Path, latest: Path) -> dict:
+    """A commit's record (latest.json or previous.json), checked; RunDirError if damaged."""
 
     def damaged(why: str) -> RunDirError:
-        return RunDirError(f"{backup_dir}: the backup is damaged ({why}); {RESTART}.")
+        return _damaged(backup_dir, why)
 
     try:
         record = json.loads(latest.read_text())
     except (OSError, ValueError) as e:
-        raise damaged(f"{LATEST}: {type(e).__name__}") from None
+        raise damaged(f"{latest.name}: {type(e).__name__}") from None
     if not isinstance(record, dict):
-        raise damaged(f"{LATEST} is not an object")
+        raise damaged(f"{latest.name} is not an object")
     kinds = {"epoch": int, "weights": str, "finished": bool, "variables": list, "callbacks": dict}
     for key, kind in kinds.items():
         if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool) != (kind is bool):
-            raise damaged(f"{LATEST} has no valid {key!r}")
+            raise damaged(f"{latest.name} has no valid {key!r}")
     if record["epoch"] < 0 or "/" in record["weights"] or not all(
         isinstance(state, dict) and all(v is None or isinstance(v, int | float) for v in state.values())
         for state in record["callbacks"].values()
     ):
-        raise damaged(f"{LATEST} holds values out of range")
+        raise damaged(f"{latest.name} holds values out of range")
+    return record
+
+
+def read_backup(backup_dir: Path, latest: Path) -> tuple[dict, list[np.ndarray], dict]:
+    """The committed backup's record, its variables in order, and the callbacks' arrays; RunDirError if damaged."""
+
+    def damaged(why: str) -> RunDirError:
+        return _damaged(backup_dir, why)
+
+    record = read_record(backup_dir, latest)
     try:
         with np.load(backup_dir / record["weights"], allow_pickle=False) as saved:
             values = [saved[f"v{i}"] for i in range(len(record["variables"]))]

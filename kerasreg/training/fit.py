@@ -28,12 +28,14 @@ class Fitted:
     stop: dict = field(default_factory=dict)
 
 
-def fit(model, setup: TrainingSetup, work_dir: Path) -> Fitted:
+def fit(model, setup: TrainingSetup, work_dir: Path, resume_at: tuple[int, bool] | None = None) -> Fitted:
     """Train with early stopping on validation loss, backing up the state; resume a backup if one is there.
 
     history.csv is written with each backup (and the last one, at the end), not after every epoch:
     it then holds exactly the epochs the backup holds, and a resumed run logs each epoch once.
+    A cluster's workers resume from the commit `resume_at` they agreed on (kerasreg/training/agreement.py).
     """
+    from kerasreg.training.agreement import chief_interval
     from kerasreg.training.backup import EpochBackup
     from kerasreg.training.epoch_runner import EpochRunner
     from kerasreg.training.progress import EpochProgress
@@ -41,13 +43,16 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> Fitted:
     config = setup.config
     started = time.perf_counter()
     rows: list[dict] = []
+    cluster = setup.choice.num_workers > 1
     backup = EpochBackup(
         work_dir / files.BACKUP,
         config.backup_interval,
         before_commit=lambda: files.write_history(work_dir / files.HISTORY, rows),
+        keep=2 if cluster else 1,
+        agree_every=chief_interval(setup.choice) if cluster else None,
     )
     with setup.choice.strategy.scope():
-        initial_epoch = backup.restore(model)
+        initial_epoch = backup.restore(model, at=resume_at)
     if initial_epoch:
         rows[:] = resumed_history(work_dir, initial_epoch)
         print(
@@ -55,7 +60,8 @@ def fit(model, setup: TrainingSetup, work_dir: Path) -> Fitted:
             f"{initial_epoch + 1} of {config.epochs}",
             flush=True,
         )
-    last_epoch = initial_epoch if backup.finished else config.epochs
+    # Stopped: early stopping or the convergence stop had ended the run when this backup was taken.
+    last_epoch = initial_epoch if backup.finished or backup.stopped else config.epochs
     epoch = compiled_epoch(model, setup) if initial_epoch < last_epoch else None
     callbacks, early, converged = _callbacks(setup, rows, backup)
     chunk, method = 1, "epochs"

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from kerasreg.config import L2_AUTO, TrainConfig
 from kerasreg.datasets import ImageDataset, load_dataset
-from kerasreg.distribution.strategy import StrategyChoice
+from kerasreg.distribution.cluster import is_peer_failure, peer_lost
+from kerasreg.distribution.strategy import StrategyChoice, plan_strategy
 from kerasreg.errors import KerasregError, RunDirError
 from kerasreg.run_directory import files
 from kerasreg.run_directory.lock import RunLock
@@ -51,19 +52,40 @@ def train_and_evaluate(
 
     run_dir = Path(run_dir)
     clock = PhaseClock()
-    # First: a multi-worker strategy must exist before TensorFlow runs any op.
-    if strategy is not None:
-        choice = wrap_strategy(strategy)
-    else:
-        choice = choose_strategy(config.devices, config.collective, tf_config=os.environ.get("TF_CONFIG"))
-    clock.lap("start_tensorflow_seconds")
+    tf_config = os.environ.get("TF_CONFIG") if strategy is None else None
+    try:
+        # First: a multi-worker strategy must exist before TensorFlow runs any op.
+        if strategy is not None:
+            choice = wrap_strategy(strategy)
+        else:
+            choice = choose_strategy(config.devices, config.collective, tf_config, config.peer_timeout)
+        clock.lap("start_tensorflow_seconds")
+        return _in_run_dir(config, run_dir, choice, clock, datasets, resume)
+    except Exception as e:
+        if tf_config and is_peer_failure(e):
+            raise peer_lost(e, tf_config, config.peer_timeout, str(cluster_work_dir(run_dir, tf_config))) from None
+        raise
+
+
+def _in_run_dir(config: TrainConfig, run_dir: Path, choice: StrategyChoice, clock, datasets, resume: str) -> dict:
+    """train_and_evaluate's work once the strategy is up: lock and check the run directory, then train.
+
+    A cluster's worker that cannot start (a run directory or data it refuses) says so to the others
+    first (kerasreg/training/agreement.py), so that every worker stops with the same line.
+    """
     work_dir = run_dir if choice.is_chief else worker_dir(run_dir, choice.worker_index)
     if work_dir.exists() and not work_dir.is_dir():
         raise RunDirError(f"--out {work_dir} is a file; expected a directory.")
     with RunLock(work_dir):  # one process per run directory
-        prepare_run_dir(work_dir, config, resume)
+        refusal = None
         try:
-            return _train(config, run_dir, work_dir, choice, clock, datasets)
+            prepare_run_dir(work_dir, config, resume)
+        except KerasregError as e:
+            if choice.num_workers == 1:
+                raise
+            refusal = str(e)
+        try:
+            return _train(config, run_dir, work_dir, choice, clock, datasets, refusal)
         except Diverged as e:
             discard_state(work_dir)
             raise KerasregError(
@@ -72,14 +94,24 @@ def train_and_evaluate(
             ) from None
 
 
-def _train(config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyChoice, clock, datasets) -> dict:
+def _train(
+    config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyChoice, clock, datasets, refusal
+) -> dict:
     """train_and_evaluate's work, once the run directory is locked and checked."""
     from kerasreg.model import set_affine, weights_digest
     from kerasreg.training.fit import fit
     from kerasreg.training.run_setup import make_model, setup_run
 
-    if datasets is None:
-        datasets = load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options())
+    if datasets is None and refusal is None:
+        try:
+            datasets = load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options())
+        except KerasregError as e:
+            if choice.num_workers == 1:
+                raise
+            refusal = str(e)
+    resume_at = None
+    if choice.num_workers > 1:
+        resume_at = _agree(config, work_dir, choice, datasets, refusal)
     data = datasets
     clock.lap("load_data_seconds")
     seed_everything(config.seed)
@@ -103,7 +135,7 @@ def _train(config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyC
     if search is not None:
         set_affine(model, *search.start)  # from the search's best model, as LogisticRegressionCV's refit starts
     clock.lap("build_model_seconds")
-    fitted = fit(model, setup, work_dir)
+    fitted = fit(model, setup, work_dir, resume_at)
     train_seconds = clock.lap("train_seconds") + clock.laps.get("l2_search_seconds", 0.0)
     metrics, probabilities = _evaluate(model, data, setup, fitted, search)
     metrics["train_seconds"] = round(train_seconds, 3)
@@ -116,6 +148,43 @@ def _train(config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyC
         shutil.rmtree(work_dir, ignore_errors=True)
     _print_summary(metrics, data, run_dir if choice.is_chief else None)
     return metrics
+
+
+def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, refusal) -> tuple[int, bool]:
+    """The commit every worker resumes from (kerasreg/training/agreement.py). What this worker holds beyond
+    it goes now, so that no stale commit or search can be agreed on later."""
+    from kerasreg.l2_search.choose import CHECKPOINT
+    from kerasreg.l2_search.path import finished_search
+    from kerasreg.training.agreement import START, agree, backup_commits
+    from kerasreg.training.backup import drop_commits
+
+    backup = work_dir / files.BACKUP
+    commits, searched = [], True
+    if refusal is None:
+        try:
+            commits = backup_commits(backup)
+            if config.l2 == L2_AUTO:
+                searched = finished_search(backup / CHECKPOINT) is not None
+        except KerasregError as e:
+            refusal = str(e)
+    agreement = agree(choice, config, data, commits, refusal, searched)
+    if agreement.resume_at == START and (commits or not agreement.keep_search) and backup.exists():
+        print(
+            f"starting over with the other workers, who hold no backup this one can resume with: removing {backup}",
+            flush=True,
+        )
+        if agreement.keep_search:
+            drop_commits(backup)
+            (work_dir / files.HISTORY).unlink(missing_ok=True)
+        else:
+            discard_state(work_dir)
+    return agreement.resume_at
+
+
+def cluster_work_dir(run_dir: Path, tf_config: str) -> Path:
+    """Where a cluster worker keeps its backups: --out for the chief, a temporary folder for the others."""
+    plan = plan_strategy(tf_config, gpus=[])
+    return run_dir / files.BACKUP if plan.is_chief else worker_dir(run_dir, plan.worker_index) / files.BACKUP
 
 
 def _evaluate(model, data: ImageDataset, setup, fitted, search) -> tuple[dict, object]:

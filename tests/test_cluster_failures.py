@@ -1,0 +1,333 @@
+"""A cluster run survives what clusters do: two real workers on 127.0.0.1, killed, interrupted, late or at odds.
+
+Each case starts `python -m kerasreg.train` twice with TF_CONFIG, as a user would on two machines, and holds the
+promise of README's "Training on several machines": one line and a documented exit code for every failure, and a
+rerun of the same command that ends byte-identical to a run left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kerasreg.run_directory import files
+from kerasreg.run_directory.resume import worker_dir
+
+REPO = Path(__file__).resolve().parent.parent
+ARGS = ["--dataset", "digits", "--epochs", "8", "--batch-size", "128", "--backup-interval", "0", "--l2", "0.01"]
+# TensorFlow's own lines before its logging starts (a GPU probe), printed by every TensorFlow program here.
+_BANNER = re.compile(r"^WARNING: All log messages before absl|cudart_stub\.cc|cuda_platform\.cc|cpu_feature_guard")
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _tf_config(ports: list[int], index: int) -> str:
+    workers = [f"127.0.0.1:{p}" for p in ports]
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+
+
+def _env(ports: list[int], index: int, base: dict | None = None) -> dict:
+    env = {k: v for k, v in (base or os.environ).items() if k not in ("TF_CONFIG", "TF_CPP_MIN_LOG_LEVEL")}
+    env.setdefault("PYTHONPATH", str(REPO))
+    return {**env, "TF_CONFIG": _tf_config(ports, index)}
+
+
+def _start(tmp_path: Path, out: Path, args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kerasreg.train", *args, "--out", str(out)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(processes: list[subprocess.Popen], timeout: float = 120) -> list[tuple[int, str, list[str]]]:
+    """Each process's exit code, stdout, and stderr lines but TensorFlow's banner."""
+    results = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=timeout)
+            lines = [line for line in err.splitlines() if line.strip() and not _BANNER.search(line)]
+            results.append((process.returncode, out, lines))
+    finally:
+        for process in processes:
+            process.kill()
+    return results
+
+
+def _cluster(tmp_path: Path, out: Path, extra: list[list[str]] = ([], []), envs=(None, None), peer_timeout=20):
+    ports = _free_ports(2)
+    args = [*ARGS, "--peer-timeout", str(peer_timeout)]
+    processes = [_start(tmp_path, out, [*args, *extra[i]], _env(ports, i, envs[i])) for i in range(2)]
+    return _finish(processes), ports
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alone", [0, 1])
+def test_a_peer_that_never_comes_ends_the_wait_with_one_line_and_exit_3(tmp_path, alone):
+    ports = _free_ports(2)
+    started = time.monotonic()
+    process = _start(tmp_path, tmp_path / "run", [*ARGS, "--peer-timeout", "3"], _env(ports, alone))
+    [(code, _, lines)] = _finish([process], timeout=60)
+    waited = time.monotonic() - started
+    other = 1 - alone
+    backups = tmp_path / "run" / files.BACKUP if alone == 0 else worker_dir(tmp_path / "run", 1) / files.BACKUP
+    assert code == 3, lines
+    assert lines == [
+        f"python -m kerasreg.train: error: worker {other} (127.0.0.1:{ports[other]}) did not join the cluster within "
+        f"3 s; this worker's backups are in {backups}; "
+        "rerun the same command on every worker to resume."
+    ]
+    assert waited < 3 + 25  # TensorFlow's start, the timeout, its 5 s of grace for the leader to answer
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_for_a_peer_is_honoured_at_once(tmp_path):
+    ports = _free_ports(2)
+    process = _start(tmp_path, tmp_path / "run", [*ARGS, "--peer-timeout", "100"], _env(ports, 0))
+    time.sleep(8)  # TensorFlow has started and waits for worker 1, in C++, holding the GIL
+    assert process.poll() is None
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    [(code, _, lines)] = _finish([process], timeout=30)
+    assert time.monotonic() - sent < 5
+    assert code == 130
+    assert lines == [
+        f"python -m kerasreg.train: interrupted; this worker's backups are in {tmp_path / 'run' / files.BACKUP}; "
+        "rerun the same command on every worker to resume"
+    ]
+
+
+@pytest.mark.slow
+def test_options_that_differ_stop_every_worker_before_anything_is_written(tmp_path):
+    (first, second), _ = _cluster(tmp_path, tmp_path / "run", extra=[[], ["--seed", "1", "--l2", "0.1"]])
+    line = (
+        "python -m kerasreg.train: error: the workers' options differ: l2 (worker 0: 0.01, worker 1: 0.1); seed "
+        "(worker 0: 0, worker 1: 1). Give every worker the same options; nothing was written."
+    )
+    assert (first[0], first[2]) == (2, [line])
+    assert (second[0], second[2]) == (2, [line])
+    assert not (tmp_path / "run").exists() and not worker_dir(tmp_path / "run", 1).exists()
+
+
+def _image_folder(root: Path, moved: int) -> Path:
+    """Two classes of 12 tiny PNGs each; `moved` images of class a filed under b instead."""
+    from PIL import Image
+
+    for i in range(24):
+        label = "a" if i < 12 - moved else "b"
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.new("L", (8, 8), color=(i * 10) % 256).save(root / label / f"{i:02d}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_data_that_differs_between_machines_is_refused_by_every_worker(tmp_path):
+    folders = [_image_folder(tmp_path / "data0", 0), _image_folder(tmp_path / "data1", 1)]
+    args = [["--dataset", "folder", "--data-dir", str(folders[i]), "--test-split", "0.25"] for i in range(2)]
+    (first, second), _ = _cluster(tmp_path, tmp_path / "run", extra=args)
+    for code, _, lines in (first, second):
+        assert code == 2, lines
+        assert len(lines) == 1 and lines[0].startswith("python -m kerasreg.train: error: the workers' datasets differ:")
+        assert "labels_sha256 (worker 0: " in lines[0] and "the same files on each machine" in lines[0]
+    assert first[2] == second[2]
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_start_stops_the_others_with_its_reason(tmp_path):
+    finished = tmp_path / "run"
+    finished.mkdir()
+    files.write_json(finished / files.METRICS, {"accuracy": 1.0})  # worker 0's --out holds a finished run
+    (first, second), ports = _cluster(tmp_path, finished)
+    why = f"{finished} already holds a finished run; choose another --out or delete it."
+    assert (first[0], first[2]) == (2, [f"python -m kerasreg.train: error: {why}"])
+    assert (second[0], second[2]) == (
+        2,
+        [f"python -m kerasreg.train: error: worker 0 (127.0.0.1:{ports[0]}) cannot start: {why}"],
+    )
+
+
+def test_the_resume_point_is_the_newest_commit_every_worker_holds():
+    from kerasreg.errors import KerasregError
+    from kerasreg.training.agreement import START, resume_point
+
+    assert resume_point([[(3, False), (2, False)], [(2, False), (1, False)]]) == (2, False)
+    assert resume_point([[(8, True), (8, False)], [(8, False), (7, False)]]) == (8, False)
+    assert resume_point([[(8, True), (8, False)], [(8, True), (8, False)]]) == (8, True)
+    assert resume_point([[(3, False)], []]) == START  # a worker with none (killed before its first commit)
+    with pytest.raises(KerasregError) as refused:
+        resume_point([[(9, False), (8, False)], [(4, False)]])
+    assert str(refused.value) == (
+        "the workers' backups share no epoch (worker 0: epochs 8, 9; worker 1: epochs 4): they cannot be resumed "
+        "together; rerun every worker with --restart to discard it and start over."
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "said"),
+    [  # TensorFlow 2.21's own words, as measured on 127.0.0.1
+        (
+            "DeadlineExceededError",
+            "Barrier timed out. Id: [Init]Wait_for_all_tasks_to_register::0. ... Some timed out task names:\n"
+            "/job:worker/replica:0/task:1\n",
+            "worker 1 (127.0.0.1:1001) did not join the cluster within 7 s",
+        ),
+        (
+            "UnavailableError",
+            "Collective ops is aborted by: failed to connect to all addresses ... Additional GRPC error information "
+            "from remote target /job:worker/replica:0/task:1 while calling /tensorflow.WorkerService/RecvBuf",
+            "worker 1 (127.0.0.1:1001) was lost: its process ended or its machine cannot be reached",
+        ),
+        (
+            "UnavailableError",
+            "Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are unhealthy "
+            "(stopped sending heartbeats):\n/job:worker/replica:0/task:1",
+            "worker 1 (127.0.0.1:1001) stopped answering (no heartbeat for 7 s)",
+        ),
+    ],
+)
+def test_what_tensorflow_raises_for_a_peer_becomes_one_line_naming_it(kind, text, said):
+    from kerasreg.distribution.cluster import is_peer_failure, peer_lost
+
+    error = type(kind, (Exception,), {"__module__": "tensorflow.python.framework.errors_impl"})(text)
+    assert is_peer_failure(error) and not is_peer_failure(ValueError(text))
+    line = str(peer_lost(error, _tf_config([1000, 1001], 0), 7, "run/backup"))
+    assert line == f"{said}; this worker's backups are in run/backup; rerun the same command on every worker to resume."
+
+
+def test_a_cluster_backup_keeps_the_commit_before_the_latest_and_restores_either(tmp_path):
+    import numpy as np
+
+    from kerasreg.model import build_model
+    from kerasreg.training.backup import EpochBackup, committed
+
+    model = build_model((8, 8, 1), 10, "multiclass")
+    model.compile(optimizer="adam")
+    model.optimizer.build(model.trainable_variables)
+    backup = EpochBackup(tmp_path, keep=2)
+    weights = {}
+    for epoch in (1, 2, 3):
+        model.set_weights([w + 1 for w in model.get_weights()])
+        weights[epoch] = model.get_weights()
+        backup.save(model, epoch)
+    assert [(e, f) for _, e, f in committed(tmp_path)] == [(3, False), (2, False)]
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["epoch-00002.npz", "epoch-00003.npz"]
+    model.stop_training = True  # early stopping's decision is part of the commit
+    backup.save(model, 3, finished=True)
+    assert [(e, f) for _, e, f in committed(tmp_path)] == [(3, True), (3, False)]
+    fresh = EpochBackup(tmp_path, keep=2)
+    assert fresh.restore(model, at=(3, False)) == 3 and not fresh.stopped
+    np.testing.assert_array_equal(model.get_weights()[0], weights[3][0])
+    assert fresh.restore(model, at=(3, True)) == 3 and fresh.stopped and fresh.finished
+    assert EpochBackup(tmp_path, keep=2).restore(model, at=(0, False)) == 0  # the agreed start: nothing restored
+
+
+# The kill-point sweep: where the run is interrupted, as (module, function, condition over the call's args).
+KILL_POINTS = {
+    # As epoch 3 (0-based) begins, every worker having committed epochs 1..3.
+    "mid-epoch": ("kerasreg.training.compiled_epoch", "CompiledEpoch.run_epoch", "args[2] == 3"),
+    # After epoch 3's last step, before this worker commits it; the other commits it: backups one epoch apart.
+    "between commits": ("kerasreg.training.backup", "EpochBackup.save", "args[2] == 3 and not kwargs"),
+}
+SWEEP = [(point, worker, sig) for point in KILL_POINTS for worker in (0, 1) for sig in ("SIGKILL", "SIGINT")]
+
+
+@pytest.fixture(scope="module")
+def left_alone(tmp_path_factory):
+    """An uninterrupted cluster run: its weights digest and history.csv are what every resumed run must end with."""
+    tmp_path = tmp_path_factory.mktemp("alone")
+    results, _ = _cluster(tmp_path, tmp_path / "run")
+    assert [code for code, _, _ in results] == [0, 0], results
+    digests = {_digest(out) for _, out, _ in results}
+    assert len(digests) == 1
+    return digests.pop(), (tmp_path / "run" / files.HISTORY).read_bytes()
+
+
+def _digest(stdout: str) -> str:
+    return re.search(r"weights sha256 (\w+)", stdout).group(1)
+
+
+TABLE: list[str] = []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("point", "victim", "sig"), SWEEP)
+def test_a_cluster_run_interrupted_anywhere_resumes_to_the_same_weights_and_history(
+    left_alone, tmp_path, point, victim, sig
+):
+    from kill_points import env_killed_at
+
+    digest, history = left_alone
+    out = tmp_path / "run"
+    hooked = env_killed_at(tmp_path / "hook", *KILL_POINTS[point], signal_name=sig)
+    envs = [hooked if i == victim else None for i in range(2)]
+    interrupted, ports = _cluster(tmp_path, out, envs=envs)
+    codes = [code for code, _, _ in interrupted]
+    survivor = 1 - victim
+    assert codes[victim] == (-signal.SIGKILL if sig == "SIGKILL" else 130), interrupted[victim][2]
+    assert codes[survivor] == 3, interrupted[survivor][2]
+    backups = out / files.BACKUP if survivor == 0 else worker_dir(out, 1) / files.BACKUP
+    assert interrupted[survivor][2] == [
+        f"python -m kerasreg.train: error: worker {victim} (127.0.0.1:{ports[victim]}) was lost: its process ended or "
+        f"its machine cannot be reached; this worker's backups are in {backups}; rerun the same command on every "
+        "worker to resume."
+    ]
+    if sig == "SIGINT":
+        assert interrupted[victim][2][-1].startswith("python -m kerasreg.train: interrupted; this worker's backups")
+    dirs = [out, worker_dir(out, 1)]
+    latest = [json.loads((dirs[i] / files.BACKUP / "latest.json").read_text())["epoch"] for i in range(2)]
+    # Between commits, the backups are one epoch apart: the case the workers must agree on.
+    assert (latest[victim], latest[survivor]) == ((2, 3) if point == "between commits" else (3, 3))
+
+    resumed = _finish([_start(tmp_path, out, [*ARGS, "--peer-timeout", "20"], _env(ports, i)) for i in range(2)])
+    assert [code for code, _, _ in resumed] == [0, 0], resumed
+    epochs = {int(m.group(1)) for _, stdout, _ in resumed for m in re.finditer(r"(\d+) epochs done", stdout)}
+    same_weights = {_digest(stdout) for _, stdout, _ in resumed} == {digest}
+    identical = same_weights and (out / files.HISTORY).read_bytes() == history
+    row = [point, victim, sig, f"{codes[victim]}, {codes[survivor]}", sorted(epochs), identical]
+    TABLE.append("| " + " | ".join(str(cell) for cell in row) + " |")
+    header = "| kill point | worker | signal | exit codes (victim, survivor) | resumed at epoch | identical |"
+    print("\n".join(["", header, *TABLE]))
+    assert epochs == {2 if point == "between commits" else 3}  # one agreed epoch: the newest both hold
+    assert identical
+    assert not worker_dir(out, 1).exists()  # the other worker's temporary backup went with the finished run
+
+
+@pytest.mark.slow
+def test_a_cluster_run_killed_during_its_l2_search_searches_again_to_the_same_result(tmp_path):
+    from kill_points import env_killed_at
+
+    auto = ARGS[:-2]  # without --l2: the default, auto, a search and then the refit
+    ports = _free_ports(2)
+    alone = _finish([_start(tmp_path, tmp_path / "alone", auto, _env(ports, i)) for i in range(2)])
+    assert [code for code, _, _ in alone] == [0, 0], alone
+    # Worker 1 dies as the search's third strength (l2 = 1) begins: each worker checkpointed the search on its own.
+    hooked = env_killed_at(tmp_path / "hook", "kerasreg.l2_search.path", "_train_point", "args[3] == 1.0")
+    ports = _free_ports(2)
+    envs = [_env(ports, 0), _env(ports, 1, hooked)]
+    killed = _finish([_start(tmp_path, tmp_path / "run", auto, envs[i]) for i in range(2)])
+    assert [code for code, _, _ in killed] == [3, -signal.SIGKILL], killed
+    resumed = _finish([_start(tmp_path, tmp_path / "run", auto, _env(ports, i)) for i in range(2)])
+    assert [code for code, _, _ in resumed] == [0, 0], resumed
+    assert {_digest(out) for _, out, _ in resumed} == {_digest(out) for _, out, _ in alone}
+    assert (tmp_path / "run" / files.HISTORY).read_bytes() == (tmp_path / "alone" / files.HISTORY).read_bytes()
