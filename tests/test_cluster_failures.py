@@ -331,3 +331,30 @@ def test_a_cluster_run_killed_during_its_l2_search_searches_again_to_the_same_re
     assert [code for code, _, _ in resumed] == [0, 0], resumed
     assert {_digest(out) for _, out, _ in resumed} == {_digest(out) for _, out, _ in alone}
     assert (tmp_path / "run" / files.HISTORY).read_bytes() == (tmp_path / "alone" / files.HISTORY).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_peer_that_stops_answering_ends_the_survivor_within_the_timeout(tmp_path):
+    from kill_points import env_killed_at
+
+    # Worker 1 freezes (SIGSTOP: a hung process, a cut network) as epoch 4 begins; its process stays.
+    hooked = env_killed_at(tmp_path / "hook", *KILL_POINTS["mid-epoch"], signal_name="SIGSTOP")
+    ports = _free_ports(2)
+    args = [*ARGS, "--peer-timeout", "4"]
+    frozen = _start(tmp_path, tmp_path / "run", args, _env(ports, 1, hooked))
+    survivor = _start(tmp_path, tmp_path / "run", args, _env(ports, 0))
+    try:
+        [(code, _, lines)] = _finish([survivor], timeout=90)
+    finally:
+        frozen.kill()  # its training child dies with it (PR_SET_PDEATHSIG)
+    assert code == 3, lines
+    assert len(lines) == 1
+    said = re.fullmatch(
+        rf"python -m kerasreg\.train: error: worker 1 \(127\.0\.0\.1:{ports[1]}\) (.*); this worker's backups are in "
+        rf"{re.escape(str(tmp_path / 'run' / files.BACKUP))}; rerun the same command on every worker to resume\.",
+        lines[0],
+    )
+    print(lines[0])
+    # Whichever of TensorFlow's two clocks runs out first: the heartbeat or the collective's own timeout.
+    assert said and said.group(1) in ("stopped answering (no heartbeat for 4 s)", "did not answer within 4 s"), lines
+    assert json.loads((tmp_path / "run" / files.BACKUP / "latest.json").read_text())["epoch"] == 3  # resumable
