@@ -235,6 +235,14 @@ def test_a_cluster_backup_keeps_the_commit_before_the_latest_and_restores_either
     model.stop_training = True  # early stopping's decision is part of the commit
     backup.save(model, 3, finished=True)
     assert [(e, f) for _, e, f in committed(tmp_path)] == [(3, True), (3, False)]
+    # A rollback: resumed at the previous commit (epoch 2), the run commits epoch 3 again; epoch 2 stays whole.
+    rolled_back = EpochBackup(tmp_path / "rollback", keep=2)
+    for epoch in (2, 3):
+        rolled_back.save(model, epoch)
+    rolled_back.restore(model, at=(2, False))
+    rolled_back.save(model, 3)
+    assert [(e, f) for _, e, f in committed(tmp_path / "rollback")] == [(3, False), (2, False)]
+    assert EpochBackup(tmp_path / "rollback", keep=2).restore(model, at=(2, False)) == 2  # its file is still there
     fresh = EpochBackup(tmp_path, keep=2)
     assert fresh.restore(model, at=(3, False)) == 3 and not fresh.stopped
     np.testing.assert_array_equal(model.get_weights()[0], weights[3][0])

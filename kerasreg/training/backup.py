@@ -159,11 +159,13 @@ class EpochBackup(keras.callbacks.Callback):
             "callbacks": callbacks,
         }
         kept = {name}
-        if self.keep > 1 and (self.backup_dir / LATEST).is_file():
-            previous = json.loads((self.backup_dir / LATEST).read_text())
-            if previous.get("weights") != name:  # the final commit of a finished epoch replaces its file
-                files.write_json(self.backup_dir / PREVIOUS, previous)
-                kept.add(previous.get("weights"))
+        if self.keep > 1:
+            if (self.backup_dir / LATEST).is_file():
+                latest = json.loads((self.backup_dir / LATEST).read_text())
+                if latest.get("weights") != name:  # else: this epoch committed again (after a rollback)
+                    files.write_json(self.backup_dir / PREVIOUS, latest)
+            if (self.backup_dir / PREVIOUS).is_file():
+                kept.add(json.loads((self.backup_dir / PREVIOUS).read_text()).get("weights"))
         files.write_json(self.backup_dir / LATEST, record)
         for old in self.backup_dir.glob("epoch-*.npz"):
             if old.name not in kept:
