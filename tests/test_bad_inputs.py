@@ -591,14 +591,16 @@ HTTP_ROWS = [
         "/v2/models/digits/infer",
         _tensor(datatype="BYTES"),
         400,
-        "\"datatype\" 'BYTES' is not supported; send UINT8 pixel values.",
+        "\"datatype\" 'BYTES' is not supported; send UINT8 pixel values (or UINT16, UINT32, UINT64, INT8, INT16, "
+        "INT32, INT64, FP16, FP32, FP64).",
     ),
     (
         "POST",
         "/v2/models/digits/infer",
         _tensor(datatype={"a": 1}),
         400,
-        "\"datatype\" {'a': 1} is not supported; send UINT8 pixel values.",
+        "\"datatype\" {'a': 1} is not supported; send UINT8 pixel values (or UINT16, UINT32, UINT64, INT8, INT16, "
+        "INT32, INT64, FP16, FP32, FP64).",
     ),
     (
         "POST",

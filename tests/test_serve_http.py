@@ -88,6 +88,9 @@ def test_versioned_paths(server, digits, expected):
     assert server.get("/v2").json()["name"] == "serve"
 
 
+SEND_PIXELS = "send UINT8 pixel values (or UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64)."
+
+
 def test_v2_infer(server, digits, expected):
     images = digits.test_images[:4]
     body = {
@@ -164,7 +167,7 @@ def test_v2_infer(server, digits, expected):
             "/v2/models/digits/infer",
             {"json": {"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}},
             400,
-            {"error": "\"datatype\" 'BYTES' is not supported; send UINT8 pixel values."},
+            {"error": "\"datatype\" 'BYTES' is not supported; " + SEND_PIXELS},
         ),
         (
             "post",
@@ -199,7 +202,7 @@ def test_v2_infer(server, digits, expected):
             "/v2/models/digits/infer",
             {"json": {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": ["UINT8"], "data": [0] * 64}]}},
             400,
-            {"error": "\"datatype\" ['UINT8'] is not supported; send UINT8 pixel values."},
+            {"error": "\"datatype\" ['UINT8'] is not supported; " + SEND_PIXELS},
         ),
         (
             "post",
