@@ -192,10 +192,10 @@ class HttpApp:
         protocol = OTHER
         try:
             endpoint, protocol, request.path_params = self.router.match(request.method, request.path)
-            encoding = request.headers.get("content-encoding", "identity").strip().lower()
-            if request.body and encoding != "identity":
+            encoding = request.headers.get("content-encoding") if request.body else None
+            if encoding is not None and encoding.strip().lower() != "identity":
                 raise UnsupportedMediaType(
-                    f"Content-Encoding {encoding[:40]!r} is not taken; send the body uncompressed."
+                    f"Content-Encoding {encoding.strip().lower()[:40]!r} is not taken; send the body uncompressed."
                 )
             response = await endpoint(self.plane, request)
         except Exception as e:  # noqa: BLE001 - every failure becomes a response; error_response logs the unexpected

@@ -1,8 +1,10 @@
 """A cluster's workers: what they exchange, and the one line when one is lost.
 
 TensorFlow's own settings bound every wait (kerasreg/distribution/coordination.py,
-no timer of ours). What they raise (UnavailableError when a peer's process is gone, DeadlineExceededError past a
-timeout) names the task in its text; `peer_lost` turns it into one line, exit 3.
+no timer of ours). What they raise (UnavailableError when a peer's process is gone,
+DeadlineExceededError past a timeout) names the task in its text; `peer_lost` turns
+it into one line, exit 3. The exchange rides on the strategy's own collectives, so it
+shares their timeout and their failures.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ def _index(job: str, task: int, has_chief: bool) -> int:
 def exchange(choice: StrategyChoice, value: Any) -> list:
     """Every worker's `value` (anything JSON can hold), in worker order: the same call must run on every worker.
 
-    Two all-gathers over the strategy's own collectives (the lengths, then the bytes), so they share its
-    timeout and its failures.
+    Two all-gathers: the lengths, then the bytes padded to the longest.
     """
     import numpy as np
 
