@@ -218,7 +218,7 @@ class TrainConfig:
         choices=COLLECTIVE_CHOICES,
         group=DISTRIBUTION,
     )
-    # TensorFlow's own settings carry it (kerasreg/distribution/cluster.py): the coordination service's
+    # TensorFlow's own settings carry it (kerasreg/distribution/coordination.py): the coordination service's
     # registration barrier and heartbeat, and each collective's timeout.
     peer_timeout: float = option(
         120.0,

@@ -22,8 +22,8 @@ from kerasreg.distribution.strategy import StrategyChoice
 from kerasreg.errors import RESTART, KerasregError
 
 # Options that may differ between workers: the data's folder and the GPUs are the machine's own; how often
-# to back up is the chief's to decide; how long to wait does not change what is trained.
-NOT_COMPARED_ACROSS_WORKERS = ("data_dir", "devices", "backup_interval", "peer_timeout")
+# to back up is the chief's to decide; how long to wait and what is printed do not change what is trained.
+NOT_COMPARED_ACROSS_WORKERS = ("data_dir", "devices", "backup_interval", "peer_timeout", "print_cost_every")
 START = (0, False)  # the epoch every worker holds: none trained
 
 
