@@ -43,6 +43,9 @@ the course's train_catvnoncat.h5 and test_catvnoncat.h5; digits is bundled offli
 interrupted runs: rerun the same command and it resumes after the last backup; the
 run directory is checked first (config.json, history.csv and the backup must agree,
 and with the options given), and one process at a time may train into an --out.
+clusters (TF_CONFIG): rerun the same command on every worker; the workers resume from
+the newest epoch all of them backed up. Exit 3 means a peer did not join, stopped
+answering or died (--peer-timeout); the run is resumable.
 diverged runs: when the training objective becomes nan or infinite (too large a
 --learning-rate or --l2), the run stops with an error and keeps no backup, so a
 rerun with a smaller value starts clean.
