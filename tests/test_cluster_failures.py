@@ -215,6 +215,18 @@ def test_what_tensorflow_raises_for_a_peer_becomes_one_line_naming_it(kind, text
     assert line == f"{said}; this worker's backups are in run/backup; rerun the same command on every worker to resume."
 
 
+def test_a_timeout_that_names_no_task_names_the_workers_it_can_be():
+    from kerasreg.distribution.cluster import peer_lost
+
+    # A collective's own timeout, measured under load: its text names no task.
+    kind = type("DeadlineExceededError", (Exception,), {"__module__": "tensorflow.python.framework.errors_impl"})
+    error = kind("Collective ops is aborted by: Deadline Exceeded [[{{node allgather/CollectiveGatherV2}}]]")
+    two = str(peer_lost(error, _tf_config([1000, 1001], 1), 4, "b"))
+    assert two.startswith("worker 0 (127.0.0.1:1000) did not answer within 4 s; ")
+    three = str(peer_lost(error, _tf_config([1000, 1001, 1002], 0), 4, "b"))
+    assert three.startswith("one of worker 1 (127.0.0.1:1001), worker 2 (127.0.0.1:1002) did not answer within 4 s; ")
+
+
 def test_a_cluster_backup_keeps_the_commit_before_the_latest_and_restores_either(tmp_path):
     import numpy as np
 

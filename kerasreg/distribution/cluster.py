@@ -33,12 +33,16 @@ def peer_lost(error: BaseException, tf_config: str, peer_timeout: float, backups
     has_chief = bool(cluster["cluster"].get("chief"))
     me = _index(cluster["type"], cluster["index"], has_chief)
     text = str(error)
-    who = "a peer"
-    for job, task in _TASK.findall(text):
-        index = _index(job, int(task), has_chief)
-        if index != me and index < len(cluster["peers"]):
-            who = f"worker {index} ({cluster['peers'][index]})"
-            break
+    others = [i for i in range(len(cluster["peers"])) if i != me]
+    named = [_index(job, int(task), has_chief) for job, task in _TASK.findall(text)]
+    # A collective's own timeout names no task: with one other worker, it is that one.
+    suspects = [i for i in named if i in others][:1] or others
+    if len(suspects) == 1:
+        who = f"worker {suspects[0]} ({cluster['peers'][suspects[0]]})"
+    elif suspects:
+        who = "one of " + ", ".join(f"worker {i} ({cluster['peers'][i]})" for i in suspects)
+    else:
+        who = "a peer"
     if "stopped sending heartbeats" in text:
         what = f"stopped answering (no heartbeat for {peer_timeout:g} s)"
     elif "register" in text.lower() and type(error).__name__ == "DeadlineExceededError":
