@@ -4,7 +4,8 @@ This module is the artifact contract: the file names of an export, its tensors'
 names, and the metadata keys it carries: what `python -m export` writes and what
 `serve` reads. Beside it, `contract.extras` reads which extra each command needs
 (and the version) from the installed metadata, and `contract.pixels` turns an image
-file into the pixels a model takes, the same way for training and for serving.
+file into the pixels a model takes, the same way for training and for serving;
+`contract.processes` ties a child process's life to its parent's.
 
 Why a package of its own: serve may import neither kerasreg nor export, and kerasreg
 may not import serve, so what they share cannot live in any of them. It imports

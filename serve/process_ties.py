@@ -6,7 +6,7 @@
   SO_REUSEPORT, so without this a second server on the same port started without
   error and the kernel split the traffic between the two.
 - Each worker asks the kernel for SIGTERM when its main process dies (Linux's
-  PR_SET_PDEATHSIG): after a `kill -9` of the main process its workers stop too,
+  PR_SET_PDEATHSIG, contract/processes.py): after a `kill -9` of the main process its workers stop too,
   instead of serving on, owned by init.
 - The metrics folder of a server whose main process was killed is removed by the next
   server that starts (its name carries the main process's id).
@@ -14,14 +14,11 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
 import shutil
-import signal
 import socket
-import sys
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -29,7 +26,6 @@ from typing import IO
 from serve.errors import ServeError
 
 METRICS_PREFIX = "kerasreg-metrics-"
-_PR_SET_PDEATHSIG = 1
 
 
 def claim_port(host: str, port: int, flag: str = "--port") -> IO | None:
@@ -74,16 +70,6 @@ def _refuse_other_listeners(host: str, port: int, lock: IO, flag: str) -> None:
         raise ServeError(f"cannot listen on {host}:{port} ({e.strerror}); choose another {flag} or --host.") from None
     finally:
         probe.close()
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """In a worker: SIGTERM when the main process dies (Linux); exit now if it is already gone."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent_pid:  # it died before the request took effect
-        os._exit(0)
 
 
 def metrics_folder() -> str:

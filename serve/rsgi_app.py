@@ -75,7 +75,7 @@ class RsgiApp:
 
     def __init__(self, options: AdapterOptions):
         if options.main_pid is not None:
-            from serve.process_ties import die_with_parent
+            from contract.processes import die_with_parent
 
             die_with_parent(options.main_pid)  # first thing in the worker: a kill -9 of the main process ends it too
         self.options = options

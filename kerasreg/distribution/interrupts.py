@@ -15,15 +15,15 @@ trains in a forked child, and the parent (which never loads TensorFlow) watches:
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
 import threading
 import time
 
+from contract.processes import die_with_parent
+
 GRACE = 1.0  # seconds the child has to end itself after Ctrl-C
-_PR_SET_PDEATHSIG = 1
 
 
 def supervise(line: str) -> int | None:
@@ -39,7 +39,7 @@ def supervise(line: str) -> int | None:
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        _die_with(parent)
+        die_with_parent(parent, signal.SIGKILL, exit_code=1)
         _exit_on_interrupt(line)
         return None
     return _wait(child, line)
@@ -78,16 +78,6 @@ def _wait(child: int, line: str) -> int:
         print(line, file=sys.stderr, flush=True)
         return 130
     return code
-
-
-def _die_with(parent: int) -> None:
-    """Ask the kernel for SIGKILL when the parent dies (Linux); a no-op elsewhere."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request took
-        os._exit(1)
 
 
 def _exit_on_interrupt(line: str) -> None:
