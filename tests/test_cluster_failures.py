@@ -11,13 +11,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from local_cluster import free_ports, tf_config
 
 from kerasreg.run_directory import files
 from kerasreg.run_directory.resume import worker_dir
@@ -28,25 +28,10 @@ ARGS = ["--dataset", "digits", "--epochs", "8", "--batch-size", "128", "--backup
 _BANNER = re.compile(r"^WARNING: All log messages before absl|cudart_stub\.cc|cuda_platform\.cc|cpu_feature_guard")
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _tf_config(ports: list[int], index: int) -> str:
-    workers = [f"127.0.0.1:{p}" for p in ports]
-    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-
-
 def _env(ports: list[int], index: int, base: dict | None = None) -> dict:
     env = {k: v for k, v in (base or os.environ).items() if k not in ("TF_CONFIG", "TF_CPP_MIN_LOG_LEVEL")}
     env.setdefault("PYTHONPATH", str(REPO))
-    return {**env, "TF_CONFIG": _tf_config(ports, index)}
+    return {**env, "TF_CONFIG": tf_config(ports, index)}
 
 
 def _start(tmp_path: Path, out: Path, args: list[str], env: dict) -> subprocess.Popen:
@@ -75,7 +60,7 @@ def _finish(processes: list[subprocess.Popen], timeout: float = 120) -> list[tup
 
 
 def _cluster(tmp_path: Path, out: Path, extra: list[list[str]] = ([], []), envs=(None, None), peer_timeout=20):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     args = [*ARGS, "--peer-timeout", str(peer_timeout)]
     processes = [_start(tmp_path, out, [*args, *extra[i]], _env(ports, i, envs[i])) for i in range(2)]
     return _finish(processes), ports
@@ -84,7 +69,7 @@ def _cluster(tmp_path: Path, out: Path, extra: list[list[str]] = ([], []), envs=
 @pytest.mark.slow
 @pytest.mark.parametrize("alone", [0, 1])
 def test_a_peer_that_never_comes_ends_the_wait_with_one_line_and_exit_3(tmp_path, alone):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     started = time.monotonic()
     process = _start(tmp_path, tmp_path / "run", [*ARGS, "--peer-timeout", "3"], _env(ports, alone))
     [(code, _, lines)] = _finish([process], timeout=60)
@@ -103,7 +88,7 @@ def test_a_peer_that_never_comes_ends_the_wait_with_one_line_and_exit_3(tmp_path
 
 @pytest.mark.slow
 def test_ctrl_c_while_waiting_for_a_peer_is_honoured_at_once(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     process = _start(tmp_path, tmp_path / "run", [*ARGS, "--peer-timeout", "100"], _env(ports, 0))
     time.sleep(8)  # TensorFlow has started and waits for worker 1, in C++, holding the GIL
     assert process.poll() is None
@@ -211,7 +196,7 @@ def test_what_tensorflow_raises_for_a_peer_becomes_one_line_naming_it(kind, text
 
     error = type(kind, (Exception,), {"__module__": "tensorflow.python.framework.errors_impl"})(text)
     assert is_peer_failure(error) and not is_peer_failure(ValueError(text))
-    line = str(peer_lost(error, _tf_config([1000, 1001], 0), 7, "run/backup"))
+    line = str(peer_lost(error, tf_config([1000, 1001], 0), 7, "run/backup"))
     assert line == f"{said}; this worker's backups are in run/backup; rerun the same command on every worker to resume."
 
 
@@ -221,9 +206,9 @@ def test_a_timeout_that_names_no_task_names_the_workers_it_can_be():
     # A collective's own timeout, measured under load: its text names no task.
     kind = type("DeadlineExceededError", (Exception,), {"__module__": "tensorflow.python.framework.errors_impl"})
     error = kind("Collective ops is aborted by: Deadline Exceeded [[{{node allgather/CollectiveGatherV2}}]]")
-    two = str(peer_lost(error, _tf_config([1000, 1001], 1), 4, "b"))
+    two = str(peer_lost(error, tf_config([1000, 1001], 1), 4, "b"))
     assert two.startswith("worker 0 (127.0.0.1:1000) did not answer within 4 s; ")
-    three = str(peer_lost(error, _tf_config([1000, 1001, 1002], 0), 4, "b"))
+    three = str(peer_lost(error, tf_config([1000, 1001, 1002], 0), 4, "b"))
     assert three.startswith("one of worker 1 (127.0.0.1:1001), worker 2 (127.0.0.1:1002) did not answer within 4 s; ")
 
 
@@ -338,12 +323,12 @@ def test_a_cluster_run_killed_during_its_l2_search_searches_again_to_the_same_re
     from kill_points import env_killed_at
 
     auto = ARGS[:-2]  # without --l2: the default, auto, a search and then the refit
-    ports = _free_ports(2)
+    ports = free_ports(2)
     alone = _finish([_start(tmp_path, tmp_path / "alone", auto, _env(ports, i)) for i in range(2)])
     assert [code for code, _, _ in alone] == [0, 0], alone
     # Worker 1 dies as the search's third strength (l2 = 1) begins: each worker checkpointed the search on its own.
     hooked = env_killed_at(tmp_path / "hook", "kerasreg.l2_search.path", "_train_point", "args[3] == 1.0")
-    ports = _free_ports(2)
+    ports = free_ports(2)
     envs = [_env(ports, 0), _env(ports, 1, hooked)]
     killed = _finish([_start(tmp_path, tmp_path / "run", auto, envs[i]) for i in range(2)])
     assert [code for code, _, _ in killed] == [3, -signal.SIGKILL], killed
@@ -359,7 +344,7 @@ def test_a_peer_that_stops_answering_ends_the_survivor_within_the_timeout(tmp_pa
 
     # Worker 1 freezes (SIGSTOP: a hung process, a cut network) as epoch 4 begins; its process stays.
     hooked = env_killed_at(tmp_path / "hook", *KILL_POINTS["mid-epoch"], signal_name="SIGSTOP")
-    ports = _free_ports(2)
+    ports = free_ports(2)
     args = [*ARGS, "--peer-timeout", "4"]
     frozen = _start(tmp_path, tmp_path / "run", args, _env(ports, 1, hooked))
     survivor = _start(tmp_path, tmp_path / "run", args, _env(ports, 0))

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from local_cluster import free_ports, tf_config
 
 from kerasreg.config import TrainConfig
 from kerasreg.distribution.strategy import build_strategy, plan_strategy
@@ -24,14 +24,8 @@ from kerasreg.training.pipeline import train_and_evaluate
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _tf_config(ports, index):
-    return json.dumps(
-        {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
-    )
-
-
 def test_plan_with_tf_config_is_multi_worker():
-    plan = plan_strategy(_tf_config([1, 2], 1), gpus=[], collective="ring")
+    plan = plan_strategy(tf_config([1, 2], 1), gpus=[], collective="ring")
     assert (plan.kind, plan.is_chief, plan.worker_index, plan.num_workers, plan.collective) == (
         "multi_worker",
         False,
@@ -39,7 +33,7 @@ def test_plan_with_tf_config_is_multi_worker():
         2,
         "ring",
     )
-    assert plan_strategy(_tf_config([1, 2], 0), gpus=[]).is_chief
+    assert plan_strategy(tf_config([1, 2], 0), gpus=[]).is_chief
     with_chief = json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}})
     assert not plan_strategy(with_chief, gpus=[]).is_chief
 
@@ -92,16 +86,6 @@ def test_mirrored_matches_default_strategy_on_real_mnist(real_data, tmp_path, tw
     assert abs(mirrored["accuracy"] - single["accuracy"]) <= 0.01
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     return {**env, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
@@ -124,13 +108,13 @@ TRAIN = [
 
 @pytest.mark.slow
 def test_two_workers_train_in_sync(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     run = tmp_path / "mw"
     started = time.monotonic()
     workers = [
         subprocess.Popen(
             [*TRAIN, "--out", str(run)],
-            env=_env(TF_CONFIG=_tf_config(ports, i)),
+            env=_env(TF_CONFIG=tf_config(ports, i)),
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
