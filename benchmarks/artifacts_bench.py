@@ -17,14 +17,13 @@ import importlib.metadata
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import median  # noqa: E402
+from benchmarks.measure import median_seconds  # noqa: E402
 
 BATCH = 1024
 ROUNDS = 200  # single-image calls timed per artifact; batches: ROUNDS // 20
@@ -78,18 +77,6 @@ def installed_mb(*distributions: str) -> float:
 def folder_bytes(path: Path) -> int:
     """Bytes of a file, or of every file under a folder."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-
-
-def timed(fn, rounds: int) -> float:
-    """Median seconds of `rounds` calls, after a few to warm up."""
-    for _ in range(5):
-        fn()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return median(samples)
 
 
 def python_runners(export: Path) -> dict:
@@ -172,8 +159,8 @@ def run(run_dir: Path, export: Path, images: np.ndarray, labels: np.ndarray) -> 
     rows, measured = [], {}
     for name, fn in python_runners(export).items():
         probabilities = fn(images)
-        single = timed(lambda fn=fn: fn(images[:1]), ROUNDS)
-        whole = timed(lambda fn=fn: fn(batch), ROUNDS // 20)
+        single = median_seconds(lambda fn=fn: fn(images[:1]), ROUNDS, warmup=5)
+        whole = median_seconds(lambda fn=fn: fn(batch), ROUNDS // 20, warmup=5)
         measured[name] = (single, whole, probabilities)
     with tempfile.TemporaryDirectory() as work:
         measured.update(c_results(export, images, Path(work)))

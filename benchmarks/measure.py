@@ -24,6 +24,18 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
+def median_seconds(fn, calls: int, warmup: int) -> float:
+    """The median seconds of `calls` calls of `fn`, after `warmup` calls not counted."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return median(samples)
+
+
 @dataclass
 class Target:
     """One line of the Performance table: a figure, its baseline in the same run, and the target."""

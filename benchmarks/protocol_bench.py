@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from benchmarks.measure import (  # noqa: E402
     add_data_argument,
     free_port,
     median,
+    median_seconds,
     start_server,
     stop_server,
     wrk,
@@ -103,15 +103,6 @@ def batch_round(http_port: int, grpc_port: int, built: dict) -> dict:
     import grpc
     import httpx
 
-    def timed(send) -> float:
-        send()  # warm-up
-        samples = []
-        for _ in range(REPEATS):
-            started = time.perf_counter()
-            send()
-            samples.append(time.perf_counter() - started)
-        return median(samples)
-
     url = f"http://127.0.0.1:{http_port}/v2/models/bench/infer"
     results = {}
     with httpx.Client(timeout=60) as client:
@@ -121,10 +112,10 @@ def batch_round(http_port: int, grpc_port: int, built: dict) -> dict:
                 response = client.post(url, content=built[f"{kind}_body"], headers=built[kind])
                 assert response.status_code == 200, response.text[:300]
 
-            results[kind] = timed(send)
+            results[kind] = median_seconds(send, REPEATS, warmup=1)
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
-    results["grpc"] = timed(lambda: call(built["grpc_body"], timeout=60))
+    results["grpc"] = median_seconds(lambda: call(built["grpc_body"], timeout=60), REPEATS, warmup=1)
     channel.close()
     return results
 

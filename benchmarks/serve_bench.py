@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from benchmarks.measure import (  # noqa: E402
     Target,
     free_port,
     median,
+    median_seconds,
     run_json,
     start_server,
     stop_server,
@@ -136,17 +136,10 @@ def batch_round(model: Path) -> tuple[float, float]:
     bare = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     images = np.random.default_rng(0).integers(0, 256, (1024, *served.info.input_shape), dtype=np.uint8)
 
-    def timed(fn, n: int = 100) -> float:
-        for _ in range(10):
-            fn()
-        samples = []
-        for _ in range(n):
-            start = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - start)
-        return median(samples)
-
-    return timed(lambda: served.predict(images)), timed(lambda: bare.run(None, {"images": images}))
+    return (
+        median_seconds(lambda: served.predict(images), 100, warmup=10),
+        median_seconds(lambda: bare.run(None, {"images": images}), 100, warmup=10),
+    )
 
 
 def cold_start(export: Path, repeats: int) -> dict:
