@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -124,10 +123,3 @@ def _differences(values: list[dict]) -> list[str]:
 def chief_interval(choice: StrategyChoice):
     """`EpochBackup`'s `agree_every` for a cluster: every worker takes the chief's number of epochs."""
     return lambda mine: int(exchange(choice, mine)[0])
-
-
-def backup_commits(backup_dir: Path) -> list[tuple[int, bool]]:
-    """The (epoch, finished) commits this worker's backup holds."""
-    from kerasreg.training.backup import committed
-
-    return [(epoch, finished) for _, epoch, finished in committed(backup_dir)]

@@ -155,14 +155,14 @@ def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, re
     it goes now, so that no stale commit or search can be agreed on later."""
     from kerasreg.l2_search.choose import CHECKPOINT
     from kerasreg.l2_search.path import finished_search
-    from kerasreg.training.agreement import START, agree, backup_commits
-    from kerasreg.training.backup import drop_commits
+    from kerasreg.training.agreement import START, agree
+    from kerasreg.training.backup import committed, drop_commits
 
     backup = work_dir / files.BACKUP
     commits, searched = [], True
     if refusal is None:
         try:
-            commits = backup_commits(backup)
+            commits = [(epoch, finished) for _, epoch, finished in committed(backup)]
             if config.l2 == L2_AUTO:
                 searched = finished_search(backup / CHECKPOINT) is not None
         except KerasregError as e:
