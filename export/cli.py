@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from export.onnx_convert import DEFAULT_OPSET, MIN_OPSET, NEWEST_OPSET
@@ -95,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     """Parse, export, print the parity report; exit codes as kerasreg.cli.run_cli's (1: validation failed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     from export.exporter import export_run

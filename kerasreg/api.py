@@ -69,7 +69,9 @@ def train(
         print(f"no out given: writing the run to {out}", flush=True)
     elif not str(out).strip():
         raise KerasregError("Received out=''. Expected a folder to write the run to, or None for a temporary one.")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ banner
+    from kerasreg.tensorflow_start import start_tensorflow
+
+    start_tensorflow()  # without its C++ start-up lines
     train_and_evaluate(config, Path(out), resume=resume, datasets=datasets)
     return Run.load(out)
 

@@ -28,9 +28,13 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
     path that cannot be read or written) print "prog: error: ..." and return 2; a
     CheckFailed prints its headline and details and returns 1; a PeerLost prints
     its line and returns 3; Ctrl-C returns 130.
-    Anything else is a bug and keeps its traceback.
+    Anything else is a bug and keeps its traceback. TensorFlow starts first, without its C++ start-up lines
+    (kerasreg/tensorflow_start.py).
     """
+    from kerasreg.tensorflow_start import start_tensorflow
+
     try:
+        start_tensorflow()
         action()
     except KerasregError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

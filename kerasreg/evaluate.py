@@ -16,7 +16,6 @@ if __name__ == "__main__":  # before the imports below, which need the train ext
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from kerasreg.cli import run_cli
@@ -83,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and print the re-computed metrics."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return run_cli(parser.prog, lambda: _report(args.run_dir, args.on, args.json))
 
 

@@ -24,7 +24,6 @@ if __name__ == "__main__":  # before the imports below, which need the train ext
 import argparse
 import csv
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
             config_from_args(args, DEFAULTS, PRESET_DEFAULTS, **{option: setting.value})
     except KerasregError as e:
         parser.error(str(e))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def study() -> None:
         rows = run_study(base, settings, args.out)

@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     resume = "restart" if args.restart else "required" if args.resume else "auto"
     hint = f"the last backed-up epoch is in {out}; rerun the same command to resume"
     tf_config = os.environ.get("TF_CONFIG")
-    # Before TensorFlow loads: hide its C++ banner; in a cluster its error logs too, as each failure of a
-    # peer becomes one line of ours (kerasreg/distribution/cluster.py).
+    # Before TensorFlow loads (kerasreg/tensorflow_start.py): in a cluster its error logs are hidden too, as each
+    # failure of a peer becomes one line of ours (kerasreg/distribution/cluster.py).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if tf_config else "2")
     if tf_config:
         from kerasreg.distribution.cluster import RESUME

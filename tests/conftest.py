@@ -20,7 +20,9 @@ if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
 
 def pytest_configure(config):
     # Must happen before TensorFlow initialises its devices, i.e. before any test runs.
-    import tensorflow as tf
+    from kerasreg.tensorflow_start import start_tensorflow
+
+    tf = start_tensorflow()
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(

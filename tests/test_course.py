@@ -55,7 +55,9 @@ def test_the_course_preset_gives_back_the_notebooks_numbers(real_data, tmp_path)
     for iteration, cost in printed.items():
         assert cost == pytest.approx(reference[iteration], abs=1e-4), iteration
     for iteration, cost in NOTEBOOK_COSTS.items():
-        assert printed[iteration] == pytest.approx(cost, abs=1e-6)  # printed with 6 decimals, as the notebook
+        # Printed with 6 decimals, as the notebook: float32 sums in another order (another CPU's kernels) may move
+        # the last digit by one (0.140871 on an AVX-512 host for the notebook's 0.140872).
+        assert printed[iteration] == pytest.approx(cost, abs=2.5e-6)
     from kerasreg.run_directory import files
 
     history = files.read_history(out / files.HISTORY)
