@@ -10,7 +10,9 @@ The steps, in order:
 
 1. the format is read from the bytes, never the file name (a GIF named .jpg is a
    GIF); only PNG, JPEG, BMP, GIF and WebP are opened (each decoder is attack
-   surface), and the size the header declares is checked before any pixel;
+   surface); the work the file's structure asks for (markers, chunks, blocks,
+   scans: contract/image_structure.py) and the size its header declares are
+   checked before any pixel;
 2. a JPEG is decoded at a reduced scale (1/2, 1/4 or 1/8: Pillow's draft mode, the
    DCT's own downscaling) when it is at least twice the target's size anyway: a
    camera-sized photo decodes several times faster, to nearly the same result;
@@ -30,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from contract.image_structure import StructureError, check_structure
+
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 # What Pillow raises for bytes that are not a readable image of those formats.
 DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
@@ -41,20 +45,28 @@ class NotAnImage(ValueError):
 
 
 def open_image(source: bytes | Path, label: str, max_pixels: int) -> Image.Image:
-    """The image in `source` (bytes, or a file's path), its header read and its size checked; nothing decoded yet.
+    """The image in `source` (bytes, or a file's path, read whole), its structure and size checked; nothing decoded.
+
+    The image's `passes` attribute holds the passes its decoding makes over the pixels (a progressive JPEG's scans,
+    else 1), for a caller that budgets the decoding of several images.
 
     Raises:
-        NotAnImage: not one of IMAGE_FORMATS (whatever its name says), or more than `max_pixels` pixels.
+        NotAnImage: not one of IMAGE_FORMATS (whatever its name says), a structure that asks for unbounded work
+            (contract/image_structure.py), or more than `max_pixels` pixels.
     """
-    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
+    data = source if isinstance(source, bytes | bytearray | memoryview) else Path(source).read_bytes()
     try:
-        image = Image.open(stream, formats=IMAGE_FORMATS)
+        structure = check_structure(data, label)
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except StructureError as e:
+        raise NotAnImage(str(e)) from None
     except DECODE_ERRORS as e:
         raise NotAnImage(f"{label}: not a readable PNG, JPEG, BMP, GIF or WebP image ({type(e).__name__}).") from None
     width, height = image.size
     if width * height > max_pixels:
         image.close()
         raise NotAnImage(f"{label}: {width}x{height} pixels exceeds the limit of {max_pixels:,}; send it smaller.")
+    image.passes = structure.passes
     return image
 
 

@@ -94,11 +94,15 @@ def serve_limits() -> str:
             f"{limits.MAX_IMAGE_PIXELS / 1e6:g} Mpx",
             "`--max-image-pixels`",
         ),
-        ("pixels declared by a request's images in all", f"{limits.REQUEST_PIXELS_FACTOR} x the per-image limit", ""),
         (
-            "images decoded on the event loop",
+            "pixels declared by a request's images in all",
+            f"{limits.REQUEST_PIXELS_FACTOR} x the per-image limit",
+            f"a progressive JPEG's once per {limits.SCANS_PER_DECODE} scans",
+        ),
+        (
+            "images sent in JSON (b64) decoded on the event loop",
             f"at most {limits.INLINE_DECODE_PIXELS:,} pixels in all",
-            "more: in a thread",
+            "more, and every upload: in a thread",
         ),
         (
             "batches inferred on the event loop",

@@ -19,7 +19,7 @@ import numpy as np
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, ServeError
-from serve.http_common import Request, Response, decode_images, json_response, view
+from serve.http_common import Decoding, Request, Response, json_response, plan_decoding, view
 from serve.multipart_form import form_files
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/webp", "application/octet-stream")
@@ -68,19 +68,27 @@ def _images(request: Request, max_files: int) -> list[tuple[str | None, bytes]]:
 
 
 async def classify(plane: DataPlane, request: Request) -> Response:
-    """The top classes of each uploaded image, from the version the path names."""
+    """The top classes of each uploaded image, from the version the path names.
+
+    Nothing of the upload is read on the event loop: the form and every image's header
+    in the parsing thread, the pixels in a decoding thread, each under the timeout.
+    """
     found = view(plane, request)
     k = top_k(request.query, len(found.info.classes))
-    uploads = await plane.off_loop(len(request.body), lambda: _images(request, plane.max_batch), "parsing the form")
-    names = [filename for filename, _ in uploads]
 
-    def label(i: int) -> str:
-        return f"image {i}" + (f" ({names[i][:60]!r})" if names[i] else "")
+    def parse() -> tuple[list[str | None], Decoding]:
+        uploads = _images(request, plane.max_batch)
+        names = [filename for filename, _ in uploads]
 
-    decoded = decode_images(dict(enumerate(data for _, data in uploads)), found.model, plane.limits, label)
-    if callable(decoded):  # large images: decode them off the event loop
-        decoded = await plane.in_thread(decoded, "decoding the images")
-    answer = await plane.infer(found.name, found.version, np.stack([decoded[i] for i in range(len(uploads))]))
+        def label(i: int) -> str:
+            return f"image {i}" + (f" ({names[i][:60]!r})" if names[i] else "")
+
+        encoded = dict(enumerate(data for _, data in uploads))
+        return names, plan_decoding(encoded, found.model, plane.limits, label)
+
+    names, decoding = await plane.in_parser(parse, "reading the upload")
+    decoded = await plane.in_thread(decoding.run, "decoding the images", on_timeout=decoding.cancel)
+    answer = await plane.infer(found.name, found.version, np.stack([decoded[i] for i in range(len(names))]))
     order = np.argsort(-answer.probabilities, axis=1, kind="stable")[:, :k]
     classes = found.info.classes
     predictions = []

@@ -166,11 +166,13 @@ class DataPlane:
         """`job()` at once when `size` bytes are small; else in the parsing thread, under the timeout."""
         if size <= INLINE_PARSE_BYTES:
             return job()
+        return await self.in_parser(job, what)
+
+    async def in_parser(self, job: Callable, what: str):
+        """`job()` in the parsing thread, under the timeout: one parse at a time holds the GIL."""
         return await self.in_thread(job, what, executor=self._parser)
 
-    async def in_thread(
-        self, job: Callable, what: str, on_timeout: Callable[[], None] | None = None, executor=None
-    ):
+    async def in_thread(self, job: Callable, what: str, on_timeout: Callable[[], None] | None = None, executor=None):
         """`job()` in a worker thread, or NotReady after the timeout (the event loop serves on meanwhile).
 
         `on_timeout` runs when the time is up: a way to tell the job to stop.

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 from PIL import Image
 
+from contract.image_structure import StructureError, check_structure
 from contract.pixels import NotAnImage, open_image, to_pixels
 from serve.errors import BadInput
 from serve.limits import MAX_IMAGE_PIXELS as MAX_PIXELS
@@ -75,20 +76,25 @@ def npy_header(data: bytes, label: str) -> tuple[tuple[int, ...], bool, np.dtype
     return tuple(shape), bool(fortran), dtype, stream.tell()
 
 
-def declared_pixels(data: bytes, label: str) -> int:
-    """Width x height as the image's header declares it, without decoding a pixel."""
+def read_header(data: bytes, label: str) -> tuple[int, int]:
+    """(width x height, passes) as the image's header declares them, without decoding a pixel.
+
+    Passes are the decoder's passes over the pixels: a progressive JPEG's scans, else 1.
+    The file's structure is checked first (contract/image_structure.py): one that asks for
+    unbounded work before its pixels is BadInput.
+    """
     if data[:6] == NPY_MAGIC:
         shape = npy_header(data, label)[0]
-        return int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0
-    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return width * height
+        return (int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0), 1
     try:
+        if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+            check_structure(data, label)
+            width, height = struct.unpack(">II", data[16:24])
+            return width * height, 1
         with open_image(data, label, max_pixels=2**63) as image:
-            width, height = image.size
-    except NotAnImage as e:
+            return image.size[0] * image.size[1], image.passes
+    except (NotAnImage, StructureError) as e:
         raise BadInput(str(e)) from None
-    return width * height
 
 
 def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:

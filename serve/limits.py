@@ -24,8 +24,13 @@ INLINE_MAX_VALUES = 1 << 18
 # most); larger ones in a thread of their own, so a flood of 8 MB bodies cannot stall health.
 INLINE_PARSE_BYTES = 1 << 18
 # Images declaring at most this many pixels in all are decoded on the event loop
-# (a few ms at most); more are decoded in a thread, under the timeout.
-INLINE_DECODE_PIXELS = 1 << 20
+# (under a millisecond); more are decoded in a thread, under the timeout. An upload is
+# always read and decoded off the loop.
+INLINE_DECODE_PIXELS = 1 << 16
+# A progressive JPEG is decoded once per scan: an encoder's has about 10, which cost about
+# as much as one baseline decode. So its pixels count once per this many scans against
+# the request's pixel limit (a file of 256 scans, 16 times).
+SCANS_PER_DECODE = 16
 # The largest image one request may send: the same rule as a training folder's (contract), so
 # what trained is what serves; --max-image-pixels overrides it.
 PIXEL_LIMIT_SHOWN = (  # how --help states the default

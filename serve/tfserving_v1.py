@@ -11,20 +11,25 @@ The routes are registered in serve/http_app.py's table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from serve.dataplane import DataPlane, version_number
 from serve.errors import BadInput
 from serve.http_common import (
+    Decoding,
     Request,
     Response,
     as_array,
     b64_bytes,
     check_value_count,
-    decode_images,
+    decode,
     holds_booleans,
     json_response,
     parse_json,
+    plan_decoding,
     view,
 )
 from serve.json_pixels import parse_instances
@@ -93,14 +98,14 @@ def _images(body: dict, model: Model, check_booleans: bool, plane: DataPlane):
         plane.check_batch_size(len(instances))  # before decoding anything
         encoded: dict[int, bytes] = {}
         rows = [_instance(v, i, model, encoded) for i, v in enumerate(instances)]
-        decoded = decode_images(encoded, model, plane.limits) if encoded else {}
 
         def assemble(images: dict[int, np.ndarray]) -> np.ndarray:
             return _stack([images.get(i, row) for i, row in enumerate(rows)], check_booleans)
 
-        if callable(decoded):
-            return (lambda: assemble(decoded())), "predictions"
-        return assemble(decoded), "predictions"
+        decoding = plan_decoding(encoded, model, plane.limits)
+        if not decoding.small:
+            return _Undecoded(decoding, assemble), "predictions"
+        return assemble(decoding.run()), "predictions"
     inputs = body["inputs"]
     if isinstance(inputs, dict):
         if set(inputs) != {input_name}:
@@ -109,8 +114,16 @@ def _images(body: dict, model: Model, check_booleans: bool, plane: DataPlane):
     return as_array(inputs, '"inputs"', check_booleans), "outputs"
 
 
+@dataclass(frozen=True)
+class _Undecoded:
+    """A request's large b64 images, to decode off the event loop, and how to make the batch of them."""
+
+    decoding: Decoding
+    assemble: Callable[[dict[int, np.ndarray]], np.ndarray]
+
+
 def _parse(body: bytes, model: Model, plane: DataPlane):
-    """A predict body's images (or a job decoding them) and its answer's key."""
+    """A predict body's images (or the large ones still to decode) and its answer's key."""
     images = parse_instances(body, model.info.input_shape, plane.max_batch)
     if images is not None:
         return images, "predictions"
@@ -147,7 +160,7 @@ async def predict(plane: DataPlane, request: Request) -> Response:
     found = view(plane, request)
     check_value_count(request.body, found.info.input_shape, plane.max_batch)
     images, key = await plane.off_loop(len(request.body), lambda: _parse(request.body, found.model, plane), "parsing")
-    if callable(images):  # large images: decode them off the event loop
-        images = await plane.in_thread(images, "decoding the images")
+    if isinstance(images, _Undecoded):  # large images: decoded off the event loop
+        images = images.assemble(await decode(plane, images.decoding))
     answer = await plane.infer(found.name, found.version, images)
     return json_response({key: answer.probabilities, "model_version": str(answer.version)}, labels=answer.labels)

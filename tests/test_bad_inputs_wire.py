@@ -8,6 +8,7 @@ import json
 import struct
 import zlib
 
+import hostile_images
 import httpx
 import numpy as np
 import pytest
@@ -49,6 +50,7 @@ def form(*parts: tuple[str, str | None, bytes], boundary: str = "B0undary") -> t
     return {"content-type": f"multipart/form-data; boundary={boundary}"}, body + f"--{boundary}--\r\n".encode()
 
 
+NOT_ENCODED = "this is not an image a camera or an encoder writes. Re-encode it."
 INFER = "/v2/models/digits/infer"
 CLASSIFY = "/models/digits/classify"
 NOT_BYTES = "is not a byte count; send the JSON header's length in bytes."
@@ -114,6 +116,18 @@ UPLOAD_ROWS = [
      "model 'mnist' not found; this server has: digits."),
     ("/models/digits/versions/01/classify", {"content-type": "image/png"}, png(), 404,
      f"model 'digits' has no version '01'; {RULE}."),
+    # Headers that ask for unbounded work before the pixels (issue 32): refused before Pillow reads them.
+    (CLASSIFY, {"content-type": "image/jpeg"}, hostile_images.jpeg_comments(45_000), 400,
+     f"image 0: its header holds more than 4,272 markers, junk or table entries; {NOT_ENCODED}"),
+    (CLASSIFY, {"content-type": "image/png"}, hostile_images.png_chunks(15_000), 400,
+     f"image 0: it holds more than 4,271 PNG chunks; {NOT_ENCODED}"),
+    (CLASSIFY, {"content-type": "image/gif"}, hostile_images.gif_comments(60_000), 400,
+     f"image 0: it holds more than 4,271 GIF blocks before its first image; {NOT_ENCODED}"),
+    (CLASSIFY, *form(("image", "scans.jpg", hostile_images.jpeg_scans(300))), 400,
+     f"image 0 ('scans.jpg'): it holds 310 JPEG scans, more than the 256 allowed; {NOT_ENCODED}"),
+    (CLASSIFY, {"content-type": "image/jpeg"}, hostile_images.jpeg_scans(200, 1500, 1500), 400,
+     "the images of this request declare 31,500,000 pixels (a progressive JPEG's once per 16 scans); the limit is "
+     "16,000,000; split it."),
 ]  # fmt: skip
 
 
@@ -241,5 +255,5 @@ def test_a_bad_grpc_message_is_its_status_with_the_reason_and_the_server_serves_
 
 
 def test_the_wire_matrix_covers_each_part():
-    assert len(BINARY_ROWS) >= 12 and len(UPLOAD_ROWS) >= 12 and len(GRPC_ROWS) >= 15
+    assert len(BINARY_ROWS) >= 12 and len(UPLOAD_ROWS) >= 20 and len(GRPC_ROWS) >= 15
     assert {path.split("?")[0] for path, *_ in UPLOAD_ROWS} >= {CLASSIFY, "/models/mnist/classify"}
