@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from serve.errors import BadInput, ModelNotFound, NotReady
+from serve.errors import BadInput, ModelNotFound, NotReady, shown
 from serve.limits import DEFAULT_MAX_BATCH, INLINE_MAX_VALUES, INLINE_PARSE_BYTES, Limits
 from serve.model import Model, ModelInfo
 from serve.repository import ModelRepository
@@ -72,8 +72,8 @@ def version_number(name: str, version: str | int | None) -> int | None:
         return version
     number = parse_version(version)
     if number is None:
-        shown = version if len(version) <= 40 else version[:40] + "..."
-        raise ModelNotFound(f"model {name!r} has no version {shown!r}; {RULE}.")
+        cut = version if len(version) <= 40 else version[:40] + "..."
+        raise ModelNotFound(f"model {shown(name)} has no version {cut!r}; {RULE}.")
     return number
 
 
@@ -92,6 +92,7 @@ class DataPlane:
         self.limits = limits or Limits()
         self.metrics = metrics
         self.draining = False  # set when the server stops: ready turns false while requests finish
+        self.parsed_large = False  # a large body was parsed since the server last gave freed memory back
         # Parsing large bodies: one thread, so at most one parse holds the GIL at a time and
         # the event loop gets it back between them (health probes answer during a flood).
         self._parser = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kerasreg-parse")
@@ -166,6 +167,7 @@ class DataPlane:
         """`job()` at once when `size` bytes are small; else in the parsing thread, under the timeout."""
         if size <= INLINE_PARSE_BYTES:
             return job()
+        self.parsed_large = True
         return await self.in_parser(job, what)
 
     async def in_parser(self, job: Callable, what: str):

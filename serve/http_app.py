@@ -23,7 +23,7 @@ import contract
 from serve import classify_upload, oip_v2, openapi, tfserving_v1, web_page
 from serve.classify_upload import UnsupportedMediaType
 from serve.dataplane import NO_LABELS, DataPlane
-from serve.errors import ServeError
+from serve.errors import ServeError, let_go
 from serve.http_common import Request, Response, json_response
 from serve.log_text import for_log
 
@@ -200,6 +200,7 @@ class HttpApp:
             response = await endpoint(self.plane, request)
         except Exception as e:  # noqa: BLE001 - every failure becomes a response; error_response logs the unexpected
             response = self.error_response(request, e)
+            let_go(e)
         return self._answer(request, response, protocol)
 
     def _answer(self, request: Request, response: Response, protocol: str, cors: bool = True) -> Answer:

@@ -270,7 +270,7 @@ def run_http(args: argparse.Namespace) -> int:
     print(f"serving {models} at {scheme}://{args.host}:{args.port}/v1/models/NAME and /v2/models/NAME{workers}")
     grpc = None
     if args.grpc_port is not None:
-        grpc = GrpcOptions(args.host, args.grpc_port, args.ssl_certificate, args.ssl_keyfile)
+        grpc = GrpcOptions(args.host, args.grpc_port, args.ssl_certificate, args.ssl_keyfile, args.max_connections)
         print(f"and gRPC (inference.GRPCInferenceService) at {address(args.host, args.grpc_port)}"
               f"{' with TLS' if args.ssl_certificate else ''}")  # fmt: skip
     sys.stdout.flush()

@@ -91,12 +91,6 @@ def parse_json(body: bytes) -> dict:
     return value
 
 
-def shown(value, limit: int = 60) -> str:
-    """A client's value quoted for an error message, cut to `limit` characters (a 400 repeats no megabytes)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def view(plane: DataPlane, request: Request) -> ModelView:
     """The model version the request's path names (`{name}`, and `{version}` when given); nothing held."""
     return plane.view(request.path_params["name"], request.path_params.get("version"))

@@ -37,6 +37,17 @@ PIXEL_LIMIT_SHOWN = (  # how --help states the default
     f"sized to the model: {PIXELS_PER_INPUT:,} times its input, within "
     f"{MIN_IMAGE_PIXELS / 1e6:g}-{MAX_IMAGE_PIXELS / 1e6:g} Mpx"
 )
+# gRPC: what one worker's calls may hold at once. A call holds its message (at most
+# --max-body-bytes) while it arrives; gRPC itself bounds only one message. So at most
+# GRPC_STREAMS_PER_CONNECTION calls per connection (more are refused with RST_STREAM;
+# a stock client waits instead, as HTTP/2's SETTINGS tell it) and GRPC_CALLS_IN_FLIGHT
+# in all (more are RESOURCE_EXHAUSTED): with 8 MiB messages, 128 MiB a connection and
+# 256 MiB a worker. 200 streams of 4 MB on one connection took a worker from 111 to 861 MB.
+GRPC_STREAMS_PER_CONNECTION = 16
+GRPC_CALLS_IN_FLIGHT = 32
+# A ModelInfer request's parameters (of the request, and of its tensor) and requested outputs:
+# Triton's clients send a handful; 600,000 took a second of the event loop to walk.
+MAX_REQUEST_PARAMETERS = 64
 REQUEST_PIXELS_FACTOR = 4  # a request's images may declare this many times the per-image limit in all
 MAX_REQUEST_TIMEOUT = 60.0  # seconds: the engine's (granian's) header read timeout goes no higher
 WORKERS_PER_CORE = 4  # --workers may not exceed this many per core: each worker holds its own copy of the models

@@ -19,7 +19,7 @@ import numpy as np
 
 from serve import tensors, v2_binary
 from serve.dataplane import DataPlane
-from serve.errors import BadInput, NotReady
+from serve.errors import BadInput, NotReady, shown
 from serve.http_common import (
     Request,
     Response,
@@ -28,7 +28,6 @@ from serve.http_common import (
     holds_booleans,
     json_response,
     parse_json,
-    shown,
     view,
 )
 from serve.model import ModelInfo

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import contract
-from serve.errors import ModelLoadError, ModelNotFound, NotReady
+from serve.errors import ModelLoadError, ModelNotFound, NotReady, shown
 from serve.limits import DEFAULT_MAX_MODEL_BYTES
 from serve.log_text import for_log
 from serve.model import Model
@@ -263,7 +263,7 @@ class ModelRepository:
         if version in versions:
             return versions[version]
         listed = ", ".join(str(v) for v in sorted(versions))
-        raise ModelNotFound(f"model {name!r} has no version {version}; it has: {listed}.")
+        raise ModelNotFound(f"model {shown(name)} has no version {version}; it has: {listed}.")
 
     def acquire(self, name: str, version: int | None = None) -> Served:
         """As `find`, counted in flight until `release`."""
@@ -282,9 +282,9 @@ class ModelRepository:
         """Raise why `name` cannot answer: NotReady with the reason its versions fail, else ModelNotFound."""
         failures = [b.reason for (n, _), b in sorted(self.broken.items()) if n == name]
         if failures:
-            raise NotReady(f"model {name!r} has no version that loads: {failures[-1]}")
+            raise NotReady(f"model {shown(name)} has no version that loads: {failures[-1]}")
         names = ", ".join(sorted(self.served)) or "none"
-        raise ModelNotFound(f"model {name!r} not found; this server has: {names}.")
+        raise ModelNotFound(f"model {shown(name)} not found; this server has: {names}.")
 
     def names(self) -> list[str]:
         """The models with a version served now."""

@@ -68,6 +68,7 @@ class AdapterOptions:
 
 
 SWEEP_SECONDS = 0.25  # how often body deadlines are checked: a 408 comes up to this late
+TRIM_SECONDS = 1.0  # after a large body was parsed, freed memory goes back to the system this soon
 
 
 class RsgiApp:
@@ -84,6 +85,7 @@ class RsgiApp:
         self.metrics = None
         self._watcher: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
+        self._trimmer: asyncio.Task | None = None
         self._grpc = None
         # Request tasks reading a body, and when their time is up. One sweeper for all: a timer per
         # request (asyncio.timeout) cost 7 us of a ~70 us request.
@@ -109,6 +111,7 @@ class RsgiApp:
         if options.poll_seconds > 0:
             self._watcher = loop.create_task(self._watch())
         self._sweeper = loop.create_task(self._sweep())
+        self._trimmer = loop.create_task(self._give_back_memory())
         if options.grpc is not None:
             from serve.grpc_api.server import GrpcServer
 
@@ -127,7 +130,7 @@ class RsgiApp:
 
         from serve.metrics import process_ended
 
-        for task in (self._watcher, self._sweeper):
+        for task in (self._watcher, self._sweeper, self._trimmer):
             if task is not None:
                 task.cancel()
         if self._grpc is not None:  # the loop has stopped serving HTTP: run it on for gRPC's goodbye
@@ -160,6 +163,20 @@ class RsgiApp:
                 repository.apply(await loop.run_in_executor(None, repository.prepare))
             except Exception:  # noqa: BLE001 - the watcher must outlive a bad read (a folder gone, a full disk)
                 log.exception("reading the model repository %s failed; serving on what is loaded", repository.source)
+
+    async def _give_back_memory(self) -> None:
+        """Once a second after a large body or message was parsed, hand the allocator's freed pages back (in a
+        thread: malloc_trim lets go of the GIL). Parsing a large body allocates and frees tens of MB from several
+        threads' heaps, which glibc keeps and fragments: a worker that had refused 1,800 gRPC calls of 1 MB held
+        181 MB and crept up, 130 MB when trimmed (96 MB at the start)."""
+        from serve.process_ties import give_back_freed_memory
+
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TRIM_SECONDS)
+            if self.plane.parsed_large:
+                self.plane.parsed_large = False
+                await loop.run_in_executor(None, give_back_freed_memory)
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -31,6 +31,7 @@ RAW_DTYPES = {
     "FP64": np.dtype("<f8"),
 }
 SUPPORTED = tuple(RAW_DTYPES)
+MAX_DIMENSIONS = 8  # a tensor's shape: [N, H, W, C] needs 4; a longer one is refused before it is read
 
 
 def check_datatype_name(datatype, label: str = '"datatype"') -> str:

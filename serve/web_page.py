@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from serve.dataplane import DataPlane
-from serve.errors import ServeError
-from serve.http_common import Request, Response, json_response, shown, view
+from serve.errors import ServeError, shown
+from serve.http_common import Request, Response, json_response, view
 
 WEB = Path(__file__).resolve().parent / "web"
 ORT_DIST = WEB / "node_modules" / "onnxruntime-web" / "dist"

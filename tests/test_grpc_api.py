@@ -26,19 +26,23 @@ def test_the_service_has_the_specifications_methods_and_wire_format():
     assert request.SerializeToString() == b"\n\x01m\x12\x012:\x01\x01"
 
 
-class _Aborted(Exception):
-    pass
-
-
 class _Context:
-    """What a handler sees of grpc's context: abort, which records the status and raises."""
+    """What a handler sees of grpc's context: abort, which records the status and raises as grpc's does."""
 
     def __init__(self):
         self.code = self.details = None
 
     async def abort(self, code, details):
+        import grpc
+
         self.code, self.details = code, details
-        raise _Aborted
+        raise grpc.aio.AbortError()
+
+
+async def _messages(*messages: bytes):
+    """A call's request messages, as the wire brings them."""
+    for data in messages:
+        yield data
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +55,16 @@ def service(digits_export):
     return InferenceService(app.plane), app
 
 
-def _call(service, method: str, request):
-    handler = service._wrapped(method, getattr(service, f"_{method}"))
+def _call(service, method: str, request, raw: bytes | None = None):
+    """The handler's response and context for `request` (or for the bytes `raw`, sent as the message)."""
+    import grpc
+
+    handler = service._wrapped(method, service.types[method][0], getattr(service, f"_{method}"))
     context = _Context()
+    data = request.SerializeToString() if raw is None else raw
     try:
-        return asyncio.run(handler(request, context)), context
-    except _Aborted:
+        return asyncio.run(handler(_messages(data), context)), context
+    except grpc.aio.AbortError:
         return None, context
 
 

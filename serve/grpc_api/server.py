@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("serve.grpc")
-DEFAULT_PORT = 8001  # Triton's
 
 
 @dataclass(frozen=True)
 class GrpcOptions:
-    """Where gRPC listens, and with which TLS files (none: plaintext)."""
+    """Where gRPC listens, with which TLS files (none: plaintext), and how many connections it takes (as HTTP)."""
 
     host: str
     port: int
     ssl_certificate: Path | None = None
     ssl_keyfile: Path | None = None
+    max_connections: int = 512
 
 
 def address(host: str, port: int) -> str:
@@ -34,7 +34,8 @@ def address(host: str, port: int) -> str:
 
 
 class GrpcServer:
-    """One worker's gRPC server over `plane`."""
+    """One worker's gRPC server over `plane`: messages of at most `max_message_bytes`, the options' connections,
+    and the calls in flight bounded (serve/limits.py, GRPC_*)."""
 
     def __init__(self, options: GrpcOptions, plane, metrics, max_message_bytes: int):
         self.options = options
@@ -48,13 +49,16 @@ class GrpcServer:
         from grpc import aio, ssl_server_credentials
 
         from serve.grpc_api.service import InferenceService
+        from serve.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
 
         options = [
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.max_concurrent_streams", GRPC_STREAMS_PER_CONNECTION),
+            ("grpc.max_allowed_incoming_connections", self.options.max_connections),
         ]
-        self.server = aio.server(options=options)
+        self.server = aio.server(options=options, maximum_concurrent_rpcs=GRPC_CALLS_IN_FLIGHT)
         self.server.add_generic_rpc_handlers((InferenceService(self.plane, self.metrics).handler(),))
         where = address(self.options.host, self.options.port)
         if self.options.ssl_certificate is not None:

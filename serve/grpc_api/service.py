@@ -16,8 +16,9 @@ import numpy as np
 
 from serve import tensors
 from serve.dataplane import NO_LABELS, DataPlane
-from serve.errors import BadInput, ServeError
+from serve.errors import BadInput, ServeError, let_go
 from serve.grpc_api.messages import method_types
+from serve.grpc_api.wire import check_field_counts
 from serve.oip_v2 import EXTENSIONS, model_metadata
 
 log = logging.getLogger("serve.grpc")
@@ -67,38 +68,72 @@ class InferenceService:
         self.types = method_types()
 
     def handler(self):
-        """A generic handler serving every method of the service."""
+        """A generic handler serving every method of the service.
+
+        Each method takes its request as a stream of bytes, which a unary call is on the
+        wire: so the message is parsed here, off the event loop when large, and a call
+        whose message never arrived (gRPC refused it, over the size limit) is seen and
+        counted.
+        """
         import grpc
 
         methods = {}
         for name, (request_type, response_type) in self.types.items():
-            methods[name] = grpc.unary_unary_rpc_method_handler(
-                self._wrapped(name, getattr(self, f"_{name}")),
-                request_deserializer=request_type.FromString,
+            methods[name] = grpc.stream_unary_rpc_method_handler(
+                self._wrapped(name, request_type, getattr(self, f"_{name}")),
                 response_serializer=response_type.SerializeToString,
             )
         return grpc.method_handlers_generic_handler(SERVICE, methods)
 
-    def _wrapped(self, name: str, method):
+    def _wrapped(self, name: str, request_type, method):
         import grpc
 
-        async def call(request, context):
+        async def call(messages, context):
             started = time.perf_counter()
-            labels, code = NO_LABELS, grpc.StatusCode.OK
-            try:
-                response, labels = await method(request)
+            response, labels, failure = await self._answer(name, request_type, method, messages)
+            if failure is None:
+                self._count(labels, grpc.StatusCode.OK, started)
                 return response
-            except Exception as e:  # noqa: BLE001 - every failure is a status; a bug's is INTERNAL, logged
-                code = status_code(e)
-                labels = self._labels(request)
-                if code == grpc.StatusCode.INTERNAL:
-                    log.error("%s failed", name, exc_info=e)
-                await context.abort(code, str(e) if isinstance(e, ServeError) else "internal server error")
-            finally:
-                if self.metrics is not None:
-                    self.metrics.request(*labels, PROTOCOL, code.name, time.perf_counter() - started)
+            code, reason = failure
+            try:
+                await context.abort(code, reason)
+            except grpc.aio.AbortError:  # how an abort ends the handler
+                self._count(labels, code, started)
+                raise
+            except Exception:  # noqa: BLE001 - the call had ended: gRPC refused its message (over the size limit)
+                self._count(labels, grpc.StatusCode.RESOURCE_EXHAUSTED, started)
+                raise
 
         return call
+
+    async def _answer(self, name: str, request_type, method, messages) -> tuple:
+        """(response, labels, None), or (None, labels, (status, reason)) for a call that fails.
+
+        The error of a failure is let go of here, before the call aborts: aborting inside
+        the `except` block, with the error's traceback in place, kept the error and its
+        frames (which hold the request) in cycles, to the collector's next full pass.
+        """
+        import grpc
+
+        request = None
+        try:
+            data = await _first(messages)
+            if data is None:  # gRPC refused it (over the size limit), or the client sent none
+                return None, NO_LABELS, (grpc.StatusCode.INVALID_ARGUMENT, "the call sent no request message.")
+            request = await self.plane.off_loop(len(data), lambda: _parse(name, request_type, data), "parsing")
+            response, labels = await method(request)
+            return response, labels, None
+        except Exception as e:  # noqa: BLE001 - every failure is a status; a bug's is INTERNAL, logged
+            code = status_code(e)
+            if code == grpc.StatusCode.INTERNAL:
+                log.error("%s failed", name, exc_info=e)
+            reason = str(e) if isinstance(e, ServeError) else "internal server error"
+            let_go(e)
+            return None, self._labels(request) if request is not None else NO_LABELS, (code, reason)
+
+    def _count(self, labels: tuple[str, str], code, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.request(*labels, PROTOCOL, code.name, time.perf_counter() - started)
 
     def _labels(self, request) -> tuple[str, str]:
         """The metrics' labels of a failed call: the served model and version it named, else empty."""
@@ -165,6 +200,25 @@ class InferenceService:
         return response, answer.labels
 
 
+async def _first(messages) -> bytes | None:
+    """The call's one request message, or None when none arrived."""
+    async for data in messages:
+        return data
+    return None
+
+
+def _parse(method: str, request_type, data: bytes):
+    """`data` as a `request_type` message, or BadInput; an inference's field counts checked first (wire.py)."""
+    from google.protobuf.message import DecodeError
+
+    if method == "ModelInfer":
+        check_field_counts(data)
+    try:
+        return request_type.FromString(data)
+    except DecodeError:
+        raise BadInput(f"the request is not a valid {request_type.DESCRIPTOR.name} message (protobuf).") from None
+
+
 def input_tensor(request, info, plane: DataPlane) -> np.ndarray:
     """The request's one input tensor: from raw_input_contents or from its typed contents, checked as HTTP's are
     (datatype, shape and batch first, then the byte or value count, then the values)."""
@@ -172,6 +226,9 @@ def input_tensor(request, info, plane: DataPlane) -> np.ndarray:
     if tensor.name != info.input_name:
         raise BadInput(f'input tensor is named {tensor.name[:40]!r}; expected "{info.input_name}".')
     datatype = tensors.check_datatype_name(tensor.datatype, "datatype")
+    if len(tensor.shape) > tensors.MAX_DIMENSIONS:  # before a list of them is made
+        most = tensors.MAX_DIMENSIONS
+        raise BadInput(f"inputs[0].shape holds {len(tensor.shape):,} entries; at most {most} are taken.")
     shape = tensors.check_shape(list(tensor.shape), info, plane.check_batch_size)
     typed = tensor.HasField("contents")
     if request.raw_input_contents:
