@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             hint = f"this worker's backups are in {cluster_work_dir(out, tf_config)}; {RESUME}"
         except KerasregError as e:
             parser.error(str(e))
-        code = supervise(f"{parser.prog}: interrupted; {hint}")
+        crashed = f"{parser.prog}: error: the training process crashed ({{signal}}); {hint}."
+        code = supervise(f"{parser.prog}: interrupted; {hint}", crashed)
         if code is not None:
             return code
     return run_cli(parser.prog, lambda: train_and_evaluate(config, out, resume=resume), interrupted_hint=hint)

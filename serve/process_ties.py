@@ -7,7 +7,8 @@
   error and the kernel split the traffic between the two.
 - Each worker asks the kernel for SIGTERM when its main process dies (Linux's
   PR_SET_PDEATHSIG, contract/processes.py): after a `kill -9` of the main process its workers stop too,
-  instead of serving on, owned by init.
+  instead of serving on, owned by init; and a thread of the worker looks for its main process four
+  times a second, since that signal can be lost while the worker starts (`watch_parent`).
 - The metrics folder of a server whose main process was killed is removed by the next
   server that starts (its name carries the main process's id).
 """
@@ -17,15 +18,20 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import IO
 
 from serve.errors import ServeError
 
+log = logging.getLogger("serve.http")
 METRICS_PREFIX = "kerasreg-metrics-"
 
 
@@ -71,6 +77,33 @@ def _refuse_other_listeners(host: str, port: int, lock: IO, flag: str) -> None:
         raise ServeError(f"cannot listen on {host}:{port} ({e.strerror}); choose another {flag} or --host.") from None
     finally:
         probe.close()
+
+
+PARENT_CHECK_SECONDS = 0.25  # how often a worker looks for its main process
+
+
+def watch_parent(parent_pid: int, serving: threading.Event, grace: float) -> None:
+    """End this worker once `parent_pid` is no longer its parent, from a thread of its own.
+
+    The kernel's parent-death signal can be lost while a worker starts (a server killed
+    0.22 s into its start left its workers serving, owned by init), and so can a SIGTERM
+    then: granian's worker takes it only once it serves, and its event loop may not run.
+    So: a worker not yet serving exits at once (nothing is in flight); one that serves
+    sends itself SIGTERM, so what is in flight finishes, and exits outright `grace`
+    seconds later should that be lost too.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        log.warning("the server's main process (%d) is gone; this worker stops", parent_pid)
+        if serving.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(grace + 1)
+        logging.shutdown()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="kerasreg-parent-watch", daemon=True).start()
 
 
 def give_back_freed_memory() -> None:

@@ -12,6 +12,9 @@ and timeouts, write backpressure. This adapter only:
   false and `Connection: close` on every answer, so clients reconnect elsewhere;
 - at the worker's start loads the models, and reads the repository again every
   --poll-seconds (serve/repository.py), off the event loop;
+- ends the worker once its main process is gone: the kernel's parent-death signal,
+  and a thread that looks for the main process (serve/process_ties.py), since that
+  signal can be lost while the worker starts;
 - with --grpc-port, runs the worker's gRPC server on the same loop and data plane
   (serve/grpc_api/server.py), and stops it, letting its calls finish, when the worker stops.
 """
@@ -21,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +80,13 @@ class RsgiApp:
     """The RSGI application granian calls; see the module docstring."""
 
     def __init__(self, options: AdapterOptions):
+        self._serving = threading.Event()  # set once the worker serves
         if options.main_pid is not None:
             from contract.processes import die_with_parent
+            from serve.process_ties import watch_parent
 
             die_with_parent(options.main_pid)  # first thing in the worker: a kill -9 of the main process ends it too
+            watch_parent(options.main_pid, self._serving, options.shutdown_grace)  # should that signal be lost
         self.options = options
         self.app = None
         self.plane = None
@@ -123,11 +131,10 @@ class RsgiApp:
         # collector's full passes, which otherwise walk all of it now and then (tail latency).
         gc.freeze()
         hold_stop_signals(False, drain=True)  # granian's handlers and ours are in place: a held stop comes now
+        self._serving.set()
 
     def __rsgi_del__(self, loop) -> None:
         """The worker stops: stop watching, and drop this process's live gauges."""
-        import os
-
         from serve.metrics import process_ended
 
         for task in (self._watcher, self._sweeper, self._trimmer):

@@ -81,9 +81,12 @@ def _gather(choice: StrategyChoice, array) -> Any:
     strategy = choice.strategy
     local = tf.constant(array)
 
+    # Timed, unlike the training's collectives (kerasreg/distribution/strategy.py): a run makes a few of these.
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=choice.peer_timeout)
+
     @tf.function
     def gather():
-        return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(local, axis=0))
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(local, axis=0, options=options))
 
     rows = strategy.experimental_local_results(gather())[0].numpy()
     return rows[:: max(1, len(rows) // choice.num_workers)]  # one replica per worker: each has the same value

@@ -1,8 +1,10 @@
 """TensorFlow's settings that bound a cluster's waits, all at --peer-timeout (no timer of ours).
 
-The coordination service's registration barrier bounds the cluster forming, its
-heartbeat a peer that stops answering, and each collective's own timeout (set where
-the strategy is built) an exchange that never ends.
+The coordination service's registration barrier bounds the cluster forming, and its
+heartbeat a peer that dies or stops answering during training. The exchanges at a
+run's start (kerasreg/distribution/cluster.py) carry a timeout of their own; the
+training's collectives none (TensorFlow spends a thread on each timed one:
+kerasreg/distribution/strategy.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ trains in a forked child, and the parent (which never loads TensorFlow) watches:
 - Ctrl-C (SIGINT) reaches the child, whose own watcher thread prints the line and
   exits 130 wherever Python can run; where it cannot, the parent ends the child
   after `GRACE` seconds, prints the same line and exits 130.
-- Any other end of the child is the parent's own: its exit code, or its signal.
+- A child ended by SIGTERM or SIGKILL (a stop, or a kill, of the worker) ends the
+  parent the same way. A child ended by any other signal crashed (SIGABRT from a C++
+  exception, SIGSEGV, ...): the parent says so, naming the signal, and exits 1.
+- Any other end of the child is the parent's own: its exit code.
 - The child dies with the parent (Linux's PR_SET_PDEATHSIG): a SIGKILL of the
   worker's process is the whole worker's end, as a lost machine would be.
 """
@@ -26,10 +29,11 @@ from contract.processes import die_with_parent
 GRACE = 1.0  # seconds the child has to end itself after Ctrl-C
 
 
-def supervise(line: str) -> int | None:
+def supervise(line: str, crashed: str) -> int | None:
     """Fork: None in the child, which goes on to train; in the parent, the child's exit code once it ends.
 
-    `line` is printed (once, by whichever process can) when Ctrl-C ends the run.
+    `line` is printed (once, by whichever process can) when Ctrl-C ends the run; `crashed`, with "{signal}" filled
+    in, when the child dies of a signal that is neither an interruption nor a stop.
     Where there is no fork (Windows), None: this process trains, as before.
     """
     if not hasattr(os, "fork"):
@@ -42,10 +46,10 @@ def supervise(line: str) -> int | None:
         die_with_parent(parent, signal.SIGKILL, exit_code=1)
         _exit_on_interrupt(line)
         return None
-    return _wait(child, line)
+    return _wait(child, line, crashed)
 
 
-def _wait(child: int, line: str) -> int:
+def _wait(child: int, line: str, crashed: str) -> int:
     interrupted: list[float] = []
 
     def forward(signum, frame):
@@ -70,14 +74,18 @@ def _wait(child: int, line: str) -> int:
             return 130
         time.sleep(0.05)
     code = os.waitstatus_to_exitcode(status)
-    if code < 0 and -code != signal.SIGINT:
-        if -code != signal.SIGKILL:  # SIGKILL has no handler to reset
-            signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)  # the child's end is the worker's: a SIGKILL shows as one
-    if code < 0:  # SIGINT's default: the child died of it before its watcher could speak
+    if code >= 0:
+        return code
+    if -code == signal.SIGINT:  # SIGINT's default: the child died of it before its watcher could speak
         print(line, file=sys.stderr, flush=True)
         return 130
-    return code
+    if -code in (signal.SIGTERM, signal.SIGKILL):  # the child's end is the worker's: a SIGKILL shows as one
+        if -code == signal.SIGTERM:  # SIGKILL has no handler to reset
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        time.sleep(1)  # the signal ends this process; should it not (held), it is reported below
+    print(crashed.format(signal=signal.Signals(-code).name), file=sys.stderr, flush=True)
+    return 1
 
 
 def _exit_on_interrupt(line: str) -> None:

@@ -183,10 +183,12 @@ def _new_strategy(plan: StrategyPlan):
     from kerasreg.distribution.coordination import configure_coordination
 
     configure_coordination(plan.peer_timeout)
+    # No timeout on the training's collectives: TensorFlow (2.21, base_collective_executor.cc) starts a thread per
+    # timed collective that sleeps out the timeout, so a worker at batch 8 grew to 14,000 threads in 16 s and died
+    # (std::system_error). A peer that dies or stops is found by the coordination service's heartbeat within
+    # --peer-timeout instead; the few exchanges of a run's start keep a timeout of their own (cluster.exchange).
     return tf.distribute.MultiWorkerMirroredStrategy(
-        communication_options=tf.distribute.experimental.CommunicationOptions(
-            implementation=implementation, timeout_seconds=plan.peer_timeout
-        )
+        communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation)
     )
 
 
