@@ -17,7 +17,8 @@ TRAIN = [
     "scipy>=1.11",
     "scikit-learn>=1.4",
     "h5py>=3.10",
-    "pillow>=10.1",  # draws the run directory's pictures (kerasreg/charts.py; load_default(size=) is 10.1)
+    "pillow>=10.1",  # draws the run directory's pictures (kerasreg/reports/charts.py; load_default(size=) is 10.1)
+    "xxhash>=3.4",  # keys the decoded-folder cache by each file's content (kerasreg/datasets/image_cache.py)
 ]
 LITERT_RUNTIME = "ai-edge-litert>=2.3,<2.4"  # runs .tflite files with no TensorFlow (59 MB)
 # ai-edge-litert checks the LiteRT files; Pillow (from TRAIN) writes the sample PNGs.

@@ -2,25 +2,31 @@
 
     ~/.cache/kerasreg/folders/<key>.npy and <key>.json      ($KERASREG_CACHE_DIR/folders/ when it is set)
 
-The key is a hash of every file's path, size and modification time and class, of
-the target size and channels, and of the decoder (contract/pixels.py's version and
-Pillow's): changing, adding or removing a file, or asking for another size, is
-another key, decoded afresh. Entries are written whole (a temporary name, then a
-rename), so a killed run leaves no half entry. Clearing it: delete the folder (each
-run that writes an entry says where it is).
+The key is a hash of every file's path, class and content, of the target size and
+channels, and of the decoder (contract/pixels.py's version and Pillow's): changing,
+adding or removing a file, or asking for another size, is another key, decoded
+afresh. Content, not size and modification time: swapping two same-sized photos
+between class folders with their times kept (as `touch -r`, rsync and many copy
+tools do) served the old labels from a key of those. Each file is read and hashed
+with xxHash's XXH3 (128 bits, tens of GB/s: reading the bytes is the cost, a few
+percent of decoding them), on every core. Entries are written whole (a temporary
+name, then a rename), so a killed run leaves no half entry. Clearing it: delete the
+folder (each run that writes an entry says where it is).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+import mmap
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from kerasreg.datasets.image_decoding import Decoded, decode_files
+from kerasreg.datasets.image_decoding import Decoded, decode_files, worker_threads
 
 CACHE_ENV = "KERASREG_CACHE_DIR"
 DECODER_VERSION = "1"  # bump when contract/pixels.py decodes differently: old entries are then never read
@@ -37,13 +43,29 @@ def cache_key(files: list[tuple[Path, int]], size: tuple[int, int], channels: in
     import PIL
 
     digest = hashlib.sha256(f"{DECODER_VERSION} {PIL.__version__} {size} {channels}\n".encode())
-    for path, label in files:
-        try:
-            info = path.stat()
-            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0{label}\n".encode())
-        except OSError:
-            digest.update(f"{path}\0unreadable\0{label}\n".encode())
+    with concurrent.futures.ThreadPoolExecutor(worker_threads()) as pool:
+        contents = pool.map(content_digest, [path for path, _ in files], chunksize=16)
+        for (path, label), content in zip(files, contents, strict=True):
+            digest.update(f"{path}\0{content}\0{label}\n".encode())
     return digest.hexdigest()[:32]
+
+
+def content_digest(path: Path) -> str:
+    """XXH3-128 of a regular file's bytes; "unreadable" for what is not a readable regular file (a FIFO is never
+    opened: it could block)."""
+    import xxhash
+
+    try:
+        if not path.is_file():
+            return "unreadable"
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return "empty"
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return xxhash.xxh3_128_hexdigest(mapped)
+    except (OSError, ValueError):
+        return "unreadable"
 
 
 def cached_decode(files: list[tuple[Path, int]], size: tuple[int, int], channels: int, split: str) -> Decoded:

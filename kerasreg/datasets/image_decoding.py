@@ -54,7 +54,7 @@ def resolve_shape(
         except (*DECODE_ERRORS, OSError):
             return None  # judged when it is decoded
 
-    with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(worker_threads()) as pool:
         headers = [h for h in pool.map(header, files) if h is not None]
     size = image_size
     if size is None:
@@ -65,7 +65,8 @@ def resolve_shape(
     return size, channels
 
 
-def _workers() -> int:
+def worker_threads() -> int:
+    """Threads to decode or read files with: the cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
@@ -102,7 +103,7 @@ def decode_files(files: list[tuple[Path, int]], size: tuple[int, int], channels:
             outcome[index] = e.strerror or type(e).__name__
 
     progress = _Progress(len(files), what)
-    with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(worker_threads()) as pool:
         for done, _ in enumerate(pool.map(decode, range(len(files))), 1):
             progress.update(done)
     progress.close()
