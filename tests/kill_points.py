@@ -8,7 +8,8 @@ imported; the first call for which `condition` (an expression over `args` and
 `kwargs`) holds kills the process with SIGKILL, as a lost machine would: no
 handler, no cleanup, no flush. With `signal_name="SIGINT"` it is a Ctrl-C instead,
 delivered there (the process then has a few seconds to end itself before the call
-would go on).
+would go on). With `backup_every=N` a cluster's workers back up every N epochs,
+whatever their clocks say (kerasreg.training.agreement.chief_interval answers N).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ import importlib.abc, importlib.util, os, signal, sys
 import time
 
 MODULE, ATTRIBUTE, CONDITION, SIGNAL = {module!r}, {attribute!r}, {condition!r}, {signal_name!r}
+BACKUP_EVERY = {backup_every!r}
+
+
+def _every(module):
+    module.chief_interval = lambda choice: (lambda mine: BACKUP_EVERY)
 
 
 def _wrap(module):
@@ -41,8 +47,11 @@ def _wrap(module):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
+    def __init__(self, name, patch):
+        self.name, self.patch = name, patch
+
     def find_spec(self, name, path, target=None):
-        if name != MODULE:
+        if name != self.name:
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -50,24 +59,33 @@ class _Finder(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             execute(module)
-            _wrap(module)
+            self.patch(module)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
-sys.meta_path.insert(0, _Finder())
+sys.meta_path.insert(0, _Finder(MODULE, _wrap))
+if BACKUP_EVERY is not None:
+    sys.meta_path.insert(0, _Finder("kerasreg.training.agreement", _every))
 '''
 
 
 def env_killed_at(
-    folder: Path, module: str, attribute: str, condition: str = "True", signal_name: str = "SIGKILL"
+    folder: Path,
+    module: str,
+    attribute: str,
+    condition: str = "True",
+    signal_name: str = "SIGKILL",
+    backup_every: int | None = None,
 ) -> dict:
     """Environment for a subprocess that SIGKILLs itself (or sends itself `signal_name`) when `module.attribute`
-    is called with `condition` true."""
+    is called with `condition` true (never, for "False"), backing up every `backup_every` epochs when given."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(
-        _HOOK.format(module=module, attribute=attribute, condition=condition, signal_name=signal_name)
+        _HOOK.format(
+            module=module, attribute=attribute, condition=condition, signal_name=signal_name, backup_every=backup_every
+        )
     )
     repo = Path(__file__).resolve().parent.parent
     return {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{repo}", "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -115,26 +115,29 @@ def test_options_that_differ_stop_every_worker_before_anything_is_written(tmp_pa
     assert not (tmp_path / "run").exists() and not worker_dir(tmp_path / "run", 1).exists()
 
 
-def _image_folder(root: Path, moved: int) -> Path:
-    """Two classes of 12 tiny PNGs each; `moved` images of class a filed under b instead."""
+def _image_folder(root: Path, moved: int, brighter: int = 0) -> Path:
+    """Two classes of 12 tiny PNGs each; `moved` images of class a filed under b instead; `brighter`: every pixel
+    that much brighter."""
     from PIL import Image
 
     for i in range(24):
         label = "a" if i < 12 - moved else "b"
         (root / label).mkdir(parents=True, exist_ok=True)
-        Image.new("L", (8, 8), color=(i * 10) % 256).save(root / label / f"{i:02d}.png")
+        Image.new("L", (8, 8), color=(i * 10 + brighter) % 256).save(root / label / f"{i:02d}.png")
     return root
 
 
 @pytest.mark.slow
-def test_data_that_differs_between_machines_is_refused_by_every_worker(tmp_path):
-    folders = [_image_folder(tmp_path / "data0", 0), _image_folder(tmp_path / "data1", 1)]
+@pytest.mark.parametrize(("moved", "brighter", "differs"), [(1, 0, "labels_sha256"), (0, 1, "pixels_xxh3")])
+def test_data_that_differs_between_machines_is_refused_by_every_worker(tmp_path, moved, brighter, differs):
+    # Other pixels under the same labels were agreed on before the fix: the identity hashed the labels only.
+    folders = [_image_folder(tmp_path / "data0", 0), _image_folder(tmp_path / "data1", moved, brighter)]
     args = [["--dataset", "folder", "--data-dir", str(folders[i]), "--test-split", "0.25"] for i in range(2)]
     (first, second), _ = _cluster(tmp_path, tmp_path / "run", extra=args)
     for code, _, lines in (first, second):
         assert code == 2, lines
         assert len(lines) == 1 and lines[0].startswith("python -m kerasreg.train: error: the workers' datasets differ:")
-        assert "labels_sha256 (worker 0: " in lines[0] and "the same files on each machine" in lines[0]
+        assert f"{differs} (worker 0: " in lines[0] and "the same files on each machine" in lines[0]
     assert first[2] == second[2]
 
 
@@ -150,6 +153,22 @@ def test_a_worker_that_cannot_start_stops_the_others_with_its_reason(tmp_path):
         2,
         [f"python -m kerasreg.train: error: worker 0 (127.0.0.1:{ports[0]}) cannot start: {why}"],
     )
+
+
+@pytest.mark.slow
+def test_a_worker_whose_out_is_locked_stops_the_others_with_its_reason(tmp_path):
+    from kerasreg.run_directory.lock import RunLock
+
+    out = tmp_path / "run"
+    with RunLock(out):  # another run trains into worker 0's --out (before the fix: the others said "was lost")
+        (first, second), ports = _cluster(tmp_path, out)
+    holder = f"pid {os.getpid()} on "
+    assert first[0] == 2 and len(first[2]) == 1, first
+    assert first[2][0].startswith(f"python -m kerasreg.train: error: {out} is in use by another kerasreg run ({holder}")
+    why = first[2][0].split(": ", 2)[2]
+    assert second[0] == 2 and second[2] == [
+        f"python -m kerasreg.train: error: worker 0 (127.0.0.1:{ports[0]}) cannot start: {why}"
+    ]
 
 
 def test_the_resume_point_is_the_newest_commit_every_worker_holds():
@@ -247,6 +266,34 @@ def test_a_cluster_backup_keeps_the_commit_before_the_latest_and_restores_either
     assert EpochBackup(tmp_path, keep=2).restore(model, at=(0, False)) == 0  # the agreed start: nothing restored
 
 
+def test_after_agreeing_a_worker_drops_its_newer_commit_so_a_second_failure_still_shares_one(tmp_path):
+    from kerasreg.model import build_model
+    from kerasreg.training.agreement import resume_point
+    from kerasreg.training.backup import EpochBackup, committed, roll_back
+
+    model = build_model((8, 8, 1), 10, "multiclass")
+    model.compile(optimizer="adam")
+    model.optimizer.build(model.trainable_variables)
+    chief, other = (EpochBackup(tmp_path / name, keep=2) for name in ("chief", "other"))
+    for epoch in (3, 4, 5):
+        chief.save(model, epoch)
+    for epoch in (3, 4):  # killed before committing epoch 5
+        other.save(model, epoch)
+    held = [[(e, f) for _, e, f in committed(b.backup_dir)] for b in (chief, other)]
+    assert held == [[(5, False), (4, False)], [(4, False), (3, False)]]
+    at = resume_point(held)
+    assert at == (4, False)
+    assert roll_back(chief.backup_dir, at) and not roll_back(other.backup_dir, at)
+    assert [(e, f) for _, e, f in committed(chief.backup_dir)] == [(4, False)]
+    assert sorted(p.name for p in chief.backup_dir.glob("*.npz")) == ["epoch-00004.npz"]
+    # The rerun backs up at other epochs (its interval changed): the chief commits epoch 7; the other worker dies
+    # again before it does. Before the fix, the chief's commit pushed out the shared epoch 4 ("share no epoch").
+    EpochBackup(tmp_path / "chief", keep=2).save(model, 7)
+    held = [[(e, f) for _, e, f in committed(b.backup_dir)] for b in (chief, other)]
+    assert held == [[(7, False), (4, False)], [(4, False), (3, False)]]
+    assert resume_point(held) == (4, False)
+
+
 # The kill-point sweep: where the run is interrupted, as (module, function, condition over the call's args).
 KILL_POINTS = {
     # As epoch 3 (0-based) begins, every worker having committed epochs 1..3.
@@ -316,6 +363,56 @@ def test_a_cluster_run_interrupted_anywhere_resumes_to_the_same_weights_and_hist
     assert epochs == {2 if point == "between commits" else 3}  # one agreed epoch: the newest both hold
     assert identical
     assert not worker_dir(out, 1).exists()  # the other worker's temporary backup went with the finished run
+
+
+@pytest.mark.slow
+def test_two_failures_with_backups_every_few_epochs_still_resume_to_the_same_result(left_alone, tmp_path):
+    from kill_points import env_killed_at
+
+    digest, history = left_alone
+    out = tmp_path / "run"
+    ports = free_ports(2)
+    args = [*ARGS, "--peer-timeout", "20"]
+    # Backups every 2 epochs; worker 1 dies before committing epoch 6, which the chief commits: chief 6 and 4,
+    # worker 1 4 and 2. The rerun backs up every 3 epochs from the agreed 4 (another interval, as when
+    # --backup-interval changes); worker 1 dies again before committing 7.
+    save = ("kerasreg.training.backup", "EpochBackup.save")
+    for run, (every, epoch) in enumerate(((2, 6), (3, 7))):
+        envs = [
+            _env(ports, 0, env_killed_at(tmp_path / f"every{run}", *save, "False", backup_every=every)),
+            _env(ports, 1, env_killed_at(tmp_path / f"kill{run}", *save, f"args[2] == {epoch}", backup_every=every)),
+        ]
+        results = _finish([_start(tmp_path, out, args, envs[i]) for i in range(2)])
+        assert [code for code, _, _ in results] == [3, -signal.SIGKILL], results
+    held = [json.loads((d / files.BACKUP / name).read_text())["epoch"] for d in (out, worker_dir(out, 1))
+            for name in ("latest.json", "previous.json")]  # fmt: skip
+    assert held == [7, 4, 4, 2]  # before the fix, the chief held 7 and 6: no epoch in common, progress lost
+    resumed = _finish([_start(tmp_path, out, args, _env(ports, i)) for i in range(2)])
+    assert [code for code, _, _ in resumed] == [0, 0], resumed
+    assert any("4 epochs done, continuing at epoch 5" in stdout for _, stdout, _ in resumed)
+    assert {_digest(stdout) for _, stdout, _ in resumed} == {digest}
+    assert (out / files.HISTORY).read_bytes() == history
+
+
+@pytest.mark.slow
+def test_a_chief_killed_while_writing_its_results_resumes_from_the_final_commit(left_alone, tmp_path):
+    from kill_points import env_killed_at
+
+    digest, history = left_alone
+    out = tmp_path / "run"
+    ports = free_ports(2)
+    args = [*ARGS, "--peer-timeout", "20"]
+    hooked = env_killed_at(tmp_path / "hook", "kerasreg.training.pipeline", "write_results")
+    results = _finish([_start(tmp_path, out, args, _env(ports, i, hooked if i == 0 else None)) for i in range(2)])
+    assert [code for code, _, _ in results] == [-signal.SIGKILL, 3], results
+    # Worker 1 kept its backup until the chief's results were on disk (before the fix it had removed it, and the
+    # rerun started over from epoch 1).
+    assert json.loads((worker_dir(out, 1) / files.BACKUP / "latest.json").read_text())["finished"]
+    resumed = _finish([_start(tmp_path, out, args, _env(ports, i)) for i in range(2)])
+    assert [code for code, _, _ in resumed] == [0, 0], resumed
+    assert all("8 epochs done" in stdout for _, stdout, _ in resumed)
+    assert {_digest(stdout) for _, stdout, _ in resumed} == {digest}
+    assert (out / files.HISTORY).read_bytes() == history and (out / files.METRICS).is_file()
 
 
 @pytest.mark.slow

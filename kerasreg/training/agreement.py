@@ -94,10 +94,17 @@ def resume_point(commits: list[list[tuple[int, bool]]]) -> tuple[int, bool]:
 
 
 def dataset_identity(data: ImageDataset) -> dict:
-    """What makes two workers' datasets the same one: the name, source, shapes, classes, and a label checksum."""
+    """What makes two workers' datasets the same one: the name, source, shapes, classes, and checksums of the labels
+    and of every pixel (XXH3: 3.9 GB of pixels in well under a second; labels alone let two machines with other
+    images agree)."""
+    import xxhash
+
     labels = hashlib.sha256()
     for array in (data.train_labels, data.test_labels):
         labels.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    pixels = xxhash.xxh3_128()
+    for array in (data.train_images, data.test_images):
+        pixels.update(np.ascontiguousarray(array))
     return {
         "name": data.name,
         "source": data.source.split(":", 1)[0].split("@", 1)[0],  # files or tfds, not the folder: it is the machine's
@@ -107,6 +114,7 @@ def dataset_identity(data: ImageDataset) -> dict:
         "n_train": int(len(data.train_labels)),
         "n_test": int(len(data.test_labels)),
         "labels_sha256": labels.hexdigest()[:16],
+        "pixels_xxh3": pixels.hexdigest()[:16],
     }
 
 

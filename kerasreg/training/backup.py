@@ -185,6 +185,28 @@ def committed(backup_dir: Path) -> list[tuple[Path, int, bool]]:
     return found
 
 
+def roll_back(backup_dir: Path, at: tuple[int, bool]) -> bool:
+    """Make the commit `at` ((epoch, finished), which the folder holds) the latest: every newer commit goes, its
+    record and its file. Whether there was one.
+
+    A cluster's workers resume from the newest commit all of them hold. One that holds a
+    newer commit must drop it: else its next commit pushes the agreed one out (it keeps
+    two), and a second failure before the others commit leaves them sharing no epoch.
+    """
+    backup_dir = Path(backup_dir)
+    commits = committed(backup_dir)
+    if not commits or (commits[0][1], commits[0][2]) == at:
+        return False
+    agreed = next(path for path, epoch, finished in commits if (epoch, finished) == at)
+    record = json.loads(agreed.read_text())
+    files.write_json(backup_dir / LATEST, record)  # the rename is the rollback's commit
+    (backup_dir / PREVIOUS).unlink(missing_ok=True)
+    for old in backup_dir.glob("epoch-*.npz"):
+        if old.name != record["weights"]:
+            old.unlink(missing_ok=True)
+    return True
+
+
 def drop_commits(backup_dir: Path) -> None:
     """Remove every commit of a backup folder (the records first, then their files), keeping anything else."""
     for name in (LATEST, PREVIOUS):

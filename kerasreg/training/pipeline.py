@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kerasreg.config import L2_AUTO, TrainConfig
 from kerasreg.datasets import ImageDataset, load_dataset
-from kerasreg.distribution.cluster import is_peer_failure, peer_lost
+from kerasreg.distribution.cluster import exchange, is_peer_failure, peer_lost
 from kerasreg.distribution.strategy import StrategyChoice, plan_strategy
 from kerasreg.errors import KerasregError, RunDirError
 from kerasreg.run_directory import files
@@ -74,24 +74,31 @@ def _in_run_dir(config: TrainConfig, run_dir: Path, choice: StrategyChoice, cloc
     first (kerasreg/training/agreement.py), so that every worker stops with the same line.
     """
     work_dir = run_dir if choice.is_chief else worker_dir(run_dir, choice.worker_index)
-    if work_dir.exists() and not work_dir.is_dir():
-        raise RunDirError(f"--out {work_dir} is a file; expected a directory.")
-    with RunLock(work_dir):  # one process per run directory
-        refusal = None
+    lock = RunLock(work_dir)  # one process per run directory
+    refusal = None
+    try:
+        if work_dir.exists() and not work_dir.is_dir():
+            raise RunDirError(f"--out {work_dir} is a file; expected a directory.")
         try:
-            prepare_run_dir(work_dir, config, resume)
-        except KerasregError as e:
-            if choice.num_workers == 1:
-                raise
-            refusal = str(e)
-        try:
-            return _train(config, run_dir, work_dir, choice, clock, datasets, refusal)
-        except Diverged as e:
-            discard_state(work_dir)
-            raise KerasregError(
-                f"{e}: the learning rate ({config.resolved_learning_rate:g}) or the L2 strength ({config.l2}) is too "
-                "large for this data; lower it and rerun (nothing of this run is kept, so the rerun starts clean)."
-            ) from None
+            lock.acquire()
+        except OSError as e:  # the folder cannot be made (permissions, a read-only or full disk)
+            raise RunDirError(f"{e.filename or work_dir}: {e.strerror or e}; choose another --out.") from None
+        prepare_run_dir(work_dir, config, resume)
+    except KerasregError as e:
+        if choice.num_workers == 1:
+            lock.release()
+            raise
+        refusal = str(e)  # said to the other workers first, so that every one stops with this line
+    try:
+        return _train(config, run_dir, work_dir, choice, clock, datasets, refusal)
+    except Diverged as e:
+        discard_state(work_dir)
+        raise KerasregError(
+            f"{e}: the learning rate ({config.resolved_learning_rate:g}) or the L2 strength ({config.l2}) is too "
+            "large for this data; lower it and rerun (nothing of this run is kept, so the rerun starts clean)."
+        ) from None
+    finally:
+        lock.release()
 
 
 def _train(
@@ -144,7 +151,11 @@ def _train(
     if choice.is_chief:
         metrics["timings"] = {**clock.laps, **fitted.timings}
         write_results(run_dir, model, data, fitted.history, metrics, config.seed, probabilities, search)
-    else:
+    if choice.num_workers > 1:
+        # The others keep their backups until the chief's results are on disk: should the chief die while writing
+        # them, a rerun resumes from the final commit every worker still holds, rather than from the start.
+        exchange(choice, "results written")
+    if not choice.is_chief:
         shutil.rmtree(work_dir, ignore_errors=True)
     _print_summary(metrics, data, run_dir if choice.is_chief else None)
     return metrics
@@ -156,7 +167,7 @@ def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, re
     from kerasreg.l2_search.choose import CHECKPOINT
     from kerasreg.l2_search.path import finished_search
     from kerasreg.training.agreement import START, agree
-    from kerasreg.training.backup import committed, drop_commits
+    from kerasreg.training.backup import committed, drop_commits, roll_back
 
     backup = work_dir / files.BACKUP
     commits, searched = [], True
@@ -168,6 +179,8 @@ def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, re
         except KerasregError as e:
             refusal = str(e)
     agreement = agree(choice, config, data, commits, refusal, searched)
+    if agreement.resume_at != START and roll_back(backup, agreement.resume_at):
+        print(f"resuming with the other workers at epoch {agreement.resume_at[0]}: this worker's newer backup goes")
     if agreement.resume_at == START and (commits or not agreement.keep_search) and backup.exists():
         print(
             f"starting over with the other workers, who hold no backup this one can resume with: removing {backup}",
