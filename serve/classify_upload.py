@@ -20,6 +20,7 @@ import numpy as np
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, ServeError
 from serve.http_common import Decoding, Request, Response, json_response, plan_decoding, view
+from serve.limits import MAX_COUNT, read_count
 from serve.multipart_form import form_files
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/webp", "application/octet-stream")
@@ -43,9 +44,10 @@ def top_k(query: str, classes: int) -> int:
     if "top_k" not in values:
         return min(DEFAULT_TOP_K, classes)
     text = values["top_k"][-1]
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise BadInput(f"top_k {text[:40]!r} is not a positive integer.")
-    return min(int(text), classes)
+    k = read_count(text)
+    if k is None or k < 1:
+        raise BadInput(f"top_k {text[:40]!r} is not a positive integer (at most {MAX_COUNT}).")
+    return min(k, classes)
 
 
 def _images(request: Request, max_files: int) -> list[tuple[str | None, bytes]]:

@@ -48,9 +48,21 @@ GRPC_CALLS_IN_FLIGHT = 32
 # A ModelInfer request's parameters (of the request, and of its tensor) and requested outputs:
 # Triton's clients send a handful; 600,000 took a second of the event loop to walk.
 MAX_REQUEST_PARAMETERS = 64
+# The largest number a client may write where this API reads a count (Content-Length,
+# Inference-Header-Content-Length, top_k): 63 bits, as a version. Python refuses to read a
+# number of more than 4,300 digits (a 500 before), and a count past this means nothing here.
+MAX_COUNT = 2**63 - 1
 REQUEST_PIXELS_FACTOR = 4  # a request's images may declare this many times the per-image limit in all
 MAX_REQUEST_TIMEOUT = 60.0  # seconds: the engine's (granian's) header read timeout goes no higher
 WORKERS_PER_CORE = 4  # --workers may not exceed this many per core: each worker holds its own copy of the models
+
+
+def read_count(text: str) -> int | None:
+    """`text` as a whole number of ASCII digits up to MAX_COUNT, or None (never reading a huge number)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_COUNT)):
+        return None
+    number = int(text)
+    return number if number <= MAX_COUNT else None
 
 
 @dataclass(frozen=True)

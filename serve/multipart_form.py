@@ -26,7 +26,7 @@ class _Part:
 
 def form_files(body: bytes, content_type: str, field_name: str, max_files: int) -> list[tuple[str | None, bytes]]:
     """The files sent as `field_name` (filename or None, bytes), in order; BadInput for anything else in the form."""
-    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
     _, options = parse_options_header(content_type)
@@ -69,7 +69,7 @@ def form_files(body: bytes, content_type: str, field_name: str, max_files: int) 
         parser = MultipartParser(boundary, callbacks)
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as e:
+    except FormParserError as e:  # what the parser raises for a body or a boundary it refuses
         raise BadInput(f"the multipart/form-data body does not parse ({str(e)[:120]}).") from None
     if parser.state != MultipartState.END:
         raise BadInput("the multipart/form-data body ends before its closing boundary; send it whole.")

@@ -15,6 +15,7 @@ import orjson
 
 from serve import tensors
 from serve.http_common import Request, Response
+from serve.limits import MAX_COUNT
 from serve.versions import MAX_VERSION
 
 JSON = "application/json"
@@ -249,7 +250,7 @@ def _model_paths(base: str, versioned: bool) -> dict:
         "required": False,
         "description": "binary tensor data extension: the length of the JSON header that starts the body; "
         "the inputs' raw bytes follow it, sized by their parameters.binary_data_size",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
     }
     binary_answer = {
         "schema": {
@@ -264,7 +265,7 @@ def _model_paths(base: str, versioned: bool) -> dict:
         "headers": {
             "Inference-Header-Content-Length": {
                 "description": "with binary outputs: the length of the JSON header that starts the body",
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
             }
         },
         "content": {JSON: {"schema": _ref("InferResponse")}, OCTET: binary_answer},
@@ -274,7 +275,7 @@ def _model_paths(base: str, versioned: bool) -> dict:
         "in": "query",
         "required": False,
         "description": "classes per image, likeliest first (default 3, at most the model's classes)",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
     }
     classify_body = {
         "required": True,

@@ -35,7 +35,7 @@ from serve.errors import BadInput, ClientDisconnected, PayloadTooLarge, ServeErr
 from serve.grpc_api.server import GrpcOptions
 from serve.http_app import Answer
 from serve.http_common import Request
-from serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, Limits
+from serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, MAX_COUNT, Limits, read_count
 from serve.log_text import for_log
 from serve.stop_signals import DRAIN_SIGNAL, hold_stop_signals
 
@@ -241,9 +241,10 @@ class RsgiApp:
         """Fill `request.body` within the size limit and the timeout, or raise what to answer."""
         limit = self.options.limits.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit():
-            length = int(declared)
-            if length > limit:
+        if declared is not None and declared.isascii() and declared.isdigit():
+            length = read_count(declared)
+            if length is None or length > limit:  # None: more than 63 bits of digits (not read as a number)
+                length = length if length is not None else f"more than {MAX_COUNT:,}"
                 raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of {limit}.")
             if length == 0:
                 return

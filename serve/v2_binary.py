@@ -16,6 +16,7 @@ import orjson
 
 from serve.errors import BadInput
 from serve.http_common import Response
+from serve.limits import read_count
 
 HEADER = "inference-header-content-length"  # as the request's headers hold it: lower case
 SHOWN = "Inference-Header-Content-Length"
@@ -25,9 +26,9 @@ OCTET_STREAM = "application/octet-stream"
 
 def split_body(body: bytes, declared: str) -> tuple[bytes, memoryview]:
     """(the JSON header, the binary data after it) of a body whose header is `declared` bytes long."""
-    if not declared.isascii() or not declared.isdigit():
+    length = read_count(declared)
+    if length is None:
         raise BadInput(f"{SHOWN} {declared[:40]!r} is not a byte count; send the JSON header's length in bytes.")
-    length = int(declared)
     if length > len(body):
         raise BadInput(f"{SHOWN} says the JSON header has {length:,} bytes, but the body has only {len(body):,}.")
     if length == 0:
