@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from contract.escaping import one_line
 from kerasreg.errors import CheckFailed, KerasregError, PeerLost
 
 EXIT_CHECK_FAILED = 1
@@ -28,7 +29,8 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
     path that cannot be read or written) print "prog: error: ..." and return 2; a
     CheckFailed prints its headline and details and returns 1; a PeerLost prints
     its line and returns 3; Ctrl-C returns 130.
-    Anything else is a bug and keeps its traceback. TensorFlow starts first, without its C++ start-up lines
+    Names in a line (files, folders, classes) are escaped (contract/escaping.py): a file's name cannot forge a
+    second line. Anything else is a bug and keeps its traceback. TensorFlow starts first, without its C++ start-up lines
     (kerasreg/tensorflow_start.py).
     """
     from kerasreg.tensorflow_start import start_tensorflow
@@ -37,19 +39,20 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
         start_tensorflow()
         action()
     except KerasregError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except PeerLost as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_PEER_LOST
     except CheckFailed as e:
-        print(f"{prog}: {e}", file=sys.stderr)
+        print(f"{prog}: {one_line(str(e))}", file=sys.stderr)
         for line in e.details:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {one_line(str(line))}", file=sys.stderr)
         return EXIT_CHECK_FAILED
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
-        print(f"{prog}: error: {where}{e.strerror or e}; check the path and its permissions.", file=sys.stderr)
+        said = one_line(f"{where}{e.strerror or e}")
+        print(f"{prog}: error: {said}; check the path and its permissions.", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted" + (f"; {interrupted_hint}" if interrupted_hint else ""), file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from contract.escaping import one_line
 from serve import limits
 from serve.arg_types import positive_int
 from serve.errors import ServeError
@@ -71,14 +72,14 @@ def _predict(args) -> int:
         try:
             image = load_image_file(path, size, channels, args.invert, max_pixels)
         except ServeError as e:
-            print(f"python -m serve: error: {e}", file=sys.stderr)
+            print(f"python -m serve: error: {one_line(str(e))}", file=sys.stderr)
             failed += 1
             continue
         (top,) = model.classify(image, args.top_k)
         if args.json:
             print(json.dumps({"image": str(path), "predictions": [{"class": c, "probability": p} for c, p in top]}))
         else:
-            print(f"{path}: " + ", ".join(f"{c} ({p:.3f})" for c, p in top))
+            print(f"{one_line(str(path))}: " + ", ".join(f"{one_line(c)} ({p:.3f})" for c, p in top))
     return 2 if failed else 0
 
 
@@ -121,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args)
     except ServeError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        print(f"{parser.prog}: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as e:
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"{parser.prog}: error: {where}{e.strerror or e}; check the path and its permissions.", file=sys.stderr)
+        said = one_line((f"{e.filename}: " if e.filename else "") + f"{e.strerror or e}")
+        print(f"{parser.prog}: error: {said}; check the path and its permissions.", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)

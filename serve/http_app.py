@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import contract
+from contract.escaping import one_line
 from serve import classify_upload, oip_v2, openapi, tfserving_v1, web_page
 from serve.classify_upload import UnsupportedMediaType
 from serve.dataplane import NO_LABELS, DataPlane
 from serve.errors import ServeError, let_go
 from serve.http_common import Request, Response, json_response
-from serve.log_text import for_log
 
 log = logging.getLogger("serve.http")
 Endpoint = Callable[[DataPlane, Request], Awaitable[Response]]
@@ -247,12 +247,12 @@ class HttpApp:
         """`{"error": ...}` with the error's status; anything not a ServeError is a logged 500 that says nothing."""
         if isinstance(error, ServeError):
             if error.status_code >= 500:
-                log.error("%s %s: %s", for_log(request.method), for_log(request.path), for_log(str(error)))
+                log.error("%s %s: %s", one_line(request.method), one_line(request.path), one_line(str(error)))
             response = json_response({"error": str(error)}, error.status_code)
             if isinstance(error, MethodNotAllowed):
                 response.headers.append(("allow", ", ".join([*error.allowed, "OPTIONS"])))
             return response
-        log.error("%s %s failed", for_log(request.method), for_log(request.path), exc_info=error)
+        log.error("%s %s failed", one_line(request.method), one_line(request.path), exc_info=error)
         return json_response({"error": "internal server error"}, 500)
 
 

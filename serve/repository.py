@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import contract
+from contract.escaping import one_line
 from serve.errors import ModelLoadError, ModelNotFound, NotReady, shown
 from serve.limits import DEFAULT_MAX_MODEL_BYTES
-from serve.log_text import for_log
 from serve.model import Model
 from serve.versions import RULE, names_a_number, parse_version
 
@@ -205,7 +205,7 @@ class ModelRepository:
                 "reloaded" if replaced else "loaded",
                 version.name,
                 version.version,
-                for_log(str(version.model.path)),
+                one_line(str(version.model.path)),
                 len(version.model.info.classes),
                 h,
                 w,
@@ -216,7 +216,7 @@ class ModelRepository:
         for key, broken in changes.broken.items():
             self.broken[key] = broken
             keeps = " (the loaded copy serves on)" if key[1] in served.get(key[0], {}) else ""
-            log.error("model %s version %d is not served%s: %s", key[0], key[1], keeps, for_log(broken.reason))
+            log.error("model %s version %d is not served%s: %s", key[0], key[1], keeps, one_line(broken.reason))
         for name, version in changes.removed:
             self._missing[(name, version)] = self._missing.get((name, version), 0) + 1
             if self._missing[(name, version)] < 2:
@@ -250,7 +250,7 @@ class ModelRepository:
         """Log a warning the first time `key` comes up; folder names are escaped (a name may hold a newline)."""
         if key not in self._warned:
             self._warned.add(key)
-            log.warning(message, *(for_log(str(a)) if isinstance(a, str | Path) else a for a in args))
+            log.warning(message, *(one_line(str(a)) if isinstance(a, str | Path) else a for a in args))
 
     # Answering requests.
     def find(self, name: str, version: int | None = None) -> Served:

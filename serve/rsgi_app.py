@@ -30,13 +30,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.escaping import one_line
 from serve.dataplane import NO_LABELS
 from serve.errors import BadInput, ClientDisconnected, PayloadTooLarge, ServeError
 from serve.grpc_api.server import GrpcOptions
 from serve.http_app import Answer
 from serve.http_common import Request
 from serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, MAX_COUNT, Limits, read_count
-from serve.log_text import for_log
 from serve.stop_signals import DRAIN_SIGNAL, hold_stop_signals
 
 log = logging.getLogger("serve.http")
@@ -204,7 +204,7 @@ class RsgiApp:
             answer = await self.app.handle(request)
         except ClientDisconnected:
             # Said once, and answered: a client that only half-closed its side can still read a 400.
-            log.info("client %s closed the connection before its request was read", for_log(str(scope.client)))
+            log.info("client %s closed the connection before its request was read", one_line(str(scope.client)))
             error = IncompleteBody("request body ended before its declared length; send it whole.")
             answer = Answer(self.app.error_response(request, error), self.app.router.protocol(request.path), NO_LABELS)
             answer.response.headers.append(("connection", "close"))
@@ -229,8 +229,8 @@ class RsgiApp:
             access.info(
                 '%s "%s %s HTTP/%s" %d %d %.3fms',
                 scope.client,
-                for_log(scope.method),
-                for_log(target),
+                one_line(scope.method),
+                one_line(target),
                 scope.http_version,
                 response.status,
                 len(response.body),

@@ -142,6 +142,20 @@ def test_bad_image_files_stop_the_run_in_one_line_naming_each(tmp_path, capsys):
     assert not (tmp_path / "run" / "config.json").exists()  # before anything was written
 
 
+def test_a_file_name_cannot_forge_or_reverse_an_error_line(tmp_path, capsys):
+    # Names went into the line raw (issue 32): a newline forged a second error line, an RTL override reversed it.
+    root = _folder(tmp_path / "pets")
+    forged = root / "cat" / "evil\npython -m kerasreg.train: error: FORGED.png"
+    forged.write_bytes(b"not an image")
+    reversed_name = root / "dog" / "gnp.\u202eexe"
+    reversed_name.write_bytes(b"not an image either")
+    code = main(["--dataset", "folder", "--data-dir", str(root), "--out", str(tmp_path / "run")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert "evil\\npython -m kerasreg.train: error: FORGED.png" in lines[0]
+    assert "gnp.\\u202eexe" in lines[0] and "\u202e" not in lines[0]
+
+
 def test_skipping_bad_images_trains_without_them_and_records_what_was_passed_over(tmp_path):
     bad = _awkward(tmp_path / "pets")
     argv = ["--dataset", "folder", "--data-dir", str(tmp_path / "pets"), "--skip-bad-images", "--l2", "0.01"]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.escaping import one_line
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
 from kerasreg.datasets.image_cache import cached_decode
 from kerasreg.datasets.image_decoding import Decoded, resolve_shape, rows_in_place
@@ -154,7 +155,8 @@ def load_folder(root: Path | str, options: FolderOptions) -> ImageDataset:
     facts = _facts(listing, decoded, splits, classes, size, channels)
     if facts["passed_over"]:
         first = facts["passed_over_files"][0]
-        print(f"passed over {facts['passed_over']} file(s) that are no image ({first}, ...): listed in config.json")
+        print(f"passed over {facts['passed_over']} file(s) that are no image ({one_line(first)}, ...): listed in "
+              "config.json")  # fmt: skip
     name = "".join(c for c in root.resolve().name if c.isascii() and (c.isalnum() or c in "-_.")) or "folder"
     return ImageDataset(name, *splits["train"], *splits["test"], classes, task, f"files:{root}", facts)
 
