@@ -16,13 +16,19 @@ MAX_SHOWN = 2000  # characters of one value in a line; the rest is counted, not 
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def one_line(text: str, limit: int = MAX_SHOWN) -> str:
-    """`text` with every unprintable character and backslash escaped, cut to `limit` characters."""
+def one_line(text: str, limit: int = MAX_SHOWN, backslashes: bool = True) -> str:
+    """`text` with every unprintable character (and backslash) escaped, cut to `limit` characters.
+
+    `backslashes=False` leaves backslashes as they are: for an error line whose names were quoted with repr()
+    already (their backslashes escaped once), where the point is that the line stays one line.
+    """
     if len(text) > limit:
         text = f"{text[:limit]}...({len(text) - limit} more)"
-    if text.isprintable() and "\\" not in text:  # the usual case, at C speed
+    if text.isprintable() and not (backslashes and "\\" in text):  # the usual case, at C speed
         return text
-    return "".join(_escape(char) if char == "\\" or not char.isprintable() else char for char in text)
+    return "".join(
+        _escape(char) if (backslashes and char == "\\") or not char.isprintable() else char for char in text
+    )
 
 
 def _escape(char: str) -> str:

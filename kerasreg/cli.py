@@ -39,19 +39,19 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
         start_tensorflow()
         action()
     except KerasregError as e:
-        print(f"{prog}: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(e), backslashes=False)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except PeerLost as e:
-        print(f"{prog}: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(e), backslashes=False)}", file=sys.stderr)
         return EXIT_PEER_LOST
     except CheckFailed as e:
-        print(f"{prog}: {one_line(str(e))}", file=sys.stderr)
+        print(f"{prog}: {one_line(str(e), backslashes=False)}", file=sys.stderr)
         for line in e.details:
-            print(f"  {one_line(str(line))}", file=sys.stderr)
+            print(f"  {one_line(str(line), backslashes=False)}", file=sys.stderr)
         return EXIT_CHECK_FAILED
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
-        said = one_line(f"{where}{e.strerror or e}")
+        said = one_line(f"{where}{e.strerror or e}", backslashes=False)
         print(f"{prog}: error: {said}; check the path and its permissions.", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

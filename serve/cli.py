@@ -72,7 +72,7 @@ def _predict(args) -> int:
         try:
             image = load_image_file(path, size, channels, args.invert, max_pixels)
         except ServeError as e:
-            print(f"python -m serve: error: {one_line(str(e))}", file=sys.stderr)
+            print(f"python -m serve: error: {one_line(str(e), backslashes=False)}", file=sys.stderr)
             failed += 1
             continue
         (top,) = model.classify(image, args.top_k)
@@ -122,10 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args)
     except ServeError as e:
-        print(f"{parser.prog}: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"{parser.prog}: error: {one_line(str(e), backslashes=False)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as e:
-        said = one_line((f"{e.filename}: " if e.filename else "") + f"{e.strerror or e}")
+        said = one_line((f"{e.filename}: " if e.filename else "") + f"{e.strerror or e}", backslashes=False)
         print(f"{parser.prog}: error: {said}; check the path and its permissions.", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -147,13 +147,13 @@ def test_a_file_name_cannot_forge_or_reverse_an_error_line(tmp_path, capsys):
     root = _folder(tmp_path / "pets")
     forged = root / "cat" / "evil\npython -m kerasreg.train: error: FORGED.png"
     forged.write_bytes(b"not an image")
-    reversed_name = root / "dog" / "gnp.\u202eexe"
+    reversed_name = root / "dog" / "cat\u202egnp.png"
     reversed_name.write_bytes(b"not an image either")
     code = main(["--dataset", "folder", "--data-dir", str(root), "--out", str(tmp_path / "run")])
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1, lines
     assert "evil\\npython -m kerasreg.train: error: FORGED.png" in lines[0]
-    assert "gnp.\\u202eexe" in lines[0] and "\u202e" not in lines[0]
+    assert "cat\\u202egnp.png" in lines[0] and "\u202e" not in lines[0]
 
 
 def test_skipping_bad_images_trains_without_them_and_records_what_was_passed_over(tmp_path):
