@@ -66,6 +66,8 @@ class Run:
         from kerasreg.model import predict_probabilities
 
         batch = self._checked(images)
+        if len(batch) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
         if self._model is None:
             self._model = self._finished.load_model()
         return predict_probabilities(self._model, batch, self._finished.task)
@@ -88,8 +90,10 @@ class Run:
         from contract.pixels import NotAnImage, open_image, to_pixels
 
         height, width, channels = self._finished.input_shape
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise KerasregError(f"{path}: no such file; give the path of a picture (PNG, JPEG, BMP, GIF or WebP).")
+        if not Path(path).is_file():
+            raise KerasregError(f"{path}: not a regular file (a folder, a FIFO or a device); give a picture file.")
         try:
             with open_image(Path(path), str(path), image_pixel_limit((height, width, channels))) as opened:
                 return to_pixels(opened, (height, width), channels)

@@ -118,3 +118,38 @@ def test_mistakes_raise_with_the_command_lines_message_and_never_exit(tmp_path):
         kerasreg.train(tmp_path / "never", images=images, labels=labels[:10])
     with pytest.raises(KerasregError, match="not found; is .* a finished kerasreg run directory"):
         kerasreg.Run.load(tmp_path)
+
+
+def test_arrays_the_probe_sent_raise_the_apis_own_error_before_any_work(tmp_path):
+    # Each was numpy's own error, a MemoryError after 23 s, or a run trained on a class with no image (issue 32).
+    images, labels, _, _ = _digits()
+    few = images[:40]
+    cases = [
+        ({"labels": np.zeros(40, np.int64)}, "the labels name 1 class; a classifier needs two or more"),
+        ({"labels": np.array([2**63] + [0] * 39, np.uint64)}, f"labels holds {2**63}, which is no class number"),
+        ({"images": np.zeros((40, 0, 0, 1), np.uint8)}, r"images of shape \(40, 0, 0, 1\) hold no pixels"),
+        ({"labels": np.array([0, 999_999] * 20)}, "1,000,000 classes but 32 training images"),
+        ({"labels": labels[:40] % 2, "test_images": few[:10], "test_labels": np.full(10, 2)},
+         r"class 2 \('2'\) has no training image"),
+        ({"labels": labels[:40] % 2, "class_names": ["a", "b", "c"]}, r"class 2 \('c'\) has no training image"),
+    ]  # fmt: skip
+    for arrays, message in cases:
+        given = {"images": few, "labels": labels[:40], **arrays}
+        with pytest.raises(KerasregError, match=message):
+            kerasreg.train(tmp_path / "never", epochs=1, **given)
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_run_read_back_answers_the_probes_calls_in_its_own_words(tmp_path):
+    images, labels, _, _ = _digits()
+    run = kerasreg.train(tmp_path / "run", images=images, labels=labels, l2=0.01, epochs=1)
+    assert run.predict_proba(np.zeros((0, 8, 8, 1), np.uint8)).shape == (0, 10)  # (0, 0) before
+    os.mkfifo(tmp_path / "fifo.png")
+    with pytest.raises(KerasregError, match="fifo.png: not a regular file"):
+        run.image(tmp_path / "fifo.png")  # said "no such file" before
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    (deep / "metrics.json").write_text("{}")
+    with pytest.raises(KerasregError, match="nests too deeply"):
+        kerasreg.Run.load(deep)  # RecursionError before

@@ -40,14 +40,40 @@ def from_arrays(
         test_images, test_labels = _images(test_images, "test_images"), _labels(test_labels, "test_labels")
     if class_names is None:
         count = int(max(labels.max(initial=0), test_labels.max(initial=0))) + 1
-        class_names = tuple(str(k) for k in range(max(count, 2)))
+        class_names = tuple(str(k) for k in range(count))
     elif isinstance(class_names, str) or not all(isinstance(name, str) for name in class_names):
         raise DatasetError(f"arrays: class_names must be a list of strings, got {class_names!r}.")
     class_names = tuple(class_names)
+    counts = _check_classes(labels, test_labels, class_names)
     task = BINARY if len(class_names) == 2 else MULTICLASS
-    counts = np.bincount(labels, minlength=len(class_names))
     facts = {"images_per_class": {"train": {n: int(c) for n, c in zip(class_names, counts, strict=False)}}}
     return ImageDataset(ARRAYS, images, labels, test_images, test_labels, class_names, task, ARRAYS, facts)
+
+
+def _check_classes(labels: np.ndarray, test_labels: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
+    """Every label one of the classes, at least two classes, each with a training image (as a folder's must):
+    the training images per class. Checked before any count is made of them (a label of 999,999 would ask for a
+    model of a million classes)."""
+    classes = len(class_names)
+    for name, array in (("labels", labels), ("test_labels", test_labels)):
+        if len(array) and array.max() >= classes:
+            raise DatasetError(
+                f"arrays: {name} holds class {array.max()}, but there are {classes} class names (0..{classes - 1})."
+            )
+    if classes < 2:
+        raise DatasetError(f"arrays: the labels name {classes} class; a classifier needs two or more.")
+    if classes > len(labels):
+        raise DatasetError(
+            f"arrays: {classes:,} classes but {len(labels):,} training images: every class needs a training image."
+        )
+    counts = np.bincount(labels, minlength=classes)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        raise DatasetError(
+            f"arrays: class {empty[0]} ({class_names[empty[0]]!r}) has no training image; every class needs one "
+            "(give its images, or leave it out of class_names and the labels)."
+        )
+    return counts
 
 
 def _images(value, name: str) -> np.ndarray:
@@ -55,6 +81,8 @@ def _images(value, name: str) -> np.ndarray:
     if array.dtype != np.uint8 or array.ndim != 4:
         hint = " (pixels in 0..1? multiply by 255 and use .astype(np.uint8))" if array.dtype.kind == "f" else ""
         raise DatasetError(f"arrays: {name} must be uint8 [N,H,W,C], got {array.dtype} {array.shape}{hint}.")
+    if 0 in array.shape[1:]:
+        raise DatasetError(f"arrays: {name} of shape {array.shape} hold no pixels; expected [N,H,W,C] with H,W,C > 0.")
     return array
 
 
@@ -66,4 +94,6 @@ def _labels(value, name: str) -> np.ndarray:
         )
     if len(array) and array.min() < 0:
         raise DatasetError(f"arrays: {name} must be class numbers 0..K-1, got {array.min()}.")
+    if len(array) and array.max() > np.iinfo(np.int64).max:  # a uint64 past int64: no class number
+        raise DatasetError(f"arrays: {name} holds {array.max()}, which is no class number 0..K-1.")
     return array.astype(np.int64)

@@ -113,6 +113,8 @@ def read_json(path: Path) -> dict:
         raise RunDirError(f"{path} not found; is {path.parent} a finished kerasreg run directory?") from None
     except (OSError, ValueError) as e:
         raise RunDirError(f"{path}: unreadable or not JSON ({e}).") from None
+    except RecursionError:  # nested deeper than the parser goes: no file kerasreg writes
+        raise RunDirError(f"{path}: its JSON nests too deeply to be a kerasreg file.") from None
     if not isinstance(value, dict):
         raise RunDirError(f"{path}: expected a JSON object.")
     return value
