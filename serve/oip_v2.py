@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from serve import tensors, v2_binary
+from serve import classification, tensors, v2_binary
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, NotReady, shown
 from serve.http_common import (
@@ -32,7 +32,7 @@ from serve.http_common import (
 )
 from serve.model import ModelInfo
 
-EXTENSIONS = ("binary_tensor_data",)  # the protocol's extensions served (`GET /v2`)
+EXTENSIONS = ("binary_tensor_data", classification.EXTENSION)  # the protocol's extensions served (`GET /v2`)
 # The model card, from the file's kerasreg metadata: what the page shows beside its predictions.
 CARD_PARAMETERS = ("metrics", "parity", "input", "templates")
 
@@ -151,15 +151,31 @@ async def infer(plane: DataPlane, request: Request) -> Response:
 
     body, images = await plane.off_loop(len(header), parse, "parsing")
     binary_output = v2_binary.wants_binary_output(body, found.info.output_name)
+    k = _class_count(body)
     answer = await plane.infer(found.name, found.version, images)
     probabilities = answer.probabilities
     output = {"name": found.info.output_name, "datatype": "FP32", "shape": list(probabilities.shape)}
     response = {"model_name": answer.name, "model_version": str(answer.version), "outputs": [output]}
     if "id" in body:
         response["id"] = body["id"]
+    if k is not None:  # the classification extension: the top classes as strings
+        strings = classification.labelled(probabilities, k, found.info.classes)
+        output.update(datatype="BYTES", shape=[len(probabilities), min(k, probabilities.shape[1])])
+        data = classification.raw(strings) if binary_output else strings
+    else:
+        data = np.ascontiguousarray(probabilities, "<f4").tobytes() if binary_output else probabilities.reshape(-1)
     if binary_output:
-        data = np.ascontiguousarray(probabilities, "<f4").tobytes()
         output["parameters"] = {v2_binary.BINARY_SIZE: len(data)}
         return v2_binary.binary_response(response, data, answer.labels)
-    output["data"] = probabilities.reshape(-1)
+    output["data"] = data
     return json_response(response, labels=answer.labels)
+
+
+def _class_count(body: dict) -> int | None:
+    """The classes an output asks for through the classification extension (its outputs checked already)."""
+    for i, output in enumerate(body.get("outputs") or []):
+        parameters = output.get("parameters")
+        if isinstance(parameters, dict) and classification.PARAMETER in parameters:
+            label = f"outputs[{i}].parameters.{classification.PARAMETER}"
+            return classification.class_count(parameters[classification.PARAMETER], label)
+    return None

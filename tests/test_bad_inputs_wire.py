@@ -84,6 +84,10 @@ BINARY_ROWS = [
      '"outputs" names \'logits\'; this model has one output, "probabilities".'),
     (INFER, *binary_body({**tensor(), "parameters": "binary"}), 400,
      '"parameters" must be an object, e.g. {"binary_data_output": true}.'),
+    (INFER, *binary_body({**tensor(), "outputs": [{"name": "probabilities", "parameters": {"classification": 0}}]}),
+     400, "outputs[0].parameters.classification '0' is not a positive integer: the number of classes to answer."),
+    (INFER, *binary_body({**tensor(), "outputs": [{"name": "probabilities", "parameters": {"classification": "3"}}]}),
+     400, "outputs[0].parameters.classification '3' is not a positive integer: the number of classes to answer."),
     (INFER, {"content-encoding": "gzip"}, b"\x1f\x8b", 415,
      "Content-Encoding 'gzip' is not taken; send the body uncompressed."),
 ]  # fmt: skip
@@ -224,6 +228,9 @@ GRPC_ROWS = [
      "FP16 has no typed contents; send it in raw_input_contents."),
     (lambda: _infer_request(inputs=[_tensor_with(contents={"uint_contents": [300] * 64})], raw=[]),
      "INVALID_ARGUMENT", "contents.uint_contents holds 300..300, outside UINT8's range 0..255."),
+    (lambda: _infer_request(outputs=[{"name": "probabilities", "parameters": {"classification": {"int64_param": -3}}}]),
+     "INVALID_ARGUMENT", "outputs[].parameters.classification.int64_param '-3' is not a positive integer: the number "
+     "of classes to answer."),
     (lambda: _infer_request(outputs=[{"name": "logits"}]), "INVALID_ARGUMENT",
      "outputs names 'logits'; this model has one output, \"probabilities\"."),
     (lambda: _infer_request(inputs=[_tensor_with(shape=[3000, 8, 8, 1])], raw=[bytes(192000 + 9000)]),

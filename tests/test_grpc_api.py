@@ -101,7 +101,7 @@ def test_metadata_readiness_and_the_statuses(service):
     assert (metadata.name, list(metadata.versions), metadata.platform) == ("digits", ["1"], "onnxruntime_onnx")
     assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [("images", "UINT8", [-1, 8, 8, 1])]
     server, _ = _call(grpc_service, "ServerMetadata", message("ServerMetadataRequest")())
-    assert server.name == "serve" and list(server.extensions) == ["binary_tensor_data"]
+    assert server.name == "serve" and list(server.extensions) == ["binary_tensor_data", "classification"]
     ready, _ = _call(grpc_service, "ModelReady", message("ModelReadyRequest")(name="digits", version="1"))
     assert ready.ready
     _, context = _call(grpc_service, "ModelReady", message("ModelReadyRequest")(name="digits", version="7"))

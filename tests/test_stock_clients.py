@@ -91,6 +91,32 @@ def test_tritonclient_with_its_defaults_answers_as_the_json_path_does(server, mn
     assert 'kerasreg_requests_total{model="mnist",protocol="grpc",status="OK",version="1"}' in metrics
 
 
+def test_tritonclients_classification_extension_answers_the_top_classes(server, mnist):
+    # class_count was ignored silently before (issue 32): the client got probabilities where it asked for classes.
+    import tritonclient.grpc as triton_grpc
+    import tritonclient.http as triton_http
+
+    port, grpc_port = server
+    _, images, _ = mnist
+    expected = _json_answer(port, images[:5])
+    tops = np.argsort(-expected, axis=1, kind="stable")[:, :3]
+    want = [[f"{expected[i, j]:f}:{j}:{j}".encode() for j in row] for i, row in enumerate(tops)]
+    clients = (("http", triton_http, f"127.0.0.1:{port}"), ("grpc", triton_grpc, f"127.0.0.1:{grpc_port}"))
+    for name, module, url in clients:
+        client = module.InferenceServerClient(url)
+        tensor = module.InferInput("images", [5, 28, 28, 1], "UINT8")
+        tensor.set_data_from_numpy(images[:5])
+        for binary in (True, False) if name == "http" else (True,):
+            options = {"binary_data": binary} if name == "http" else {}
+            asked = module.InferRequestedOutput("probabilities", class_count=3, **options)
+            answer = client.infer("mnist", [tensor], outputs=[asked]).as_numpy("probabilities")
+            assert answer.shape == (5, 3), (name, binary)
+            got = [[value if isinstance(value, bytes) else value.encode() for value in row] for row in answer]
+            assert got == want, (name, binary)
+        client.close()
+    assert "classification" in httpx.get(f"http://127.0.0.1:{port}/v2").json()["extensions"]
+
+
 def test_grpc_typed_contents_answer_as_raw_contents_do(server, mnist):
     import tritonclient.grpc as triton_grpc
     from tritonclient.grpc import service_pb2

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from serve import tensors
+from serve import classification, tensors
 from serve.dataplane import NO_LABELS, DataPlane
 from serve.errors import BadInput, ServeError, let_go
 from serve.grpc_api.messages import method_types
@@ -180,22 +180,30 @@ class InferenceService:
         info = found.info
         if len(request.inputs) != 1:
             raise BadInput(f'the request must have one input tensor, named "{info.input_name}".')
+        k = None
         for output in request.outputs:
             if output.name != info.output_name:
                 raise BadInput(f'outputs names {output.name[:40]!r}; this model has one output, "{info.output_name}".')
+            if classification.PARAMETER in output.parameters:
+                value = output.parameters[classification.PARAMETER].int64_param
+                k = classification.class_count(value, "outputs[].parameters.classification.int64_param")
         images = await plane.off_loop(request.ByteSize(), lambda: input_tensor(request, info, plane), "parsing")
         answer = await plane.infer(found.name, found.version, images)
         probabilities = answer.probabilities
-        output = self.types["ModelInfer"][1].InferOutputTensor(
-            name=info.output_name, datatype="FP32", shape=list(probabilities.shape)
-        )
+        if k is None:
+            datatype, shape = "FP32", list(probabilities.shape)
+            raw = np.ascontiguousarray(probabilities, "<f4").tobytes()
+        else:  # the classification extension: the top classes as strings
+            datatype, shape = "BYTES", [len(probabilities), min(k, probabilities.shape[1])]
+            raw = classification.raw(classification.labelled(probabilities, k, info.classes))
+        output = self.types["ModelInfer"][1].InferOutputTensor(name=info.output_name, datatype=datatype, shape=shape)
         response = self._response(
             "ModelInfer",
             model_name=answer.name,
             model_version=str(answer.version),
             id=request.id,
             outputs=[output],
-            raw_output_contents=[np.ascontiguousarray(probabilities, "<f4").tobytes()],
+            raw_output_contents=[raw],
         )
         return response, answer.labels
 
