@@ -13,6 +13,14 @@ latency, errors (non-2xx and socket errors, which must be 0), the churn's cycles
 the size of /metrics at the first and last scrape (it must stay flat: no client can
 grow the label set), and the resident memory (VmRSS) of the worker process, which
 serves, and of granian's main process, before the first kind and after the last.
+
+Then two hostile phases (benchmarks/soak_phases.py), each while health is probed every
+50 ms: gRPC calls, nine valid to one refused (an unknown model, a wrong shape, a shape of
+a million, bytes that are no protobuf; now and then 600,000 parameters), and image
+uploads, eight valid to one of the probe's files (2 million JPEG comments, 600,000 PNG
+chunks, 2 million GIF comments, 20,000 progressive scans). Each reports its answers
+(every one as expected), health's p50/p90/p99/max (p90 under 0.25 s), and the worker's
+memory before and after (given 3 s of quiet to hand freed memory back).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
+import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +140,9 @@ def run(export: Path, requests: int, work: Path) -> dict:
     repository = work / "models"
     (repository / "soak" / "1").mkdir(parents=True)
     shutil.copy(export / "model.onnx", repository / "soak" / "1" / "model.onnx")
-    port = free_port()
-    command = [PYTHON, "-m", "serve", "http", str(repository), "--port", str(port), "--max-batch", "32"]
+    port, grpc_port = free_port(), free_port()
+    command = [PYTHON, "-m", "serve", "http", str(repository), "--port", str(port), "--max-batch", "32",
+               "--grpc-port", str(grpc_port)]  # fmt: skip
     server = start_server([*command, "--drain-seconds", "0", "--poll-seconds", "0.2"], port)
     results = {"rss_before_mb": server_rss_mb(server.pid), "kinds": {}}
     try:
@@ -150,10 +162,42 @@ def run(export: Path, requests: int, work: Path) -> dict:
         }
         print(f"  churn: {results['churn']}", flush=True)
         results["rss_after_mb"] = server_rss_mb(server.pid)
+        results["hostile"] = _hostile_phases(server.pid, port, grpc_port, shape, requests)
     finally:
         stop_server(server)
     results["exit_code"] = server.returncode  # SIGTERM: a graceful stop exits 0
     return results
+
+
+def _hostile_phases(pid: int, port: int, grpc_port: int, shape: tuple[int, int, int], requests: int) -> dict:
+    """gRPC and uploads, valid mixed with refused, while health is probed; the worker's memory around each."""
+    from benchmarks.soak_phases import HealthProbe, grpc_phase, upload_phase
+
+    phases = {}
+    for name, phase in (
+        ("grpc", lambda: grpc_phase(grpc_port, shape, requests // 2)),
+        ("uploads", lambda: upload_phase(port, max(200, requests // 20))),
+    ):
+        # In two halves, each followed by 3 s of quiet (the worker hands freed memory back): the first half grows
+        # the working set, the second must not grow it further.
+        rss = [server_rss_mb(pid)["worker"]]
+        halves = []
+        with HealthProbe(port) as probe:
+            for _ in range(2):
+                halves.append(phase())
+                time.sleep(3)
+                rss.append(server_rss_mb(pid)["worker"])
+        figures = {
+            "answered": sum(next(v for k, v in half.items() if k in ("calls", "uploads")) for half in halves),
+            "per_s": statistics.median(next(v for k, v in h.items() if k.endswith("_per_s")) for h in halves),
+            "outcomes": dict(sum((Counter(h["outcomes"]) for h in halves), Counter())),
+            "unexpected": [line for half in halves for line in half["unexpected"]],
+            "health": probe.summary(),
+            "worker_rss_mb": {"before": rss[0], "after_first_half": rss[1], "after_second_half": rss[2]},
+        }
+        print(f"  {name}: {figures}", flush=True)
+        phases[name] = figures
+    return phases
 
 
 def _soak(url: str, body: Path, requests: int, kind: str) -> dict:
@@ -184,6 +228,8 @@ def main() -> int:
     grown = (churn["metrics_bytes_last"] or 0) > (churn["metrics_bytes_settled"] or 0) + 1024
     failed = any(k["errors"] for k in results["kinds"].values()) or results["exit_code"] != 0
     failed = failed or bool(churn["unexpected_answers"]) or grown
+    for phase in results["hostile"].values():
+        failed = failed or bool(phase["unexpected"]) or phase["health"]["p90_s"] >= 0.25 or phase["health"]["failed"]
     return 1 if failed else 0
 
 

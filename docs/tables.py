@@ -71,6 +71,7 @@ def serve_http_options() -> str:
 
 def serve_limits() -> str:
     """What serve/limits.py fixes that no flag sets, and the flags' defaults it holds."""
+    from contract import image_structure
     from serve import limits
 
     server, request = limits.ServerLimits(), limits.Limits()
@@ -100,6 +101,12 @@ def serve_limits() -> str:
             f"a progressive JPEG's once per {limits.SCANS_PER_DECODE} scans",
         ),
         (
+            "an image file's markers, chunks and blocks (and junk between them)",
+            f"{image_structure.MAX_STRUCTURE_STEPS:,} plus 1 per KiB of the file; {image_structure.MAX_JPEG_SCANS} "
+            "progressive JPEG scans",
+            "counted before the image is opened",
+        ),
+        (
             "images sent in JSON (b64) decoded on the event loop",
             f"at most {limits.INLINE_DECODE_PIXELS:,} pixels in all",
             "more, and every upload: in a thread",
@@ -121,6 +128,17 @@ def serve_limits() -> str:
             f"{limits.DEFAULT_MAX_MODEL_BYTES:,} bytes ({limits.DEFAULT_MAX_MODEL_BYTES / 2**20:g} MiB), checked "
             "before it is read",
             "`--max-model-bytes`",
+        ),
+        (
+            "gRPC: streams per connection, calls in flight per worker",
+            f"{limits.GRPC_STREAMS_PER_CONNECTION}, {limits.GRPC_CALLS_IN_FLIGHT} (each message at most the request "
+            "body's limit)",
+            "connections: `--max-connections`",
+        ),
+        (
+            "gRPC: a ModelInfer's parameters, outputs, inputs or raw tensors (each)",
+            f"{limits.MAX_REQUEST_PARAMETERS}, counted on the wire before it is parsed",
+            "",
         ),
         ("workers", f"at most {limits.WORKERS_PER_CORE} per core", "`--workers`"),
         ("after SIGTERM, answering not ready before stopping", f"{server.drain_seconds:g} s", "`--drain-seconds`"),

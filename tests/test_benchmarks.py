@@ -140,3 +140,22 @@ def test_the_course_benchmark_runs_the_notebook_loop(real_data):
 
     seconds, cost = notebook_loop(real_data / "catvnoncat")
     assert seconds > 0 and cost == pytest.approx(0.1362, abs=1e-3)  # the notebook's cost before its last update
+
+
+def test_the_soaks_hostile_phases_get_every_answer_they_expect(export, no_tensorflow_env):
+    from benchmarks.soak_phases import HealthProbe, grpc_phase, upload_phase
+
+    port, grpc_port = free_port(), free_port()
+    command = [PYTHON, "-m", "serve", "http", str(export / "model.onnx"), "--name", "soak", "--port", str(port),
+               "--grpc-port", str(grpc_port), "--max-batch", "32"]  # fmt: skip
+    server = start_server(command, port)
+    try:
+        with HealthProbe(port) as probe:
+            grpc = grpc_phase(grpc_port, (8, 8, 1), 120)
+            uploads = upload_phase(port, 40)
+    finally:
+        stop_server(server)
+    assert grpc["calls"] == 120 and grpc["unexpected"] == [] and grpc["outcomes"]["valid: OK"] > 90
+    assert uploads["uploads"] == 40 and uploads["unexpected"] == []
+    assert uploads["outcomes"]["2M JPEG comments: 400"] >= 1 and uploads["outcomes"]["20k progressive scans: 400"] >= 1
+    assert probe.summary()["failed"] == 0
