@@ -39,11 +39,14 @@ PIXEL_LIMIT_SHOWN = (  # how --help states the default
 )
 # gRPC: what one worker's calls may hold at once. A call holds its message (at most
 # --max-body-bytes) while it arrives; gRPC itself bounds only one message. So at most
-# GRPC_STREAMS_PER_CONNECTION calls per connection (more are refused with RST_STREAM;
-# a stock client waits instead, as HTTP/2's SETTINGS tell it) and GRPC_CALLS_IN_FLIGHT
-# in all (more are RESOURCE_EXHAUSTED): with 8 MiB messages, 128 MiB a connection and
-# 256 MiB a worker. 200 streams of 4 MB on one connection took a worker from 111 to 861 MB.
-GRPC_STREAMS_PER_CONNECTION = 16
+# GRPC_STREAMS_PER_CONNECTION streams per connection (more are refused with RST_STREAM;
+# HTTP/2's SETTINGS tell a stock client, which waits; 100 is the minimum the HTTP/2
+# specification recommends: at 16, a grpc.aio client keeping 16 calls in flight had
+# some refused as the previous ones closed) and GRPC_CALLS_IN_FLIGHT calls in all (more
+# are RESOURCE_EXHAUSTED at once, their bytes dropped): with 8 MiB messages, 256 MiB a
+# worker, a connection included. 200 streams of 4 MB on one connection took a worker
+# from 111 to 861 MB.
+GRPC_STREAMS_PER_CONNECTION = 100
 GRPC_CALLS_IN_FLIGHT = 32
 # A ModelInfer request's parameters (of the request, and of its tensor) and requested outputs:
 # Triton's clients send a handful; 600,000 took a second of the event loop to walk.

@@ -79,16 +79,14 @@ def _in_run_dir(config: TrainConfig, run_dir: Path, choice: StrategyChoice, cloc
     try:
         if work_dir.exists() and not work_dir.is_dir():
             raise RunDirError(f"--out {work_dir} is a file; expected a directory.")
-        try:
-            lock.acquire()
-        except OSError as e:  # the folder cannot be made (permissions, a read-only or full disk)
-            raise RunDirError(f"{e.filename or work_dir}: {e.strerror or e}; choose another --out.") from None
+        lock.acquire()
         prepare_run_dir(work_dir, config, resume)
-    except KerasregError as e:
+    except (KerasregError, OSError) as e:  # OSError: the folder cannot be made (permissions, a full disk)
         if choice.num_workers == 1:
             lock.release()
             raise
-        refusal = str(e)  # said to the other workers first, so that every one stops with this line
+        # Said to the other workers first, so that every one stops with this line.
+        refusal = str(e) if isinstance(e, KerasregError) else f"{e.filename or work_dir}: {e.strerror or e}"
     try:
         return _train(config, run_dir, work_dir, choice, clock, datasets, refusal)
     except Diverged as e:
