@@ -88,7 +88,7 @@ def test_the_batch_cap_comes_before_any_decoding(model, monkeypatch):
 
 
 def test_large_images_are_decoded_off_the_loop_under_the_timeout(model):
-    big = {0: _png(np.zeros((400, 400), np.uint8))}  # 160,000 pixels: more than the loop decodes itself
+    big = {0: _png(np.zeros((1200, 1000), np.uint8))}  # 1.2 Mpx: more than the loop decodes itself (and ~5 ms)
     small = {0: _png(np.zeros((100, 100), np.uint8))}
     assert not plan_decoding(big, model, Limits()).small
     assert plan_decoding(small, model, Limits()).run()[0].shape == (8, 8, 1)
