@@ -19,7 +19,8 @@ import numpy as np
 
 from serve.dataplane import DataPlane
 from serve.errors import BadInput, ServeError
-from serve.http_common import Decoding, Request, Response, json_response, plan_decoding, view
+from serve.http_common import Request, Response, json_response, view
+from serve.image_budget import Decoding, plan_decoding
 from serve.limits import MAX_COUNT, read_count
 from serve.multipart_form import form_files
 

@@ -19,19 +19,17 @@ import numpy as np
 from serve.dataplane import DataPlane, version_number
 from serve.errors import BadInput
 from serve.http_common import (
-    Decoding,
     Request,
     Response,
     as_array,
     b64_bytes,
     check_value_count,
-    decode,
     holds_booleans,
     json_response,
     parse_json,
-    plan_decoding,
     view,
 )
+from serve.image_budget import Decoding, decode, plan_decoding
 from serve.json_pixels import parse_instances
 from serve.model import Model
 

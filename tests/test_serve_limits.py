@@ -12,7 +12,7 @@ from http_servers import answer, app_for
 from PIL import Image
 
 from serve import BadInput, Model
-from serve.http_common import plan_decoding
+from serve.image_budget import plan_decoding
 from serve.images import decode_image
 from serve.limits import Limits
 from serve.limits import image_pixel_limit as max_pixels_for
