@@ -34,9 +34,9 @@ fuzz: $(VENV)/.stamp-dev
 	KERASREG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KERASREG_SCHEMATHESIS_EXAMPLES=$(API_EXAMPLES) \
 		$(PY) -m pytest -q -m fuzz --hypothesis-profile=fuzz $(PYTEST_ARGS)
 
-# inference.proto compiled again into serve/grpc_api/descriptor.py, after a change to the .proto.
+# inference.proto compiled again into serve/protocols/grpc/descriptor.py, after a change to the .proto.
 grpc: $(VENV)/.stamp-dev
-	$(PY) -m serve.grpc_api.descriptor
+	$(PY) -m serve.protocols.grpc.descriptor
 
 # onnxruntime-web for the page at / (serve/web/), pinned by its package-lock.json; without
 # it the page still works and asks the server instead. Needs Node.js and npm.

@@ -84,7 +84,7 @@ setup(
             "web/style.css",
             "web/package.json",
             "web/package-lock.json",
-            "grpc_api/inference.proto",
+            "protocols/grpc/inference.proto",
         ]
     },
     python_requires=">=3.10",

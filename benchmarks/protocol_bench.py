@@ -71,7 +71,7 @@ asyncio.run(main())
 
 def bodies(images: np.ndarray, work: Path) -> dict:
     """Each kind's request, built once: (path or method, headers, body)."""
-    from serve.grpc_api.messages import message
+    from serve.protocols.grpc.messages import message
 
     flat = images.reshape(-1)
     tensor = {"name": "images", "shape": list(images.shape), "datatype": "UINT8"}

@@ -85,7 +85,7 @@ def _round_robin(cases: list, calls: int, send) -> tuple[Counter, list[str], flo
 
 def grpc_cases(shape: tuple[int, int, int]) -> list[tuple[str, str, bytes]]:
     """(kind, the status it must get, the serialized ModelInferRequest): valid calls, and refused ones of each kind."""
-    from serve.grpc_api.messages import message
+    from serve.protocols.grpc.messages import message
 
     request = message("ModelInferRequest")
     image = np.random.default_rng(0).integers(0, 256, (1, *shape), dtype=np.uint8)

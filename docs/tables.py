@@ -5,7 +5,7 @@
 
 A table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->`. The flags'
 rows come from the commands' own parsers (the text of `--help`), the limits' rows
-from serve/limits.py, so a default changed in the code and not in the documents
+from serve/plane/limits.py, so a default changed in the code and not in the documents
 fails tests/test_docs.py until this script is run.
 """
 
@@ -70,9 +70,9 @@ def serve_http_options() -> str:
 
 
 def serve_limits() -> str:
-    """What serve/limits.py fixes that no flag sets, and the flags' defaults it holds."""
+    """What serve/plane/limits.py fixes that no flag sets, and the flags' defaults it holds."""
     from contract import image_structure
-    from serve import limits
+    from serve.plane import limits
 
     server, request = limits.ServerLimits(), limits.Limits()
     rows = [

@@ -24,7 +24,7 @@ def __getattr__(name: str):
     # `Model` on first use: `python -m serve` imports this package before it can check
     # that numpy and onnxruntime are installed (contract/extras.py).
     if name == "Model":
-        from serve.model import Model
+        from serve.runtime.model import Model
 
         return Model
     raise AttributeError(f"module 'serve' has no attribute {name!r}")

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from contract.escaping import one_line
-from serve import limits
 from serve.arg_types import positive_int
 from serve.errors import ServeError
+from serve.plane import limits
 
 _EPILOG = """\
 examples:
@@ -26,7 +26,7 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m serve`."""
-    from serve.http_command import add_http_parser, add_max_model_bytes
+    from serve.server.command import add_http_parser, add_max_model_bytes
 
     p = argparse.ArgumentParser(
         prog="python -m serve",
@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _predict(args) -> int:
-    from serve.images import load_image_file
-    from serve.limits import image_pixel_limit
-    from serve.model import Model
+    from serve.plane.limits import image_pixel_limit
+    from serve.runtime.image_input import load_image_file
+    from serve.runtime.model import Model
 
     model = Model.load(args.model, args.max_model_bytes)
     size, channels = model.info.input_shape[:2], model.info.channels
@@ -84,7 +84,7 @@ def _predict(args) -> int:
 
 
 def _info(args) -> int:
-    from serve.model import Model
+    from serve.runtime.model import Model
 
     model = Model.load(args.model, args.max_model_bytes)
     info = model.info
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    from serve.http_command import run_http
+    from serve.server.command import run_http
 
     command = {"predict": _predict, "info": _info, "http": run_http}[args.command]
     try:

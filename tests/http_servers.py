@@ -134,9 +134,9 @@ class Responses:
 
 def app_for(model: Path, name: str = "digits", cors_origins: tuple[str, ...] = (), **plane_options):
     """The app serving one model file as `name`, in this process (no engine): what a worker builds."""
-    from serve.dataplane import DataPlane
-    from serve.http_app import build_app
-    from serve.repository import ModelRepository
+    from serve.plane.dataplane import DataPlane
+    from serve.plane.repository import ModelRepository
+    from serve.protocols.routes import build_app
 
     repository = ModelRepository(Path(model), name)
     repository.apply(repository.prepare(initial=True))
@@ -147,7 +147,7 @@ def respond(app, method: str, path: str, body: bytes = b"", headers: dict | None
     """The app's `Response` to one request, as the adapter gets it (the query string apart from the path)."""
     import asyncio
 
-    from serve.http_common import Request
+    from serve.protocols.http_messages import Request
 
     path, _, query = path.partition("?")
     return asyncio.run(app.handle(Request(method, path, headers or {}, body, query=query))).response

@@ -24,7 +24,7 @@ import export.cli
 import kerasreg.evaluate
 import kerasreg.train
 import serve.cli
-from serve.versions import RULE
+from serve.plane.versions import RULE
 
 MAINS = {
     "kerasreg.train": kerasreg.train.main,
@@ -47,7 +47,7 @@ class Boom:
 def place(tmp_path_factory, digits_export) -> dict:
     """Files each row refers to as {name}: broken datasets, models, images, run directories."""
     root = tmp_path_factory.mktemp("bad")
-    from serve.http_command import max_workers, usable_cores
+    from serve.server.command import max_workers, usable_cores
 
     p = {"tmp": root, "model": digits_export, "max_workers": max_workers(), "cores": usable_cores()}
     (root / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")

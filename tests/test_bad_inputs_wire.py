@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from http_servers import free_port, start_server
 
-from serve.versions import RULE
+from serve.plane.versions import RULE
 
 pytestmark = pytest.mark.slow  # one server, with gRPC, for the module
 PIXELS = bytes(64)  # one 8x8x1 image
@@ -176,7 +176,7 @@ def test_a_bad_binary_or_upload_request_is_a_4xx_json_error_and_the_server_serve
 
 
 def _infer_request(**fields):
-    from serve.grpc_api.messages import message
+    from serve.protocols.grpc.messages import message
 
     request = message("ModelInferRequest")
     tensor = request.InferInputTensor(name="images", datatype="UINT8", shape=[1, 8, 8, 1])
@@ -185,7 +185,7 @@ def _infer_request(**fields):
 
 
 def _tensor_with(**fields):
-    from serve.grpc_api.messages import message
+    from serve.protocols.grpc.messages import message
 
     contents = fields.pop("contents", None)
     tensor = message("ModelInferRequest").InferInputTensor(
@@ -242,7 +242,7 @@ GRPC_ROWS = [
 def grpc_stub(server):
     import grpc
 
-    from serve.grpc_api.messages import message
+    from serve.protocols.grpc.messages import message
 
     _, port = server
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

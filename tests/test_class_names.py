@@ -113,7 +113,7 @@ def test_hostile_names_compile_smuggle_nothing_and_come_back_byte_for_byte(hosti
 
 @pytest.mark.slow
 def test_hostile_names_reach_every_artifact_intact_and_name_no_file_badly(hostile_export):
-    from serve.model import Model
+    from serve.runtime.model import Model
 
     card = json.loads((hostile_export / "model.json").read_text())
     assert tuple(card["classes"]) == HOSTILE

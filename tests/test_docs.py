@@ -17,7 +17,7 @@ def test_every_generated_table_is_what_the_code_says(capsys):
 
 
 def test_a_changed_default_makes_the_tables_stale(monkeypatch):
-    from serve import limits
+    from serve.plane import limits
 
     document = (REPO / "docs" / "reliability.md").read_text()
     assert tables.rewritten(document) == document
@@ -39,7 +39,7 @@ def test_every_flag_of_both_commands_has_a_row():
     import argparse
 
     from kerasreg.train import build_parser
-    from serve.http_command import add_http_parser
+    from serve.server.command import add_http_parser
 
     http = argparse.ArgumentParser().add_subparsers()
     add_http_parser(http)

@@ -9,8 +9,8 @@ import base64
 import numpy as np
 import pytest
 
-from serve.grpc_api.descriptor import COMPILED, compile_proto
-from serve.grpc_api.messages import message, method_types
+from serve.protocols.grpc.descriptor import COMPILED, compile_proto
+from serve.protocols.grpc.messages import message, method_types
 
 
 def test_the_committed_descriptor_is_the_proto_compiled():
@@ -49,7 +49,7 @@ async def _messages(*messages: bytes):
 def service(digits_export):
     from http_servers import app_for
 
-    from serve.grpc_api.service import InferenceService
+    from serve.protocols.grpc.service import InferenceService
 
     app = app_for(digits_export)
     return InferenceService(app.plane), app

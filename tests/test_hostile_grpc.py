@@ -15,7 +15,7 @@ import pytest
 from grpc_floods import hold_streams, rss_mb
 from http_servers import free_port, start_server, worker_pids
 
-from serve.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
+from serve.plane.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
 
 pytestmark = pytest.mark.slow  # server processes
 
@@ -43,7 +43,7 @@ def _raw_call(grpc_port: int):
 
 
 def _infer_request(model_name: str = "digits", **fields):
-    from serve.grpc_api.messages import message
+    from serve.protocols.grpc.messages import message
 
     request = message("ModelInferRequest")
     tensor = request.InferInputTensor(name="images", datatype="UINT8", shape=fields.pop("shape", [1, 8, 8, 1]))

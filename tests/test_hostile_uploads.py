@@ -115,22 +115,22 @@ def test_a_decode_that_would_outlive_its_timeout_costs_no_cpu_after_the_answer(d
 
 
 def test_a_timed_out_decoding_stops_before_its_next_image(digits_export, monkeypatch):
-    import serve.image_budget
-    from serve.image_budget import plan_decoding
-    from serve.limits import Limits
-    from serve.model import Model
+    import serve.plane.image_budget
+    from serve.plane.image_budget import plan_decoding
+    from serve.plane.limits import Limits
+    from serve.runtime.model import Model
 
     decoding = plan_decoding({i: hostile_images.jpeg(600, 600) for i in range(3)}, Model.load(digits_export), Limits())
     assert not decoding.small and decoding.pixels == 3 * 360_000
     decoded = []
-    real = serve.image_budget.decode_image
+    real = serve.plane.image_budget.decode_image
 
     def decode_one(*args, **kwargs):
         decoded.append(args[1])
         decoding.cancel()  # the request's timeout fires while its first image decodes
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(serve.image_budget, "decode_image", decode_one)
+    monkeypatch.setattr(serve.plane.image_budget, "decode_image", decode_one)
     with pytest.raises(NotReady, match="decoding the images was stopped: the request timed out."):
         decoding.run()
     assert decoded == ["instances[0]"]

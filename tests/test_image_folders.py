@@ -26,7 +26,7 @@ from kerasreg.datasets.cifar_files import load_cifar10_files
 from kerasreg.datasets.idx_files import read_idx
 from kerasreg.errors import DatasetError
 from kerasreg.train import main
-from serve.images import decode_image
+from serve.runtime.image_input import decode_image
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from serve.json_pixels import parse_instances
+from serve.protocols.json_pixels import parse_instances
 
 SHAPE = (2, 3, 1)
 

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 from http_servers import app_for, respond, start_server
 
-from serve import openapi
-from serve.http_app import ROUTES
+from serve.protocols import openapi
+from serve.protocols.routes import ROUTES
 
 # schemathesis's examples per operation: a short deterministic run in `make test`, a long random one in `make fuzz`.
 EXAMPLES = int(os.environ.get("KERASREG_SCHEMATHESIS_EXAMPLES", "25"))

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from kerasreg.datasets.image_decoding import decode_files
-from serve.images import decode_image
+from serve.runtime.image_input import decode_image
 
 SIZE = (24, 32)  # height, width: not square, so a rotation shows
 

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from http_servers import answer
 
-from serve.dataplane import DataPlane
 from serve.errors import ModelNotFound, NotReady
-from serve.http_app import build_app
-from serve.repository import ModelRepository
+from serve.plane.dataplane import DataPlane
+from serve.plane.repository import ModelRepository
+from serve.protocols.routes import build_app
 
 
 def _place(root: Path, name: str, version: int, model: Path) -> Path:
@@ -81,7 +81,7 @@ def test_a_removed_version_stops_taking_requests_and_drains_its_own(tmp_path, di
     shutil.rmtree(root / "digits" / "2")
     _poll(repository)
     assert repository.versions("digits") == [2, 1]  # gone at one read only: it may be an atomic swap
-    with caplog.at_level(logging.INFO, logger="serve.repository"):
+    with caplog.at_level(logging.INFO, logger="serve.plane.repository"):
         _poll(repository)
         assert repository.versions("digits") == [1]
         assert repository.acquire("digits").version == 1  # new requests go to what is left
@@ -101,7 +101,7 @@ def test_a_broken_version_is_not_served_is_logged_once_and_the_others_serve_on(t
     (root / "digits" / "2").mkdir()
     (root / "digits" / "2" / "model.onnx").write_bytes(b"garbage")
     _place(root, "digits", 3, lying)
-    with caplog.at_level(logging.ERROR, logger="serve.repository"):
+    with caplog.at_level(logging.ERROR, logger="serve.plane.repository"):
         _poll(repository, times=5)
     errors = [r.getMessage() for r in caplog.records]
     assert len(errors) == 2, errors  # once each, not once per poll
@@ -118,7 +118,7 @@ def test_a_served_file_replaced_by_a_broken_one_keeps_the_loaded_copy(tmp_path, 
     repository = ModelRepository(root)
     repository.apply(repository.prepare(initial=True))
     path.write_bytes(b"garbage")
-    with caplog.at_level(logging.ERROR, logger="serve.repository"):
+    with caplog.at_level(logging.ERROR, logger="serve.plane.repository"):
         _poll(repository, times=3)
     assert "model digits version 1 is not served (the loaded copy serves on)" in caplog.text
     assert repository.acquire("digits").model.data == digits_export.read_bytes()
@@ -132,7 +132,7 @@ def test_a_changed_file_is_reloaded_and_the_old_copy_drains(tmp_path, digits_exp
     old = repository.acquire("digits")
     shutil.copy(digits_export, path)
     os.utime(path, ns=(1, 1))  # another mtime: a new file as far as the repository can tell
-    with caplog.at_level(logging.INFO, logger="serve.repository"):
+    with caplog.at_level(logging.INFO, logger="serve.plane.repository"):
         _poll(repository, times=2)
         new = repository.acquire("digits")
         assert new is not old and old.retired and "reloaded model digits version 1" in caplog.text
@@ -186,7 +186,7 @@ def test_only_canonical_folder_names_are_versions_each_warned_of_once(tmp_path, 
     for version in ("2", "\u00b2", "\u2460", "0", "007", "9" * 29, "x\ny"):
         _folder(root, "digits", version, digits_export)
     repository = ModelRepository(root)
-    with caplog.at_level(logging.WARNING, logger="serve.repository"):
+    with caplog.at_level(logging.WARNING, logger="serve.plane.repository"):
         repository.apply(repository.prepare(initial=True))
         _poll(repository, 3)  # a poll after a poll: no traceback, no warning said twice
     assert repository.versions("digits") == [2]
@@ -206,7 +206,7 @@ def test_two_folders_naming_one_version_are_both_refused(tmp_path, digits_export
     for version in ("1", "01", "\u0661", "2"):
         _folder(root, "digits", version, digits_export)
     repository = ModelRepository(root)
-    with caplog.at_level(logging.WARNING, logger="serve.repository"):
+    with caplog.at_level(logging.WARNING, logger="serve.plane.repository"):
         repository.apply(repository.prepare(initial=True))
     assert repository.versions("digits") == [2]
     (clash,) = [r.getMessage() for r in caplog.records if "all name version 1" in r.getMessage()]
@@ -221,7 +221,7 @@ def test_a_model_file_over_the_limit_is_not_read(tmp_path, digits_export, caplog
     with open(big, "wb") as f:
         f.truncate(3 * 2**30)  # 3 GB, sparse: no disk, and nothing may read it
     repository = ModelRepository(root)
-    with caplog.at_level(logging.ERROR, logger="serve.repository"):
+    with caplog.at_level(logging.ERROR, logger="serve.plane.repository"):
         repository.apply(repository.prepare(initial=True))
     assert repository.versions("digits") == [1]
     (said,) = [r.getMessage() for r in caplog.records if "version 2" in r.getMessage()]
@@ -235,7 +235,7 @@ def test_a_served_file_replaced_by_a_fifo_or_a_folder_keeps_its_copy_serving(tmp
     repository.apply(repository.prepare(initial=True))
     path.unlink()
     os.mkfifo(path)
-    with caplog.at_level(logging.WARNING, logger="serve.repository"):
+    with caplog.at_level(logging.WARNING, logger="serve.plane.repository"):
         _poll(repository, 4)
     assert repository.versions("digits") == [1] and repository.ready()
     assert answer(build_app(DataPlane(repository)), "GET", "/v2/health/ready") == (200, {"ready": True})

@@ -247,8 +247,8 @@ def test_concurrent_requests_all_succeed(server, digits, expected):
 
 
 def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits, monkeypatch):
-    from serve import dataplane
-    from serve.limits import INLINE_MAX_VALUES, INLINE_PARSE_BYTES, Limits
+    from serve.plane import dataplane
+    from serve.plane.limits import INLINE_MAX_VALUES, INLINE_PARSE_BYTES, Limits
 
     # Only a batch too large to run on the event loop goes to a thread under the timeout.
     n = INLINE_MAX_VALUES // 64 + 1
@@ -267,7 +267,7 @@ def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits, 
 
 
 def test_an_endpoint_that_fails_is_a_logged_500_that_says_nothing(digits_export, caplog):
-    from serve.http_app import ROUTES, Route, Router
+    from serve.protocols.routes import ROUTES, Route, Router
 
     app = app_for(digits_export)
 

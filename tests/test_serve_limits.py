@@ -12,10 +12,10 @@ from http_servers import answer, app_for
 from PIL import Image
 
 from serve import BadInput, Model
-from serve.image_budget import plan_decoding
-from serve.images import decode_image
-from serve.limits import Limits
-from serve.limits import image_pixel_limit as max_pixels_for
+from serve.plane.image_budget import plan_decoding
+from serve.plane.limits import Limits
+from serve.plane.limits import image_pixel_limit as max_pixels_for
+from serve.runtime.image_input import decode_image
 
 
 def _answer(app, path: str, body: dict) -> tuple[int, dict]:
@@ -76,12 +76,12 @@ def test_images_declaring_too_many_pixels_are_refused_before_decoding(model):
 
 
 def test_the_batch_cap_comes_before_any_decoding(model, monkeypatch):
-    from serve import images
+    from serve.plane import image_budget
 
     def decode_must_not_run(*args, **kwargs):
         raise AssertionError("decoded before the batch cap was checked")
 
-    monkeypatch.setattr(images, "decode_image", decode_must_not_run)
+    monkeypatch.setattr(image_budget, "decode_image", decode_must_not_run)
     app = app_for(model.path, max_batch=8)
     status, body = _answer(app, "/v1/models/digits:predict", {"instances": [_b64(bomb_png())] * 9})
     assert (status, body) == (400, {"error": "batch of 9 images exceeds this server's limit of 8; split it."})

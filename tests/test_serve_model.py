@@ -12,7 +12,7 @@ from PIL import Image
 
 from kerasreg.datasets import load_dataset
 from serve import BadInput, Model, ModelLoadError
-from serve.images import decode_image, load_image_file
+from serve.runtime.image_input import decode_image, load_image_file
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_every_supported_file_format_decodes(tmp_path, fmt):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_fast_png_decoder_gives_what_pillow_gives(monkeypatch, mode, shape, channels):
     pyspng = pytest.importorskip("pyspng", reason="the fast PNG path is pyspng's (the serve extra installs it)")
-    from serve import images
+    from serve.runtime import image_input as images
 
     array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     data = _png(array, mode)

@@ -242,7 +242,7 @@ def test_the_readmes_grpc_snippets_run(server, tmp_path):
     snippets = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert len(snippets) == 2
     _, grpc_port = server
-    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{repo / 'serve' / 'grpc_api'}", "--python_out=.",
+    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{repo / 'serve' / 'protocols' / 'grpc'}", "--python_out=.",
               "--grpc_python_out=.", "inference.proto"]  # fmt: skip
     subprocess.run(protoc, cwd=tmp_path, check=True, capture_output=True)
     for snippet in snippets:

@@ -16,7 +16,7 @@ import pytest
 from http_servers import start_server
 from PIL import Image
 
-from serve.web_page import ORT_DIST, ORT_FILES
+from serve.protocols.web_page import ORT_DIST, ORT_FILES
 
 pytestmark = pytest.mark.slow  # a server and a browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
