@@ -74,7 +74,7 @@ setup(
     description="Logistic-regression baselines: Keras training, tf.distribute, SavedModel/ONNX export, "
     "TensorFlow-free serving",
     packages=find_packages(
-        include=["kerasreg", "kerasreg.*", "export", "export.*", "serve", "serve.*", "contract", "contract.*"]
+        include=["kerasreg", "kerasreg.*", "export", "export.*", "serve", "serve.*", "shared", "shared.*"]
     ),
     # The page at / (onnxruntime-web itself comes from `make web`, in a source checkout).
     package_data={

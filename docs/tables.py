@@ -71,8 +71,8 @@ def serve_http_options() -> str:
 
 def serve_limits() -> str:
     """What serve/plane/limits.py fixes that no flag sets, and the flags' defaults it holds."""
-    from contract import image_structure
     from serve.plane import limits
+    from shared import image_structure
 
     server, request = limits.ServerLimits(), limits.Limits()
     rows = [

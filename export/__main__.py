@@ -1,5 +1,5 @@
 
-from contract.extras import require_extra
+from shared.extras import require_extra
 
 require_extra("export", "python -m export")
 

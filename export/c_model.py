@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from contract import C_DIR, C_INT8_DIR
 from export.errors import ExportError
 from export.formats import ArtifactFormat, Checked, ExportJob, check_float, check_int8
+from shared.contract import C_DIR, C_INT8_DIR
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2")
 VALUES_PER_LINE = 8

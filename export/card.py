@@ -11,8 +11,8 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
-import contract
-from contract import INPUT_NAME, OUTPUT_NAME
+from shared import contract
+from shared.contract import INPUT_NAME, OUTPUT_NAME
 
 
 def utc_now() -> dt.datetime:

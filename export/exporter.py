@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from contract import MODEL_CARD, SAMPLES
 from export import onnx_convert
 from export.c_model import CFormat
 from export.card import file_facts, model_card
@@ -36,6 +35,7 @@ from export.staging import check_target, discard, make_stage, publish
 from kerasreg.model import as_float32, folded_affine, predict_probabilities
 from kerasreg.run_directory.files import MODEL
 from kerasreg.run_directory.finished import FinishedRun
+from shared.contract import MODEL_CARD, SAMPLES
 
 DEFAULT_ATOL = 1e-5
 QUANTIZE_CHOICES = ("int8",)

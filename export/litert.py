@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-import contract
-from contract import INPUT_NAME, OUTPUT_NAME, SAVED_MODEL, TFLITE, TFLITE_INT8
 from export.card import card_properties
 from export.formats import ArtifactFormat, Checked, ExportJob, check_float, check_int8
+from shared import contract
+from shared.contract import INPUT_NAME, OUTPUT_NAME, SAVED_MODEL, TFLITE, TFLITE_INT8
 
 CALIBRATION_BATCH = 32
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import contract
-from contract import BATCH_AXIS, INPUT_NAME, ONNX, ONNX_INT8, OUTPUT_NAME, SAVED_MODEL
 from export.card import card_properties
 from export.formats import ArtifactFormat, Checked, ExportJob, check_float, check_int8
 from export.parity import check_onnx_names
 from export.quantize import quantize_int8
+from shared import contract
+from shared.contract import BATCH_AXIS, INPUT_NAME, ONNX, ONNX_INT8, OUTPUT_NAME, SAVED_MODEL
 
 # Older opsets down to 13 stay available for older runtimes.
 DEFAULT_OPSET = 18

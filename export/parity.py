@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from contract import INPUT_NAME, OUTPUT_NAME
+from shared.contract import INPUT_NAME, OUTPUT_NAME
 
 
 class ParityProblem(Exception):

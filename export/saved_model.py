@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contract import INPUT_NAME, OUTPUT_NAME, SAVED_MODEL
 from export.formats import ArtifactFormat, Checked, ExportJob, check_float
+from shared.contract import INPUT_NAME, OUTPUT_NAME, SAVED_MODEL
 
 
 def write_saved_model(affine, input_shape: tuple[int, int, int], binary: bool, path: Path) -> None:

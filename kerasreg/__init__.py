@@ -8,7 +8,7 @@ Heavy imports (TensorFlow, Keras, tensorflow-datasets) stay inside the functions
 that need them, so `import kerasreg` is cheap.
 """
 
-from contract.extras import version
+from shared.extras import version
 
 __version__ = version()  # setup.py's, from the installed metadata
 __all__ = ["Run", "train"]

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from contract.escaping import one_line
 from kerasreg.errors import CheckFailed, KerasregError, PeerLost
+from shared.escaping import one_line
 
 EXIT_CHECK_FAILED = 1
 EXIT_USER_ERROR = 2
@@ -29,7 +29,7 @@ def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "")
     path that cannot be read or written) print "prog: error: ..." and return 2; a
     CheckFailed prints its headline and details and returns 1; a PeerLost prints
     its line and returns 3; Ctrl-C returns 130.
-    Names in a line (files, folders, classes) are escaped (contract/escaping.py): a file's name cannot forge a
+    Names in a line (files, folders, classes) are escaped (shared/escaping.py): a file's name cannot forge a
     second line. Anything else is a bug and keeps its traceback. TensorFlow starts first, without its C++ start-up lines
     (kerasreg/tensorflow_start.py).
     """

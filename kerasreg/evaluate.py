@@ -10,7 +10,7 @@ dir and seed), or with `--on sample` uses the test images kept in the run direct
 from __future__ import annotations
 
 if __name__ == "__main__":  # before the imports below, which need the train extra
-    from contract.extras import require_extra
+    from shared.extras import require_extra
 
     require_extra("train", "python -m kerasreg.evaluate")
 

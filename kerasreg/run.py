@@ -86,8 +86,8 @@ class Run:
     def image(self, path: str | Path) -> np.ndarray:
         """A picture file (PNG, JPEG, BMP, GIF, WebP) as this run's input, uint8 [H,W,C]: turned upright by its
         EXIF, converted to the run's channels and resized as `python -m serve` does it."""
-        from contract import image_pixel_limit
-        from contract.pixels import NotAnImage, open_image, to_pixels
+        from shared.contract import image_pixel_limit
+        from shared.image_files import NotAnImage, open_image, to_pixels
 
         height, width, channels = self._finished.input_shape
         if not Path(path).exists():

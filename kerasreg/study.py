@@ -17,7 +17,7 @@ same command: finished runs are kept, an unfinished one resumes where it stopped
 from __future__ import annotations
 
 if __name__ == "__main__":  # before the imports below, which need the train extra
-    from contract.extras import require_extra
+    from shared.extras import require_extra
 
     require_extra("train", "python -m kerasreg.study")
 

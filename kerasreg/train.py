@@ -14,7 +14,7 @@ The run directory's files are listed in kerasreg/run_directory/files.py.
 from __future__ import annotations
 
 if __name__ == "__main__":  # before the imports below, which need the train extra
-    from contract.extras import require_extra
+    from shared.extras import require_extra
 
     require_extra("train", "python -m kerasreg.train")
 

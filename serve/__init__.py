@@ -12,8 +12,8 @@ protobuf for `http`); never
 TensorFlow, Keras, tf2onnx, kerasreg or export (tests/test_serve_model.py proves it).
 """
 
-from contract.extras import version
 from serve.errors import BadInput, ModelLoadError, ModelNotFound, ServeError
+from shared.extras import version
 
 __version__ = version()  # setup.py's, from the installed metadata
 
@@ -22,7 +22,7 @@ __all__ = ["__version__", "BadInput", "Model", "ModelLoadError", "ModelNotFound"
 
 def __getattr__(name: str):
     # `Model` on first use: `python -m serve` imports this package before it can check
-    # that numpy and onnxruntime are installed (contract/extras.py).
+    # that numpy and onnxruntime are installed (shared/extras.py).
     if name == "Model":
         from serve.runtime.model import Model
 

@@ -1,6 +1,6 @@
 import sys
 
-from contract.extras import require_extra
+from shared.extras import require_extra
 
 require_extra(("serve", "litert"), "python -m serve")  # onnxruntime, or LiteRT for .tflite files
 

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from contract.escaping import one_line
 from serve.arg_types import positive_int
 from serve.errors import ServeError
 from serve.plane import limits
+from shared.escaping import one_line
 
 _EPILOG = """\
 examples:

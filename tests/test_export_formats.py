@@ -218,7 +218,7 @@ def test_int8_litert_calibrates_on_training_images_never_test_images(small_run, 
 def test_onnx_metadata_still_names_the_contract_keys(exported):
     _, out, _, _ = exported
     props = {p.key for p in onnx.load(str(out / "model.onnx")).metadata_props}
-    import contract
+    from shared import contract
 
     assert {contract.key(name) for name in (*contract.CARD_PROPERTIES, contract.VERSION)} == props
     assert json.loads((out / "model.json").read_text())["parity"]["passed"]

@@ -175,8 +175,8 @@ def test_the_http_extra_serves(venvs, exported):
 
 
 def test_kerasreg_and_serve_read_the_extras_alike():
-    from contract.extras import declared as kerasreg_declared
-    from contract.extras import declared as serve_declared
+    from shared.extras import declared as kerasreg_declared
+    from shared.extras import declared as serve_declared
 
     for extra in EXTRAS:
         assert kerasreg_declared(extra) == serve_declared(extra) and kerasreg_declared(extra), extra

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("kerasreg", "export", "serve", "contract")
+PACKAGES = ("kerasreg", "export", "serve", "shared")
 
 
 def _module_name(path: Path) -> str:
@@ -84,5 +84,5 @@ def test_imports_run_one_way():
     assert not {t for t in kerasreg if t.split(".")[0] in ("export", "serve")}
     serve = {target for edges in import_graph("serve").values() for target in edges}
     assert not {t for t in serve if t.split(".")[0] in ("export", "kerasreg")}
-    shared = {target for edges in import_graph("contract").values() for target in edges}
+    shared = {target for edges in import_graph("shared").values() for target in edges}
     assert not {t for t in shared if t.split(".")[0] in ("export", "kerasreg", "serve")}  # all three may import it

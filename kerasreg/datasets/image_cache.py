@@ -3,7 +3,7 @@
     ~/.cache/kerasreg/folders/<key>.npy and <key>.json      ($KERASREG_CACHE_DIR/folders/ when it is set)
 
 The key is a hash of every file's path, class and content, of the target size and
-channels, and of the decoder (contract/pixels.py's version and Pillow's): changing,
+channels, and of the decoder (shared/image_files.py's version and Pillow's): changing,
 adding or removing a file, or asking for another size, is another key, decoded
 afresh. Content, not size and modification time: swapping two same-sized photos
 between class folders with their times kept (as `touch -r`, rsync and many copy
@@ -29,7 +29,7 @@ import numpy as np
 from kerasreg.datasets.image_decoding import Decoded, decode_files, worker_threads
 
 CACHE_ENV = "KERASREG_CACHE_DIR"
-DECODER_VERSION = "1"  # bump when contract/pixels.py decodes differently: old entries are then never read
+DECODER_VERSION = "1"  # bump when shared/image_files.py decodes differently: old entries are then never read
 
 
 def cache_folder() -> Path:

@@ -1,7 +1,7 @@
 """Decoding a folder's image files on every core, into one preallocated array, with the decoding serve uses.
 
 `resolve_shape` reads the images' headers when the target size or channels were not
-given; `decode_files` decodes them with contract/pixels.py. Files whose content is no
+given; `decode_files` decodes them with shared/image_files.py. Files whose content is no
 image and whose name is no image's are set apart (`not_images`), files that should be
 images and do not decode are listed with the reason (`bad`).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contract import image_pixel_limit
+from shared.contract import image_pixel_limit
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DEFAULT_SIZE = (64, 64)  # the course's; a folder of smaller images keeps the smallest's size
@@ -43,7 +43,7 @@ def resolve_shape(
     """
     if image_size is not None and channels is not None:
         return image_size, channels
-    from contract.pixels import DECODE_ERRORS, is_grayscale, open_image
+    from shared.image_files import DECODE_ERRORS, is_grayscale, open_image
 
     def header(path: Path):
         if not path.is_file():
@@ -80,7 +80,7 @@ def decode_files(files: list[tuple[Path, int]], size: tuple[int, int], channels:
     without copying an image between processes; each writes its image into its own
     row. A file whose content is no image and whose name is no image's is passed over.
     """
-    from contract.pixels import NotAnImage, open_image, to_pixels
+    from shared.image_files import NotAnImage, open_image, to_pixels
 
     images = np.empty((len(files), *size, channels), np.uint8)
     limit = image_pixel_limit((*size, channels))

@@ -10,7 +10,7 @@ class folder belong to that class. Every file is read by its content (a GIF name
 .DS_Store, Thumbs.db, AppleDouble ._* files, hidden files); a file that should be
 an image (an image's name or content) and does not decode stops the run before any
 training, naming it, unless --skip-bad-images. Images are decoded on every core
-with contract/pixels.py (the decoding `serve` uses), into one preallocated array,
+with shared/image_files.py (the decoding `serve` uses), into one preallocated array,
 and the arrays are cached (kerasreg/datasets/image_cache.py).
 """
 
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.escaping import one_line
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
 from kerasreg.datasets.image_cache import cached_decode
 from kerasreg.datasets.image_decoding import Decoded, resolve_shape, rows_in_place
 from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
 from kerasreg.errors import DatasetError
+from shared.escaping import one_line
 
 TEST_FOLDERS = ("test", "val", "validation", "valid")  # beside train/, in this order of preference
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})

@@ -108,7 +108,7 @@ def load_tfds_images(
     The image and label features and the class names come from the builder's info;
     its test split is the test split, or when it has none a stratified share of its
     training split. Images of varying size (or asked at another size or channel count)
-    are brought to one with contract/pixels.py, as a folder's are.
+    are brought to one with shared/image_files.py, as a folder's are.
     """
     import tensorflow_datasets as tfds
 
@@ -177,7 +177,7 @@ def _load_splits(tfds, spec: str, data_dir, splits: list[str], image_key: str, l
 
 def _to_shape(images: list, size: tuple[int, int] | None, channels: int | None, label: str) -> np.ndarray:
     """One uint8 array [N,H,W,C]: as the set gives it when every image has one shape and none was asked, else each
-    image through contract/pixels.py to `size` (64x64 when the set's sizes vary) and `channels`."""
+    image through shared/image_files.py to `size` (64x64 when the set's sizes vary) and `channels`."""
     shapes = {np.shape(x) for x in images}
     if len(shapes) == 1 and size is None and channels is None:
         (shape,) = shapes
@@ -185,8 +185,8 @@ def _to_shape(images: list, size: tuple[int, int] | None, channels: int | None, 
             return np.stack(images).astype(np.uint8)
     from PIL import Image
 
-    from contract.pixels import to_pixels
     from kerasreg.datasets.image_decoding import DEFAULT_SIZE
+    from shared.image_files import to_pixels
 
     size = size or (next(iter(shapes))[:2] if len(shapes) == 1 else DEFAULT_SIZE)
     channels = channels or (1 if all(len(s) == 2 or s[2] == 1 for s in shapes) else 3)

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from contract.processes import die_with_parent
+from shared.processes import die_with_parent
 
 GRACE = 1.0  # seconds the child has to end itself after Ctrl-C
 

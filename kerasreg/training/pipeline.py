@@ -229,7 +229,7 @@ def library_versions() -> dict:
     import numpy
     import tensorflow as tf
 
-    from contract.extras import version  # not kerasreg.__version__: the package imports the API, which imports this
+    from shared.extras import version  # not kerasreg.__version__: the package imports the API, which imports this
 
     return {
         "kerasreg": version(),

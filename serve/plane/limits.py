@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract import MAX_IMAGE_PIXELS, MIN_IMAGE_PIXELS, PIXELS_PER_INPUT, image_pixel_limit
+from shared.contract import MAX_IMAGE_PIXELS, MIN_IMAGE_PIXELS, PIXELS_PER_INPUT, image_pixel_limit
 
 DEFAULT_MAX_BATCH = 256  # images per request
 # A model file larger than this is not read. A kerasreg export is one affine map: 4 bytes per

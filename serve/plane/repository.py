@@ -34,12 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import contract
-from contract.escaping import one_line
 from serve.errors import ModelLoadError, ModelNotFound, NotReady, shown
 from serve.plane.limits import DEFAULT_MAX_MODEL_BYTES
 from serve.plane.versions import RULE, names_a_number, parse_version
 from serve.runtime.model import Model
+from shared import contract
+from shared.escaping import one_line
 
 log = logging.getLogger("serve.plane.repository")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # a name must fit in a URL path segment

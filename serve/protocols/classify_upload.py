@@ -6,7 +6,7 @@
 The body is one image (Content-Type image/png, image/jpeg, image/bmp, image/gif,
 image/webp or application/octet-stream), or a multipart/form-data form whose files
 are all in the field `image` (one answer each, in order). Each image is decoded,
-turned upright, converted and resized as a training folder's are (contract/pixels.py),
+turned upright, converted and resized as a training folder's are (shared/image_files.py),
 after its header's size is checked against the pixel limits. The answer names the
 model and version and gives each image's top classes, likeliest first.
 """

@@ -19,13 +19,13 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import contract
-from contract.escaping import one_line
 from serve.errors import ServeError, let_go
 from serve.plane.dataplane import NO_LABELS, DataPlane
 from serve.protocols import classify_upload, oip_v2, openapi, tfserving_v1, web_page
 from serve.protocols.classify_upload import UnsupportedMediaType
 from serve.protocols.http_messages import Request, Response, json_response
+from shared import contract
+from shared.escaping import one_line
 
 log = logging.getLogger("serve.http")
 Endpoint = Callable[[DataPlane, Request], Awaitable[Response]]

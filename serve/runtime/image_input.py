@@ -1,7 +1,7 @@
 """Image files and request bytes -> uint8 arrays of the model's size and channels.
 
 The decoding itself (format by content, EXIF orientation, draft scaling, mode
-conversion, Lanczos resizing) is contract/pixels.py's, the same function training on
+conversion, Lanczos resizing) is shared/image_files.py's, the same function training on
 a folder uses, so a photo becomes the pixels the model was tested on. This module
 adds what serving needs around it: .npy arrays, the fast PNG decoder, the limits
 checked before anything is read or allocated. MNIST-style models expect a light
@@ -20,10 +20,10 @@ import numpy as np
 from numpy.lib import format as npy_format
 from PIL import Image
 
-from contract.image_structure import StructureError, check_structure
-from contract.pixels import NotAnImage, open_image, to_pixels
 from serve.errors import BadInput
 from serve.plane.limits import MAX_IMAGE_PIXELS as MAX_PIXELS
+from shared.image_files import NotAnImage, open_image, to_pixels
+from shared.image_structure import StructureError, check_structure
 
 try:
     import pyspng
@@ -80,7 +80,7 @@ def read_header(data: bytes, label: str) -> tuple[int, int]:
     """(width x height, passes) as the image's header declares them, without decoding a pixel.
 
     Passes are the decoder's passes over the pixels: a progressive JPEG's scans, else 1.
-    The file's structure is checked first (contract/image_structure.py): one that asks for
+    The file's structure is checked first (shared/image_structure.py): one that asks for
     unbounded work before its pixels is BadInput.
     """
     if data[:6] == NPY_MAGIC:
@@ -115,7 +115,7 @@ def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
     if bit_depth != 8 or color_type not in (0, 2) or pyspng is None:
         return None
     if data.find(b"eXIf", 0, data.find(b"IDAT")) > 0:
-        return None  # an orientation to apply: Pillow's path (contract.pixels) reads it
+        return None  # an orientation to apply: Pillow's path (shared.image_files) reads it
     try:
         array = pyspng.load(data)
     except RuntimeError:
@@ -124,7 +124,7 @@ def _plain_png(data: bytes, label: str, max_pixels: int) -> np.ndarray | None:
 
 
 def to_model_input(image: np.ndarray, size: tuple[int, int], channels: int, invert: bool = False) -> np.ndarray:
-    """A decoded uint8 array [H,W,C] as the model's input: contract.pixels' conversion, unless it already is."""
+    """A decoded uint8 array [H,W,C] as the model's input: shared.image_files' conversion, unless it already is."""
     if image.shape != (*size, channels):
         image = to_pixels(Image.fromarray(image[..., 0] if image.shape[2] == 1 else image), size, channels)
     return 255 - image if invert else image

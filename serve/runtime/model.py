@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-import contract
 from serve.errors import BadInput, ModelLoadError
 from serve.plane.limits import DEFAULT_MAX_MODEL_BYTES
+from shared import contract
 
 REQUIRED_KEYS = tuple(contract.key(name) for name in contract.REQUIRED)
 INPUT_KEY = contract.key("input")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-import contract
 from serve.errors import ModelLoadError
+from shared import contract
 
 RUNTIMES = {".onnx": ("onnxruntime", "serve"), ".tflite": ("ai-edge-litert", "litert")}  # runtime, extra
 

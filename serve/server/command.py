@@ -233,9 +233,9 @@ def run_http(args: argparse.Namespace) -> int:
     """Check everything, say where it serves, serve until stopped."""
     import logging.config
 
-    from contract.extras import require_extra
     from serve.server.processes import claim_port
     from serve.server.stop_signals import hold_stop_signals
+    from shared.extras import require_extra
 
     require_extra("http", "python -m serve http")
     check_tls(args.ssl_certificate, args.ssl_keyfile)

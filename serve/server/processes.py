@@ -6,7 +6,7 @@
   SO_REUSEPORT, so without this a second server on the same port started without
   error and the kernel split the traffic between the two.
 - Each worker asks the kernel for SIGTERM when its main process dies (Linux's
-  PR_SET_PDEATHSIG, contract/processes.py): after a `kill -9` of the main process its workers stop too,
+  PR_SET_PDEATHSIG, shared/processes.py): after a `kill -9` of the main process its workers stop too,
   instead of serving on, owned by init; and a thread of the worker looks for its main process four
   times a second, since that signal can be lost while the worker starts (`watch_parent`).
 - The metrics folder of a server whose main process was killed is removed by the next

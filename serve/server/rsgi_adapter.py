@@ -30,7 +30,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.escaping import one_line
 from serve.errors import BadInput, ClientDisconnected, PayloadTooLarge, ServeError
 from serve.plane.dataplane import NO_LABELS
 from serve.plane.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, MAX_COUNT, Limits, read_count
@@ -38,6 +37,7 @@ from serve.protocols.http_messages import Request
 from serve.protocols.routes import Answer
 from serve.server.grpc_server import GrpcOptions
 from serve.server.stop_signals import DRAIN_SIGNAL, hold_stop_signals
+from shared.escaping import one_line
 
 log = logging.getLogger("serve.http")
 access = logging.getLogger("serve.access")
@@ -82,8 +82,8 @@ class RsgiApp:
     def __init__(self, options: AdapterOptions):
         self._serving = threading.Event()  # set once the worker serves
         if options.main_pid is not None:
-            from contract.processes import die_with_parent
             from serve.server.processes import watch_parent
+            from shared.processes import die_with_parent
 
             die_with_parent(options.main_pid)  # first thing in the worker: a kill -9 of the main process ends it too
             watch_parent(options.main_pid, self._serving, options.shutdown_grace)  # should that signal be lost

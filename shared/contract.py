@@ -2,14 +2,14 @@
 
 This module is the artifact contract: the file names of an export, its tensors'
 names, and the metadata keys it carries: what `python -m export` writes and what
-`serve` reads. Beside it, `contract.extras` reads which extra each command needs
-(and the version) from the installed metadata, and `contract.pixels` turns an image
+`serve` reads. Beside it, `shared.extras` reads which extra each command needs
+(and the version) from the installed metadata, and `shared.image_files` turns an image
 file into the pixels a model takes, the same way for training and for serving;
-`contract.processes` ties a child process's life to its parent's.
+`shared.processes` ties a child process's life to its parent's.
 
 Why a package of its own: serve may import neither kerasreg nor export, and kerasreg
 may not import serve, so what they share cannot live in any of them. It imports
-nothing of the three; this module and `contract.extras` only the standard library.
+nothing of the three; this module and `shared.extras` only the standard library.
 """
 
 from __future__ import annotations

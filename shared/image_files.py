@@ -11,7 +11,7 @@ The steps, in order:
 1. the format is read from the bytes, never the file name (a GIF named .jpg is a
    GIF); only PNG, JPEG, BMP, GIF and WebP are opened (each decoder is attack
    surface); the work the file's structure asks for (markers, chunks, blocks,
-   scans: contract/image_structure.py) and the size its header declares are
+   scans: shared/image_structure.py) and the size its header declares are
    checked before any pixel;
 2. a JPEG is decoded at a reduced scale (1/2, 1/4 or 1/8: Pillow's draft mode, the
    DCT's own downscaling) when it is at least twice the target's size anyway: a
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from contract.image_structure import StructureError, check_structure
+from shared.image_structure import StructureError, check_structure
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 # What Pillow raises for bytes that are not a readable image of those formats.
@@ -52,7 +52,7 @@ def open_image(source: bytes | Path, label: str, max_pixels: int) -> Image.Image
 
     Raises:
         NotAnImage: not one of IMAGE_FORMATS (whatever its name says), a structure that asks for unbounded work
-            (contract/image_structure.py), or more than `max_pixels` pixels.
+            (shared/image_structure.py), or more than `max_pixels` pixels.
     """
     data = source if isinstance(source, bytes | bytearray | memoryview) else Path(source).read_bytes()
     try:
