@@ -17,8 +17,8 @@ TRAIN = [
     "scipy>=1.11",
     "scikit-learn>=1.4",
     "h5py>=3.10",
-    "pillow>=10.1",  # draws the run directory's pictures (kerasreg/reports/charts.py; load_default(size=) is 10.1)
-    "xxhash>=3.4",  # keys the decoded-folder cache by each file's content (kerasreg/datasets/image_cache.py)
+    "pillow>=10.1",  # draws the run directory's pictures (kerasreg/reports/drawing.py; load_default(size=) is 10.1)
+    "xxhash>=3.4",  # keys the decoded-folder cache by each file's content (kerasreg/datasets/folder_cache.py)
 ]
 LITERT_RUNTIME = "ai-edge-litert>=2.3,<2.4"  # runs .tflite files with no TensorFlow (59 MB)
 # ai-edge-litert checks the LiteRT files; Pillow (from TRAIN) writes the sample PNGs.
@@ -44,6 +44,7 @@ HTTP = SERVE + [
 # starlette and uvicorn: benchmarks/naive_endpoint.py, the baseline.
 TOOLS = [
     "pytest>=8",
+    "pytest-xdist>=3.6",  # make test spreads the tests over the cores: each keeps to its own folders and ports
     "httpx[http2]>=0.27",  # http2: the TLS tests speak HTTP/2
     "hypothesis>=6",
     "playwright>=1.40",
@@ -62,6 +63,9 @@ TOOLS = [
     # The OpenAPI document checked (openapi-spec-validator) and fuzzed against a live server (schemathesis).
     "openapi-spec-validator>=0.7",
     "schemathesis>=4,<5",
+    # deploy/'s manifests: the built-in kinds against Kubernetes' schemas (the CRDs through jsonschema).
+    "kubernetes-validate>=1.31",
+    "pyyaml>=6",
 ]
 # The notebook (notebooks/course_week2.ipynb) in the user's own Jupyter: training, a kernel, and matplotlib,
 # which the course's notebook draws with.

@@ -150,9 +150,9 @@ def run(run_dir: Path, export: Path, images: np.ndarray, labels: np.ndarray) -> 
     import json
 
     from kerasreg.model import predict_probabilities
-    from kerasreg.run_directory.finished import FinishedRun
+    from kerasreg.run_directory.record import RunRecord
 
-    finished = FinishedRun.open(run_dir)
+    finished = RunRecord.open(run_dir)
     flash = json.loads((export / "model.json").read_text())["c"]["flash_bytes"]
     keras = predict_probabilities(finished.load_model(), images, finished.task)
     batch = images[:BATCH]

@@ -45,7 +45,7 @@ import contextlib, io, json, sys
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import load_dataset
 from kerasreg.training import fit, gram_descent
-from kerasreg.training.pipeline import train_and_evaluate
+from kerasreg.pipeline import train_and_evaluate
 data = load_dataset("catvnoncat", "files", sys.argv[1])
 eligible, per_call, out = gram_descent.eligible, fit.epochs_per_call, {}
 for name in json.loads(sys.argv[3]):

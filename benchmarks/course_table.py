@@ -53,7 +53,7 @@ ABLATION = (
 
 def train(config, data, work: Path, name: str) -> dict:
     """One quiet kerasreg run; its metrics and where it ran."""
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -163,8 +163,8 @@ def main() -> int:
     """Measure, print, and write both tables into the README."""
     import datetime as dt
 
+    from kerasreg import pipeline
     from kerasreg.datasets import load_dataset
-    from kerasreg.training import pipeline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_argument(parser)

@@ -81,7 +81,7 @@ def one_dataset(label: str, data, work: Path) -> dict:
     """kerasreg's defaults at each seed, and scikit-learn on the same files."""
     from kerasreg.config import TrainConfig
     from kerasreg.datasets import BINARY
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     binary = data.task == BINARY
     runs = []

@@ -1,17 +1,18 @@
-"""The documents' tables of options and limits, written from the code that defines them.
+"""The documents' tables (options, limits, the layout), written from the code that defines them.
 
-    python docs/tables.py           # rewrite every table in README.md and docs/reliability.md
+    python docs/tables.py           # rewrite every table in README.md and docs/
     python docs/tables.py --check   # exit 1, naming them, when a table is not what the code says
 
 A table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->`. The flags'
 rows come from the commands' own parsers (the text of `--help`), the limits' rows
-from serve/plane/limits.py, so a default changed in the code and not in the documents
+from serve/limits.py, the layout from the modules' docstrings, so a default changed in the code and not in the documents
 fails tests/test_docs.py until this script is run.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from collections.abc import Callable
@@ -70,8 +71,8 @@ def serve_http_options() -> str:
 
 
 def serve_limits() -> str:
-    """What serve/plane/limits.py fixes that no flag sets, and the flags' defaults it holds."""
-    from serve.plane import limits
+    """What serve/limits.py fixes that no flag sets, and the flags' defaults it holds."""
+    from serve import limits
     from shared import image_structure
 
     server, request = limits.ServerLimits(), limits.Limits()
@@ -147,12 +148,52 @@ def serve_limits() -> str:
     return _markdown(("limit", "value", "set by"), rows)
 
 
+PACKAGES = ("kerasreg", "export", "serve", "shared")
+# Folders that are no package: the file whose docstring says what the folder holds.
+FOLDERS = {
+    "benchmarks": "benchmarks/run_all.py",
+    "tests": "tests/conftest.py",
+    "docs": "docs/tables.py",
+}
+
+
+def _summary(path: Path) -> str:
+    """The first paragraph of a module's docstring, on one line (its summary, as the module says it)."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return _cell(doc.split("\n\n")[0])
+
+
+def layout() -> str:
+    """The README's Layout: each folder, in its own words (its package docstring)."""
+    rows = []
+    for package in PACKAGES:
+        for init in sorted((REPO / package).rglob("__init__.py")):
+            if "node_modules" not in init.parts:
+                rows.append((f"`{init.parent.relative_to(REPO)}/`", _summary(init)))
+    for folder, described_by in FOLDERS.items():
+        if (REPO / described_by).exists():
+            rows.append((f"`{folder}/`", _summary(REPO / described_by)))
+    return _markdown(("folder", "what it holds"), rows) + "\n\nEach module, in its own words: docs/layout.md."
+
+
+def module_layout() -> str:
+    """docs/layout.md: every module of the product's packages, with its docstring's summary."""
+    rows = []
+    for package in PACKAGES:
+        for module in sorted((REPO / package).rglob("*.py")):
+            if "node_modules" not in module.parts and module.name != "__main__.py":
+                rows.append((f"`{module.relative_to(REPO)}`", _summary(module)))
+    return _markdown(("module", "what it holds"), rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "layout": layout,
+    "module-layout": module_layout,
     "train-options": train_options,
     "serve-http-options": serve_http_options,
     "serve-limits": serve_limits,
 }
-DOCUMENTS = (REPO / "README.md", REPO / "docs" / "reliability.md")
+DOCUMENTS = (REPO / "README.md", REPO / "docs" / "reliability.md", REPO / "docs" / "layout.md")
 
 
 def rewritten(text: str) -> str:

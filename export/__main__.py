@@ -1,4 +1,3 @@
-
 from shared.extras import require_extra
 
 require_extra("export", "python -m export")

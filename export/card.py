@@ -42,7 +42,7 @@ def templates(kernel, run) -> dict:
 
     from PIL import Image
 
-    from kerasreg.reports.plots import template_images
+    from kerasreg.reports.figures import template_images
 
     names = run.class_names[1:] if run.task == "binary" else run.class_names
     encoded = []

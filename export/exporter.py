@@ -34,7 +34,7 @@ from export.saved_model import SavedModelFormat
 from export.staging import check_target, discard, make_stage, publish
 from kerasreg.model import as_float32, folded_affine, predict_probabilities
 from kerasreg.run_directory.files import MODEL
-from kerasreg.run_directory.finished import FinishedRun
+from kerasreg.run_directory.record import RunRecord
 from shared.contract import MODEL_CARD, SAMPLES
 
 DEFAULT_ATOL = 1e-5
@@ -87,7 +87,7 @@ def export_run(
     """
     out = Path(out)
     check_options(opset, atol, quantize, formats)
-    run = FinishedRun.open(run_dir)
+    run = RunRecord.open(run_dir)
     check_target(out, overwrite)
     model = as_float32(run.load_model())  # a mixed-precision run exports at float32
     affine = folded_affine(model)
@@ -141,7 +141,7 @@ def _build(job: ExportJob, chosen: list[ArtifactFormat], images_from: str, out: 
     return card
 
 
-def check_finite(affine: tuple[np.ndarray, np.ndarray], run: FinishedRun) -> None:
+def check_finite(affine: tuple[np.ndarray, np.ndarray], run: RunRecord) -> None:
     """Refuse a model whose weights are not finite: no artifact could hold it, and parity would only say "nan"."""
     for name, values in zip(("kernel", "bias"), affine, strict=True):
         bad = np.argwhere(~np.isfinite(values))

@@ -27,7 +27,7 @@ from export.parity import NotRunnable, ParityProblem, accuracy_entry, check_accu
 if TYPE_CHECKING:
     import keras
 
-    from kerasreg.run_directory.finished import FinishedRun
+    from kerasreg.run_directory.record import RunRecord
 
 
 @dataclass
@@ -35,7 +35,7 @@ class ExportJob:
     """Everything a format needs: the model, where to write, the options, and the images it is checked on."""
 
     model: keras.Model  # the run's Keras model, at float32
-    run: FinishedRun
+    run: RunRecord
     stage: Path  # the folder being built, renamed into place once everything passed
     opset: int
     atol: float

@@ -52,7 +52,7 @@ def train(
             be used; the message says what to do, as on the command line.
     """
     from kerasreg.config import TrainConfig
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     resume = _resume_mode(options)
     _check_names(options)

@@ -2,8 +2,7 @@
 run; resumable), 130 interrupted.
 
 `python -m kerasreg.train`, `python -m kerasreg.evaluate` and `python -m export`
-run through `run_cli`. (`python -m serve` follows the same codes in serve/cli.py,
-since serve may not import kerasreg.)
+run through `run_cli`; `python -m serve` (serve/cli.py) ends with the same codes, from shared/exit_codes.py.
 """
 
 from __future__ import annotations
@@ -15,11 +14,7 @@ from typing import NoReturn
 
 from kerasreg.errors import CheckFailed, KerasregError, PeerLost
 from shared.escaping import one_line
-
-EXIT_CHECK_FAILED = 1
-EXIT_USER_ERROR = 2
-EXIT_PEER_LOST = 3
-EXIT_INTERRUPTED = 130
+from shared.exit_codes import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_PEER_LOST, EXIT_USER_ERROR
 
 
 def run_cli(prog: str, action: Callable[[], object], interrupted_hint: str = "") -> int:

@@ -49,9 +49,9 @@ def evaluate_run(run_dir: Path, on: str = "test") -> dict:
     from kerasreg.errors import RunDirError
     from kerasreg.model import predict_probabilities
     from kerasreg.reports.metrics import compute_metrics
-    from kerasreg.run_directory.finished import FinishedRun
+    from kerasreg.run_directory.record import RunRecord
 
-    run = FinishedRun.open(run_dir)
+    run = RunRecord.open(run_dir)
     if on == "sample":
         images, labels = run.checked_sample(files.TEST_SAMPLE)
     else:

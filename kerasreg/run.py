@@ -17,6 +17,7 @@ import numpy as np
 
 from kerasreg.errors import KerasregError
 from kerasreg.run_directory import files
+from shared.ranking import top_classes
 
 # The pictures a run's card shows, in this order, when the run drew them.
 _CARD_PICTURES = (
@@ -41,9 +42,9 @@ class Run:
     """
 
     def __init__(self, path: str | Path):
-        from kerasreg.run_directory.finished import FinishedRun
+        from kerasreg.run_directory.record import RunRecord
 
-        self._finished = FinishedRun.open(path)
+        self._finished = RunRecord.open(path)
         self.path = Path(path)
         self.metrics: dict = self._finished.metrics
         self.config: dict = self._finished.record
@@ -78,7 +79,7 @@ class Run:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= classes:
             raise KerasregError(f"Received top_k={top_k!r}. Expected an integer 1..{classes} (the classes).")
         probabilities = self.predict_proba(images)
-        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        order = top_classes(probabilities, top_k)
         return [
             [(self.class_names[k], float(row[k])) for k in ks] for row, ks in zip(probabilities, order, strict=True)
         ]

@@ -30,7 +30,7 @@ from pathlib import Path
 from kerasreg.cli import run_cli
 from kerasreg.errors import KerasregError
 from kerasreg.flags import add_config_flags, config_from_args
-from kerasreg.reports.charts import COLORS, Series, line_chart
+from kerasreg.reports.drawing import COLORS, Series, line_chart
 from kerasreg.run_directory import files
 
 CURVES = "loss_curves.png"
@@ -91,7 +91,7 @@ def run_study(base, settings: list[Setting], out: Path) -> list[dict]:
     """Train every setting not finished yet (resuming an unfinished one), then write the curves and the table."""
     import dataclasses
 
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     out.mkdir(parents=True, exist_ok=True)
     for setting in settings:

@@ -1,4 +1,4 @@
-"""`python -m kerasreg.train`: parse and check the flags, then train (kerasreg/training/pipeline.py).
+"""`python -m kerasreg.train`: parse and check the flags, then train (kerasreg/pipeline.py).
 
     python -m kerasreg.train --dataset digits --out runs/digits
     python -m kerasreg.train --dataset mnist --epochs 10 --out runs/mnist
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, train; user mistakes exit 2 with one line."""
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -100,16 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     # failure of a peer becomes one line of ours (kerasreg/distribution/cluster.py).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if tf_config else "2")
     if tf_config:
-        from kerasreg.distribution.cluster import RESUME
-        from kerasreg.distribution.interrupts import supervise
-        from kerasreg.training.pipeline import cluster_work_dir
+        from kerasreg.pipeline import supervise_worker
 
         try:
-            hint = f"this worker's backups are in {cluster_work_dir(out, tf_config)}; {RESUME}"
+            hint, code = supervise_worker(parser.prog, out, tf_config)
         except KerasregError as e:
             parser.error(str(e))
-        crashed = f"{parser.prog}: error: the training process crashed ({{signal}}); {hint}."
-        code = supervise(f"{parser.prog}: interrupted; {hint}", crashed)
         if code is not None:
             return code
     return run_cli(parser.prog, lambda: train_and_evaluate(config, out, resume=resume), interrupted_hint=hint)

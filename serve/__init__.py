@@ -7,7 +7,7 @@
     python -m serve http exports/digits/model.onnx --port 8501
 
 Imports numpy, onnxruntime (or ai-edge-litert for .tflite files), Pillow and the shared
-`contract` package only (granian, orjson, prometheus-client, python-multipart, grpcio and
+`shared` package only (granian, orjson, prometheus-client, python-multipart, grpcio and
 protobuf for `http`); never
 TensorFlow, Keras, tf2onnx, kerasreg or export (tests/test_serve_model.py proves it).
 """

@@ -7,10 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from serve import limits
 from serve.arg_types import positive_int
 from serve.errors import ServeError
-from serve.plane import limits
 from shared.escaping import one_line
+from shared.exit_codes import EXIT_INTERRUPTED, EXIT_USER_ERROR
+from shared.ranking import DEFAULT_TOP_K
 
 _EPILOG = """\
 examples:
@@ -20,8 +22,6 @@ examples:
   python -m serve http exports/digits/model.onnx --name digits --port 8501
   python -m serve http models/ --workers 2     (models/NAME/VERSION/model.onnx; see http --help)
 """
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, BMP, .npy)")
     predict.add_argument("model", type=Path, help="model.onnx or model.tflite written by python -m export")
     predict.add_argument("images", type=Path, nargs="+", help="image files; resized to the model's input")
-    predict.add_argument("--top-k", type=positive_int, default=3, help="classes to show per image (default: 3)")
+    predict.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=DEFAULT_TOP_K,
+        help=f"classes to show per image (default: {DEFAULT_TOP_K})",
+    )
     predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
     predict.add_argument(
         "--max-image-pixels",
@@ -60,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _predict(args) -> int:
-    from serve.plane.limits import image_pixel_limit
+    from serve.limits import image_pixel_limit
     from serve.runtime.image_input import load_image_file
     from serve.runtime.model import Model
 
@@ -104,12 +109,8 @@ def _info(args) -> int:
     return 0
 
 
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch a subcommand; exit codes as every kerasreg command's (kerasreg/cli.py, which serve may not import).
+    """Dispatch a subcommand; exit codes as every kerasreg command's (shared/exit_codes.py).
 
     A bad flag is argparse's one line and exit 2; a ServeError (bad input or model)
     or an OSError prints "python -m serve: error: ..." and exits 2; Ctrl-C exits 130.

@@ -26,9 +26,7 @@ def one_line(text: str, limit: int = MAX_SHOWN, backslashes: bool = True) -> str
         text = f"{text[:limit]}...({len(text) - limit} more)"
     if text.isprintable() and not (backslashes and "\\" in text):  # the usual case, at C speed
         return text
-    return "".join(
-        _escape(char) if (backslashes and char == "\\") or not char.isprintable() else char for char in text
-    )
+    return "".join(_escape(char) if (backslashes and char == "\\") or not char.isprintable() else char for char in text)
 
 
 def _escape(char: str) -> str:

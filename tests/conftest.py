@@ -1,8 +1,15 @@
-"""Shared fixtures. TensorFlow gets two logical CPU devices, for MirroredStrategy tests."""
+"""The test suite (pytest): shared fixtures, helpers beside them (trained_runs.py, http_servers.py, ...), and a
+test module per capability.
+
+TensorFlow gets two logical CPU devices, for the MirroredStrategy tests, as it is first imported.
+"""
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,16 +25,50 @@ if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
     settings.load_profile("ci")
 
 
-def pytest_configure(config):
-    # Must happen before TensorFlow initialises its devices, i.e. before any test runs.
-    from kerasreg.tensorflow_start import start_tensorflow
-
-    tf = start_tensorflow()
-
+def _two_logical_cpus(tf) -> None:
+    """Split the CPU in two logical devices: the MirroredStrategy tests' two replicas on this 2-core machine."""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
+
+
+class _OnImport(importlib.abc.Loader):
+    """TensorFlow's own loader, followed by `_two_logical_cpus` before anything can run an op."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        _two_logical_cpus(module)
+
+    def __getattr__(self, name):  # resources and the rest, as TensorFlow's loader has them
+        return getattr(self._loader, name)
+
+
+class _ConfigureTensorFlowWhenImported(importlib.abc.MetaPathFinder):
+    """The devices are set up as TensorFlow is first imported, not at pytest's start: tests that never need it
+    (serve's, in a venv with no TensorFlow at all) neither wait for it nor need it installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _OnImport(spec.loader)
+        return spec
+
+
+def pytest_configure(config):
+    if "tensorflow" in sys.modules:
+        _two_logical_cpus(sys.modules["tensorflow"])
+    else:
+        sys.meta_path.insert(0, _ConfigureTensorFlowWhenImported())
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +96,7 @@ def digits_export(tmp_path_factory) -> Path:
     """model.onnx exported from a short real training run on digits."""
     from export.exporter import export_run
     from kerasreg.config import TrainConfig
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     root = tmp_path_factory.mktemp("digits-export")
     train_and_evaluate(TrainConfig(dataset="digits", epochs=5, batch_size=128, l2=0.01), root / "run")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_HOOK = '''
+_HOOK = """
 import importlib.abc, importlib.util, os, signal, sys
 
 import time
@@ -68,7 +68,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _Finder(MODULE, _wrap))
 if BACKUP_EVERY is not None:
     sys.meta_path.insert(0, _Finder("kerasreg.training.agreement", _every))
-'''
+"""
 
 
 def env_killed_at(

@@ -649,7 +649,7 @@ HTTP_ROWS = [
         "/v2/models/digits/infer",
         _tensor(data=[256] * 64),
         400,
-        "\"data\" holds 256..256, outside UINT8's range 0..255.",
+        '"data" holds 256..256, outside UINT8\'s range 0..255.',
     ),
     (
         "POST",
@@ -670,7 +670,7 @@ HTTP_ROWS = [
         "/v2/models/digits/infer",
         _tensor(shape=[1, 4, 4, 4], data=[0] * 64),
         400,
-        "\"shape\" [1, 4, 4, 4] does not hold images of this model; expected [N,8,8,1] or [8,8,1].",
+        '"shape" [1, 4, 4, 4] does not hold images of this model; expected [N,8,8,1] or [8,8,1].',
     ),
     # Found by an outside probe (20,000 fuzzed bodies, ~60 framing cases); each was a 500 or a wrong 200.
     (
@@ -728,7 +728,7 @@ HTTP_ROWS = [
         "/v2/models/digits/infer",
         _tensor(datatype="INT8", data=[255] * 64),
         400,
-        "\"data\" holds 255..255, outside INT8's range -128..127.",
+        '"data" holds 255..255, outside INT8\'s range -128..127.',
     ),
     (
         "POST",
@@ -751,8 +751,13 @@ HTTP_ROWS = [
             ("9223372036854775808", "'9223372036854775808'"),
         )
     ),
-    ("POST", "/v1/models/digits/versions/01:predict", {"instances": [IMAGE]}, 404,
-     f"model 'digits' has no version '01'; {RULE}."),  # fmt: skip
+    (
+        "POST",
+        "/v1/models/digits/versions/01:predict",
+        {"instances": [IMAGE]},
+        404,
+        f"model 'digits' has no version '01'; {RULE}.",
+    ),  # fmt: skip
     (
         "POST",
         "/v2/models/digits/infer",

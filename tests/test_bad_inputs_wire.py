@@ -219,7 +219,7 @@ GRPC_ROWS = [
     (lambda: _infer_request(raw=[PIXELS, PIXELS]), "INVALID_ARGUMENT",
      "raw_input_contents holds 2 tensors; the request has 1."),
     (lambda: _infer_request(inputs=[_tensor_with(contents={"uint_contents": [0] * 64})]), "INVALID_ARGUMENT",
-     "the input has both contents and raw_input_contents; send one."),
+     "the input tensor has both contents and raw_input_contents; send one."),
     (lambda: _infer_request(inputs=[_tensor_with(contents={"uint_contents": [0] * 3})], raw=[]), "INVALID_ARGUMENT",
      "contents.uint_contents holds 3 values but shape [1, 8, 8, 1] needs 64."),
     (lambda: _infer_request(inputs=[_tensor_with(contents={"fp32_contents": [0.0] * 64})], raw=[]),

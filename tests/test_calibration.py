@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from kerasreg.reports.calibration import ECE_BINS, brier_score, reliability_bins
-from kerasreg.reports.charts import COLORS
+from kerasreg.reports.drawing import COLORS
+from kerasreg.reports.figures import plot_reliability
 from kerasreg.reports.metrics import compute_metrics
-from kerasreg.reports.plots import plot_reliability
 
 
 def test_the_brier_score_of_two_classes_is_scikit_learns():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasreg.reports.charts import COLORS, Series, heat_map, image_grid, line_chart, log_ticks, nice_ticks
-from kerasreg.reports.plots import plot_mistakes, worst_mistakes
+from kerasreg.reports.drawing import COLORS, Series, heat_map, image_grid, line_chart, log_ticks, nice_ticks
+from kerasreg.reports.figures import plot_mistakes, worst_mistakes
 
 
 @pytest.mark.parametrize(

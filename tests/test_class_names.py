@@ -97,7 +97,7 @@ def test_hostile_names_compile_smuggle_nothing_and_come_back_byte_for_byte(hosti
         (tmp_path / "names.c").write_text(
             '#include <stdio.h>\n#include "model.h"\nstatic int f(void) { return 7; }\n'
             "int main(void) {\n    int i;\n    for (i = 0; i < KERASREG_CLASSES; i++) {\n"
-            '        fputs(kerasreg_class_names[i], stdout);\n        putchar(0);\n    }\n    return f() - 7;\n}\n'
+            "        fputs(kerasreg_class_names[i], stdout);\n        putchar(0);\n    }\n    return f() - 7;\n}\n"
         )
         program = tmp_path / "names"
         command = [compiler, *CFLAGS, f"-I{folder}", str(tmp_path / "names.c"), str(folder / "model.c")]

@@ -90,7 +90,9 @@ def test_a_peer_that_never_comes_ends_the_wait_with_one_line_and_exit_3(tmp_path
 def test_ctrl_c_while_waiting_for_a_peer_is_honoured_at_once(tmp_path):
     ports = free_ports(2)
     process = _start(tmp_path, tmp_path / "run", [*ARGS, "--peer-timeout", "100"], _env(ports, 0))
-    time.sleep(8)  # TensorFlow has started and waits for worker 1, in C++, holding the GIL
+    # Once the line is out, TensorFlow has started and waits for worker 1, in C++, holding the GIL.
+    assert process.stdout.readline().startswith("worker 0 of 2: waiting up to 100 s for the others")
+    time.sleep(0.5)
     assert process.poll() is None
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
@@ -362,7 +364,7 @@ def test_a_cluster_run_interrupted_anywhere_resumes_to_the_same_weights_and_hist
     print("\n".join(["", header, *TABLE]))
     assert epochs == {2 if point == "between commits" else 3}  # one agreed epoch: the newest both hold
     assert identical
-    assert not worker_dir(out, 1).exists()  # the other worker's temporary backup went with the finished run
+    assert not worker_dir(out, 1).exists()  # the other worker's backup, beside --out, went with the finished run
 
 
 @pytest.mark.slow
@@ -402,7 +404,7 @@ def test_a_chief_killed_while_writing_its_results_resumes_from_the_final_commit(
     out = tmp_path / "run"
     ports = free_ports(2)
     args = [*ARGS, "--peer-timeout", "20"]
-    hooked = env_killed_at(tmp_path / "hook", "kerasreg.training.pipeline", "write_results")
+    hooked = env_killed_at(tmp_path / "hook", "kerasreg.pipeline", "write_results")
     results = _finish([_start(tmp_path, out, args, _env(ports, i, hooked if i == 0 else None)) for i in range(2)])
     assert [code for code, _, _ in results] == [-signal.SIGKILL, 3], results
     # Worker 1 kept its backup until the chief's results were on disk (before the fix it had removed it, and the

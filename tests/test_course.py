@@ -132,8 +132,8 @@ def test_in_a_notebook_progress_is_one_bar_updating_in_place(capsys, monkeypatch
 def _course_run(tmp_path, name, epochs, interrupt_at_call=None):
     """A course-preset run on small arrays (Gram's case), optionally interrupted at a compiled call."""
     from kerasreg.datasets.arrays import from_arrays
+    from kerasreg.pipeline import train_and_evaluate
     from kerasreg.training.compiled_epoch import CompiledEpoch
-    from kerasreg.training.pipeline import train_and_evaluate
 
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (120, 8, 8, 3), dtype=np.uint8)

@@ -17,9 +17,9 @@ from local_cluster import free_ports, tf_config
 from kerasreg.config import TrainConfig
 from kerasreg.distribution.strategy import build_strategy, plan_strategy
 from kerasreg.errors import KerasregError
+from kerasreg.pipeline import train_and_evaluate
 from kerasreg.run_directory import files
 from kerasreg.run_directory.resume import worker_dir
-from kerasreg.training.pipeline import train_and_evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 

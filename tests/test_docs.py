@@ -17,7 +17,7 @@ def test_every_generated_table_is_what_the_code_says(capsys):
 
 
 def test_a_changed_default_makes_the_tables_stale(monkeypatch):
-    from serve.plane import limits
+    from serve import limits
 
     document = (REPO / "docs" / "reliability.md").read_text()
     assert tables.rewritten(document) == document
@@ -82,3 +82,12 @@ def test_every_python_snippet_of_the_readme_runs(tmp_path, monkeypatch, capsys):
     run = namespace["run"]  # what the last snippets left: a finished run on the bundled digits
     assert run.path.is_dir() and run.metrics["accuracy"] > 0.9
     assert "Received an unknown option epoch=3" in capsys.readouterr().out  # the mistake snippet printed its line
+
+
+def test_the_readme_lists_the_options_workers_may_differ_in_as_the_cluster_compares_them():
+    from kerasreg.training.agreement import NOT_COMPARED_ACROSS_WORKERS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    listed = re.search(r"\(all but (.*?)\)", readme, re.S).group(1)
+    flags = re.findall(r"`--([a-z-]+)`", listed)
+    assert sorted(flag.replace("-", "_") for flag in flags) == sorted(NOT_COMPARED_ACROSS_WORKERS)

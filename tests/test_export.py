@@ -195,7 +195,7 @@ def test_older_opset_exports(small_run, tmp_path):
 
 def test_mixed_precision_run_exports_at_float32(tmp_path):
     from kerasreg.config import TrainConfig
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     train_and_evaluate(
         TrainConfig(dataset="digits", epochs=2, l2=0.01, learning_rate=0.01, mixed_precision=True), tmp_path / "run"

@@ -34,8 +34,13 @@ def test_every_artifact_passed_its_check_and_the_card_lists_it(exported):
     run, out, card, (shape, classes, task) = exported
     artifacts = card["parity"]["artifacts"]
     assert set(artifacts) == {
-        "saved_model", "model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite",
-        "c/model.c", "c/int8/model.c",
+        "saved_model",
+        "model.onnx",
+        "model.int8.onnx",
+        "model.tflite",
+        "model.int8.tflite",
+        "c/model.c",
+        "c/int8/model.c",
     }
     for name in ("saved_model", "model.onnx", "model.tflite", "c/model.c"):  # float: to atol, every argmax
         assert artifacts[name]["passed"] and artifacts[name]["max_abs_diff"] <= 1e-5, (name, artifacts[name])
@@ -197,7 +202,7 @@ def test_without_a_compiler_the_c_check_is_skipped_and_the_card_says_so(small_ru
 
 def test_int8_litert_calibrates_on_training_images_never_test_images(small_run, tmp_path, monkeypatch):
     from export import litert
-    from kerasreg.run_directory.finished import FinishedRun
+    from kerasreg.run_directory.record import RunRecord
 
     seen = {}
     real = litert.convert_int8
@@ -212,7 +217,7 @@ def test_int8_litert_calibrates_on_training_images_never_test_images(small_run, 
     test, _ = files.read_sample(small_run / files.TEST_SAMPLE)
     np.testing.assert_array_equal(seen["calibration"], train)
     assert not {image.tobytes() for image in seen["calibration"]} & {image.tobytes() for image in test}
-    assert FinishedRun.open(small_run).calibration_images().shape == train.shape
+    assert RunRecord.open(small_run).calibration_images().shape == train.shape
 
 
 def test_onnx_metadata_still_names_the_contract_keys(exported):

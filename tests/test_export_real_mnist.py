@@ -10,7 +10,7 @@ from test_real_data import mnist_8k_2k
 
 from export.exporter import export_run
 from kerasreg.config import TrainConfig
-from kerasreg.training.pipeline import train_and_evaluate
+from kerasreg.pipeline import train_and_evaluate
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

@@ -15,7 +15,7 @@ import pytest
 from grpc_floods import hold_streams, rss_mb
 from http_servers import free_port, start_server, worker_pids
 
-from serve.plane.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
+from serve.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
 
 pytestmark = pytest.mark.slow  # server processes
 

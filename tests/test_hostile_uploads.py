@@ -116,8 +116,8 @@ def test_a_decode_that_would_outlive_its_timeout_costs_no_cpu_after_the_answer(d
 
 def test_a_timed_out_decoding_stops_before_its_next_image(digits_export, monkeypatch):
     import serve.plane.image_budget
+    from serve.limits import Limits
     from serve.plane.image_budget import plan_decoding
-    from serve.plane.limits import Limits
     from serve.runtime.model import Model
 
     decoding = plan_decoding({i: hostile_images.jpeg(600, 600) for i in range(3)}, Model.load(digits_export), Limits())

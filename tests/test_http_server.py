@@ -231,8 +231,7 @@ def test_head_options_and_405_say_what_is_allowed(server):
 
 def test_ambiguous_body_lengths_are_refused_or_closed(server):
     both = (
-        b"POST /v2/health/live HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n"
-        b"0\r\n\r\n"
+        b"POST /v2/health/live HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"
     )
     with _connect(server) as sock:
         sock.sendall(both)
@@ -384,8 +383,10 @@ def test_a_port_in_use_is_one_line_and_exit_2(digits_export, no_tensorflow_env):
         )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last == f"python -m serve: error: cannot listen on 127.0.0.1:{port}: another process serves it; choose " \
-        "another --port.", last
+    assert (
+        last == f"python -m serve: error: cannot listen on 127.0.0.1:{port}: another process serves it; choose "
+        "another --port."
+    ), last
     assert "Traceback" not in result.stderr and "backtrace" not in result.stderr
 
 

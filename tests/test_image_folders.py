@@ -268,7 +268,7 @@ def test_a_folder_trained_model_served_answers_its_test_files_as_the_run_measure
 
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(st.just(n), st.permutations(range(n)), st.integers(0, n))))
 def test_rows_move_in_place_to_any_order(case):
-    from kerasreg.datasets.image_decoding import rows_in_place
+    from kerasreg.datasets.folder_decoding import rows_in_place
 
     n, permutation, k = case
     array = np.arange(n * 6, dtype=np.uint8).reshape(n, 3, 2)

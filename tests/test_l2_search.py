@@ -9,8 +9,8 @@ import pytest
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import load_dataset
 from kerasreg.l2_search.grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
+from kerasreg.pipeline import train_and_evaluate
 from kerasreg.run_directory import files
-from kerasreg.training.pipeline import train_and_evaluate
 
 pytestmark = pytest.mark.slow  # about eight whole --l2 auto runs
 

@@ -60,9 +60,7 @@ FOUND = [
 def test_what_the_fuzzer_found_is_forbidden_and_refused(digits_export, schema, path, body, content_type):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(body, _schema(schema))
-    response = respond(
-        app_for(digits_export), "POST", path, json.dumps(body).encode(), {"content-type": content_type}
-    )
+    response = respond(app_for(digits_export), "POST", path, json.dumps(body).encode(), {"content-type": content_type})
     assert response.status == 400 and set(json.loads(response.body)) == {"error"}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasreg.datasets.image_decoding import decode_files
+from kerasreg.datasets.folder_decoding import decode_files
 from serve.runtime.image_input import decode_image
 
 SIZE = (24, 32)  # height, width: not square, so a rotation shows

@@ -18,8 +18,8 @@ from test_l2_search import check_path_rule
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import ImageDataset
 from kerasreg.datasets.idx_files import MNIST_CLASSES, read_idx
+from kerasreg.pipeline import train_and_evaluate
 from kerasreg.run_directory import files
-from kerasreg.training.pipeline import train_and_evaluate
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

@@ -242,3 +242,42 @@ def test_a_served_file_replaced_by_a_fifo_or_a_folder_keeps_its_copy_serving(tmp
     said = [r.getMessage() for r in caplog.records if "not a regular file" in r.getMessage()]
     assert len(said) == 1 and "the copy loaded before serves on" in said[0]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("path", ["/v1/models/digits:predict", "/v2/models/digits/infer"])
+def test_a_version_swapped_out_mid_request_answers_the_request_that_named_none(
+    tmp_path, digits_export, path, monkeypatch
+):
+    # The reload lands while the request is parsed. Before, every protocol looked the version up, parsed, then asked
+    # for that version again to infer: by then it was gone, and a request that named no version got a 404.
+    import json
+
+    from serve.protocols import oip_v2, tfserving_v1
+
+    root = tmp_path / "models"
+    _place(root, "digits", 1, digits_export)
+    repository = ModelRepository(root)
+    repository.apply(repository.prepare(initial=True))
+    app = build_app(DataPlane(repository))
+    swapped = []
+
+    def parse_during_a_reload(body):
+        if not swapped:
+            shutil.rmtree(root / "digits" / "1")
+            _place(root, "digits", 2, digits_export)
+            repository.apply(repository.prepare(initial=True))
+            _poll(repository, 2)  # gone at two reads in a row: version 1 is taken out
+            swapped.append(repository.versions("digits"))
+        return json.loads(body)
+
+    for module in (oip_v2, tfserving_v1):
+        monkeypatch.setattr(module, "parse_json", parse_during_a_reload)
+    image = [[[0.0]] * 8] * 8  # floats: not the v1 fast path, so the JSON parser runs
+    tensor = {"name": "images", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [0.0] * 64}
+    body = json.dumps({"instances": [image]} if "v1" in path else {"inputs": [tensor]}).encode()
+    status, reply = answer(app, "POST", path, body)
+    assert swapped == [[2]]
+    assert status == 200, reply  # 404 "model 'digits' has no version 1" before
+    assert reply["model_version"] == "1"  # it finished on the version it started with, which then drained
+    status, reply = answer(app, "POST", path, body)
+    assert (status, reply["model_version"]) == (200, "2")

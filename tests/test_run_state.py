@@ -41,8 +41,12 @@ def test_a_second_run_into_a_locked_out_is_refused(tmp_path, capsys):
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from kerasreg.run_directory.lock import RunLock; RunLock({str(out)!r}).acquire(); "
-         "print('locked', flush=True); import time; time.sleep(600)"],
+        [
+            sys.executable,
+            "-c",
+            f"from kerasreg.run_directory.lock import RunLock; RunLock({str(out)!r}).acquire(); "
+            "print('locked', flush=True); import time; time.sleep(600)",
+        ],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         text=True,
@@ -65,8 +69,9 @@ def test_divergence_stops_the_run_keeps_nothing_and_a_saner_rerun_starts_clean(t
     assert main([*options, flag, value]) == 2
     line = _error(capsys)
     assert line.startswith("python -m kerasreg.train: error: training diverged in epoch 1 (")
-    assert line.endswith("is too large for this data; lower it and rerun (nothing of this run is kept, so the rerun "
-                         "starts clean).")
+    assert line.endswith(
+        "is too large for this data; lower it and rerun (nothing of this run is kept, so the rerun starts clean)."
+    )
     assert not (out / files.BACKUP).exists() and not (out / files.HISTORY).exists()
     saner = "0.01"
     assert main([*options, flag, saner]) == 0

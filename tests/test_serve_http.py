@@ -247,8 +247,11 @@ def test_concurrent_requests_all_succeed(server, digits, expected):
 
 
 def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits, monkeypatch):
+    import time
+
+    from serve.limits import INLINE_MAX_VALUES, INLINE_PARSE_BYTES, Limits
     from serve.plane import dataplane
-    from serve.plane.limits import INLINE_MAX_VALUES, INLINE_PARSE_BYTES, Limits
+    from serve.protocols import oip_v2
 
     # Only a batch too large to run on the event loop goes to a thread under the timeout.
     n = INLINE_MAX_VALUES // 64 + 1
@@ -256,12 +259,28 @@ def test_slow_inference_answers_503_and_the_app_recovers(digits_export, digits, 
     tensor = {"name": "images", "shape": list(images.shape), "datatype": "UINT8", "data": images.ravel().tolist()}
     body = json.dumps({"inputs": [tensor]}).encode()
     assert len(body) > INLINE_PARSE_BYTES  # so its parsing leaves the event loop too, under the same timeout
-    hasty = app_for(digits_export, max_batch=n, limits=Limits(timeout_seconds=1e-9))
+    hasty = app_for(digits_export, max_batch=n, limits=Limits(timeout_seconds=0.05))
+    real_parse = oip_v2.parse_json
+
+    def slow_parse(data):  # a parse that outlives the timeout, whatever the machine's speed
+        time.sleep(0.2)
+        return real_parse(data)
+
+    monkeypatch.setattr(oip_v2, "parse_json", slow_parse)
     status, reply = answer(hasty, "POST", "/v2/models/digits/infer", body)
-    assert (status, reply) == (503, {"error": "parsing timed out after 1e-09 s; retry later."})
+    assert (status, reply) == (503, {"error": "parsing timed out after 0.05 s; retry later."})
+    monkeypatch.setattr(oip_v2, "parse_json", real_parse)
     monkeypatch.setattr(dataplane, "INLINE_PARSE_BYTES", len(body))  # parsed on the loop: the inference times out
+    session = hasty.plane.repository.served["digits"][1].model.session
+    run, stop = session.stoppable()
+
+    def slow_run(batch):
+        time.sleep(0.2)
+        return run(batch)
+
+    monkeypatch.setattr(session, "stoppable", lambda: (slow_run, stop))
     status, reply = answer(hasty, "POST", "/v2/models/digits/infer", body)
-    assert (status, reply) == (503, {"error": "inference timed out after 1e-09 s; retry later."})
+    assert (status, reply) == (503, {"error": "inference timed out after 0.05 s; retry later."})
     status, reply = answer(app_for(digits_export, max_batch=n), "POST", "/v2/models/digits/infer", body)
     assert status == 200 and reply["outputs"][0]["shape"] == [n, 10]
 

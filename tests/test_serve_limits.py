@@ -12,9 +12,9 @@ from http_servers import answer, app_for
 from PIL import Image
 
 from serve import BadInput, Model
+from serve.limits import Limits
+from serve.limits import image_pixel_limit as max_pixels_for
 from serve.plane.image_budget import plan_decoding
-from serve.plane.limits import Limits
-from serve.plane.limits import image_pixel_limit as max_pixels_for
 from serve.runtime.image_input import decode_image
 
 
@@ -99,9 +99,7 @@ def test_large_images_are_decoded_off_the_loop_under_the_timeout(model):
         {"instances": instances},
     )
     assert (status, body) == (503, {"error": "decoding the images timed out after 1e-09 s; retry later."})
-    status, body = _answer(
-        app_for(model.path), "/v1/models/digits:predict", {"instances": instances}
-    )
+    status, body = _answer(app_for(model.path), "/v1/models/digits:predict", {"instances": instances})
     assert status == 200 and len(body["predictions"][0]) == 10
 
 

@@ -33,8 +33,24 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -44,8 +60,15 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 def test_over_tls_a_client_speaks_http_2_and_http_1_1(digits_export, no_tensorflow_env, certificate):
     cert, key = certificate
     process, port = start_server(
-        digits_export, no_tensorflow_env, "--ssl-certificate", str(cert), "--ssl-keyfile", str(key),
-        "--drain-seconds", "0", tls=cert,
+        digits_export,
+        no_tensorflow_env,
+        "--ssl-certificate",
+        str(cert),
+        "--ssl-keyfile",
+        str(key),
+        "--drain-seconds",
+        "0",
+        tls=cert,
     )
     try:
         for http2 in (True, False):
@@ -103,7 +126,7 @@ def test_metrics_count_exactly_the_requests_sent_across_two_workers(digits_expor
 
 def test_the_access_log_is_one_line_per_request_and_off_by_default(digits_export, no_tensorflow_env):
     line = re.compile(
-        r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO serve\.access: 127\.0\.0\.1:\d+ '
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO serve\.access: 127\.0\.0\.1:\d+ "
         r'"POST /v1/models/digits:predict HTTP/1\.1" 200 (\d+) \d+\.\d{3}ms$'
     )
     for flag in (["--access-log"], []):

@@ -25,7 +25,7 @@ def mnist(real_data, tmp_path_factory):
     """A real MNIST model (8k training images, 3 epochs), exported; and 256 real test digits with their labels."""
     from export.exporter import export_run
     from kerasreg.config import TrainConfig
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
 
     data = mnist_8k_2k(real_data)
     root = tmp_path_factory.mktemp("mnist-export")
@@ -76,9 +76,11 @@ def test_tritonclient_with_its_defaults_answers_as_the_json_path_does(server, mn
         client = module.InferenceServerClient(url)
         assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("mnist")
         metadata = client.get_model_metadata("mnist")
-        inputs = metadata["inputs"] if isinstance(metadata, dict) else [
-            {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in metadata.inputs
-        ]
+        inputs = (
+            metadata["inputs"]
+            if isinstance(metadata, dict)
+            else [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in metadata.inputs]
+        )
         assert inputs == [{"name": "images", "datatype": "UINT8", "shape": [-1, 28, 28, 1]}]
         tensor = module.InferInput("images", list(images.shape), "UINT8")
         tensor.set_data_from_numpy(images)  # the defaults: binary over HTTP, raw contents over gRPC
@@ -181,9 +183,7 @@ def test_grpc_shares_tls_workers_and_the_drain(mnist, no_tensorflow_env, certifi
     try:
         credentials = grpc.ssl_channel_credentials(cert.read_bytes())
         _wait_for_grpc(f"127.0.0.1:{grpc_port}", credentials)
-        client = triton_grpc.InferenceServerClient(
-            f"127.0.0.1:{grpc_port}", ssl=True, root_certificates=str(cert)
-        )
+        client = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}", ssl=True, root_certificates=str(cert))
         tensor = triton_grpc.InferInput("images", [4, 28, 28, 1], "UINT8")
         tensor.set_data_from_numpy(images[:4])
         for _ in range(8):  # both workers serve the one port
@@ -213,8 +213,10 @@ def test_a_grpc_port_taken_or_the_http_port_is_one_line_and_exit_2(mnist, no_ten
         env=no_tensorflow_env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert same.returncode == 2
-    assert same.stderr.strip().splitlines()[-1].endswith(
-        f"--grpc-port {port} is --port too; give gRPC a port of its own (Triton's: 8001)."
+    assert (
+        same.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"--grpc-port {port} is --port too; give gRPC a port of its own (Triton's: 8001).")
     )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -226,10 +228,11 @@ def test_a_grpc_port_taken_or_the_http_port_is_one_line_and_exit_2(mnist, no_ten
             env=no_tensorflow_env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert busy.returncode == 2
-    assert busy.stderr.strip().splitlines()[-1].endswith(
-        f"cannot listen on 127.0.0.1:{grpc_port}: another process serves it; choose another --grpc-port."
+    assert (
+        busy.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"cannot listen on 127.0.0.1:{grpc_port}: another process serves it; choose another --grpc-port.")
     )
-
 
 
 def test_the_readmes_grpc_snippets_run(server, tmp_path):

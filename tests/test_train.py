@@ -11,9 +11,9 @@ import tensorflow as tf
 from kerasreg.config import TrainConfig
 from kerasreg.evaluate import evaluate_run
 from kerasreg.evaluate import main as evaluate_main
+from kerasreg.pipeline import train_and_evaluate
 from kerasreg.run_directory import files
 from kerasreg.train import main
-from kerasreg.training.pipeline import train_and_evaluate
 
 # Small batches, so three epochs take enough steps to learn digits well enough to test.
 SMALL = TrainConfig(dataset="digits", epochs=3, patience=2, batch_size=128, l2=0.01, learning_rate=0.01)
@@ -53,7 +53,7 @@ def test_run_directory_holds_everything(digits_run):
         assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 
-    from kerasreg.reports.charts import image_grid
+    from kerasreg.reports.drawing import image_grid
 
     wrong = int(round((1 - stored["accuracy"]) * 360))
     ten = image_grid([np.zeros((8, 8), np.uint8)] * 10, ["true\nsaid"] * 10, title="")
@@ -227,7 +227,7 @@ def test_converged_stops_after_five_epochs_without_progress_beyond_tol():
 
 
 def test_the_worst_mistakes_are_the_most_confident_wrong_answers():
-    from kerasreg.reports.plots import worst_mistakes
+    from kerasreg.reports.figures import worst_mistakes
 
     labels = np.array([0, 1, 1, 0, 1])
     probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [0.6, 0.4]])

@@ -8,7 +8,7 @@ import numpy as np
 
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import ImageDataset
-from kerasreg.training.pipeline import train_and_evaluate
+from kerasreg.pipeline import train_and_evaluate
 
 
 def synthetic_dataset(

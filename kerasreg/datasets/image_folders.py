@@ -11,7 +11,7 @@ class folder belong to that class. Every file is read by its content (a GIF name
 an image (an image's name or content) and does not decode stops the run before any
 training, naming it, unless --skip-bad-images. Images are decoded on every core
 with shared/image_files.py (the decoding `serve` uses), into one preallocated array,
-and the arrays are cached (kerasreg/datasets/image_cache.py).
+and the arrays are cached (kerasreg/datasets/folder_cache.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
-from kerasreg.datasets.image_cache import cached_decode
-from kerasreg.datasets.image_decoding import Decoded, resolve_shape, rows_in_place
+from kerasreg.datasets.folder_cache import cached_decode
+from kerasreg.datasets.folder_decoding import Decoded, resolve_shape, rows_in_place
 from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
 from kerasreg.errors import DatasetError
 from shared.escaping import one_line

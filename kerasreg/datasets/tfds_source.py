@@ -138,7 +138,7 @@ def load_tfds_images(
     else:
         from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
 
-        (x, y), = arrays
+        ((x, y),) = arrays
         train, test = stratified_split(y, test_split, seed, "the test split", TEST_SPLIT_REMEDY)
         (train_x, train_y), (test_x, test_y) = (x[train], y[train]), (x[test], y[test])
     classes = tuple(builder.info.features[label_key].names)
@@ -185,7 +185,7 @@ def _to_shape(images: list, size: tuple[int, int] | None, channels: int | None, 
             return np.stack(images).astype(np.uint8)
     from PIL import Image
 
-    from kerasreg.datasets.image_decoding import DEFAULT_SIZE
+    from kerasreg.datasets.folder_decoding import DEFAULT_SIZE
     from shared.image_files import to_pixels
 
     size = size or (next(iter(shapes))[:2] if len(shapes) == 1 else DEFAULT_SIZE)

@@ -183,6 +183,12 @@ def _new_strategy(plan: StrategyPlan):
     from kerasreg.distribution.coordination import configure_coordination
 
     configure_coordination(plan.peer_timeout)
+    # Said before the wait, which is silent: the others may take minutes to come (and Ctrl-C ends it at once).
+    print(
+        f"worker {plan.worker_index} of {plan.num_workers}: waiting up to {plan.peer_timeout:g} s for the others "
+        "to join the cluster",
+        flush=True,
+    )
     # No timeout on the training's collectives: TensorFlow (2.21, base_collective_executor.cc) starts a thread per
     # timed collective that sleeps out the timeout, so a worker at batch 8 grew to 14,000 threads in 16 s and died
     # (std::system_error). A peer that dies or stops is found by the coordination service's heartbeat within

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kerasreg.l2_search.path import L2Search, finished_search, search_l2
 from kerasreg.run_directory import files
-from kerasreg.training.run_setup import TrainingSetup, make_model, refit_setup
+from kerasreg.training.setup import TrainingSetup, make_model, refit_setup
 
 CHECKPOINT = "l2_search"  # inside the run's backup folder: the search's checkpoint, and the finished search
 

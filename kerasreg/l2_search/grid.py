@@ -1,24 +1,14 @@
-"""The L2 strengths `--l2 auto` walks, and scikit-learn's C for each.
-
-Below everything that trains: config.py names the grid in `--help`, l2_search.py
-walks it, and neither has to import the other.
-"""
+"""The L2 strengths `--l2 auto` walks (the grid and its bounds are config.py's, with every default), and
+scikit-learn's C for each."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
+from kerasreg.config import L2_GRID, STRONG_BOUND, WEAK_BOUND
 
-# Half-decades from 10 (a near-constant model) down to 1e-5 (C ~ 40 on digits).
-# Measured best points on validation: cat vs rest 1, the CIFAR sample 0.3 (0.1 on
-# other seeds' splits), MNIST 8k 3e-3, digits 1e-5 to 3e-4.
-L2_GRID = tuple(float(f"{v:.3g}") for v in np.logspace(1, -5, 13))
+__all__ = ["L2_GRID", "STRONG_BOUND", "WEAK_BOUND"]  # re-exported: the search's own names for them
 RISES_TO_STOP = 2  # the path stops once the validation loss has risen at this many points in a row
-# Where a walk past the grid's end stops even if the loss still falls. At 1e-8 the
-# penalty is below float32's resolution of the loss (C ~ 4e4 on digits, ~1e3 on
-# full MNIST); at 1e3 the weights are ~1e-4 of the unregularised ones: a constant model.
-WEAK_BOUND, STRONG_BOUND = 1e-8, 1e3
 
 
 def c_of(l2: float, n: int) -> float:

@@ -1,1 +1,2 @@
-"""What a run reports: the test metrics (metrics.py) and the pictures (pictures.py, drawn by plots.py on charts.py)."""
+"""What a run reports: the test metrics (metrics.py, calibration.py) and the pictures (run_pictures.py: which a run
+draws; figures.py: what each shows; drawing.py: Pillow's primitives they are drawn with)."""

@@ -74,7 +74,7 @@ class RunLock:
                 self.path.unlink(missing_ok=True)
                 folder.rmdir()
         except OSError:
-            pass  # already gone (a worker's temporary folder is removed when its run ends), or not ours to tidy
+            pass  # already gone (a worker's folder is removed when its run ends), or not ours to tidy
         os.close(self._fd)
         self._fd = None
 

@@ -5,15 +5,13 @@ and the backup agree with each other and with the options given: a backup with n
 config.json to hold it to (an earlier rerun with other options would have been
 mixed into it silently), a history that lost epochs the backup holds, options that
 differ, are each one line and exit 2, and `--restart` starts over. Damaged backups
-are refused where they are read (kerasreg/callbacks.py, kerasreg/l2_search.py), in
+are refused where they are read (kerasreg/training/backup.py, kerasreg/l2_search/path.py), in
 the same words.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,9 +34,7 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: str = "auto") ->
         (run_dir / files.HISTORY).unlink(missing_ok=True)
         return
     if backup.exists() and not (run_dir / files.CONFIG).exists():
-        raise RunDirError(
-            f"{run_dir} holds a backup but no config.json to check it against these options; {RESTART}."
-        )
+        raise RunDirError(f"{run_dir} holds a backup but no config.json to check it against these options; {RESTART}.")
     unfinished = backup.exists()
     if resume == "required" and not unfinished:
         raise RunDirError(f"{run_dir} holds no unfinished run to resume; run without --resume to start one.")
@@ -79,12 +75,16 @@ def resumed_history(run_dir: Path, epochs_backed_up: int) -> list[dict]:
 
 
 def worker_dir(run_dir: Path, worker_index: int) -> Path:
-    """Where a non-chief worker keeps its history and backup: a fixed temporary folder per run.
+    """Where a non-chief worker keeps its history and backup: beside --out, as `<out>.worker<N>`; removed when the
+    run ends.
 
-    Fixed (not random) so a restarted worker finds its backup; removed when the run ends.
+    Beside the run directory, not in /tmp: a container or pod that restarts comes back with a fresh /tmp but the
+    same volume, and must find its backup there, or the whole cluster starts over. Beside it, not in it: workers
+    that share one volume (a TFJob's) each have a folder of their own, and the chief's run directory holds only
+    its run.
     """
-    digest = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"kerasreg-worker{worker_index}-{digest}"
+    run_dir = run_dir.resolve()
+    return run_dir.parent / f"{run_dir.name}.worker{worker_index}"
 
 
 def discard_state(run_dir: Path) -> None:

@@ -278,9 +278,13 @@ def read_record(backup_dir: Path, latest: Path) -> dict:
     for key, kind in kinds.items():
         if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool) != (kind is bool):
             raise damaged(f"{latest.name} has no valid {key!r}")
-    if record["epoch"] < 0 or "/" in record["weights"] or not all(
-        isinstance(state, dict) and all(v is None or isinstance(v, int | float) for v in state.values())
-        for state in record["callbacks"].values()
+    if (
+        record["epoch"] < 0
+        or "/" in record["weights"]
+        or not all(
+            isinstance(state, dict) and all(v is None or isinstance(v, int | float) for v in state.values())
+            for state in record["callbacks"].values()
+        )
     ):
         raise damaged(f"{latest.name} holds values out of range")
     return record

@@ -11,8 +11,8 @@ import numpy as np
 from kerasreg.model import preprocess
 from kerasreg.run_directory import files
 from kerasreg.run_directory.resume import resumed_history
-from kerasreg.training.run_setup import TrainingSetup
 from kerasreg.training.schedule import make_schedule
+from kerasreg.training.setup import TrainingSetup
 
 WORK_PER_CALL = 4e9  # multiply-adds: MNIST-8k's 16 epochs at 784 features, the course's 512 iterations
 MAX_EPOCHS_PER_CALL = 512

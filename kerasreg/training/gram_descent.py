@@ -12,7 +12,7 @@ n x D ones (forward and backward) of the usual step. For the course's 209 images
 12,288 pixels that is 60 times less arithmetic; measured, 2,000 steps take ~0.1 s
 where TensorFlow's usual step takes ~1.2 s and the notebook's numpy loop ~2 s (it is
 memory-bound: X is read twice a step). The iterates are plain descent's up to float
-rounding: tests/test_gram_descent.py compares the two, and the course's costs agree
+rounding: tests/test_chunked_epochs.py compares the two, and the course's costs agree
 with the notebook's to 1e-5.
 
 Used by `CompiledEpoch.run_epochs` only where it is the same algorithm (`eligible`):

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kerasreg.config import CONVERGED_PATIENCE
+
 LR_FACTOR = 0.5
 LR_MIN_DELTA = 1e-4  # an epoch must lower the objective by this much to count as progress
-CONVERGED_PATIENCE = 5  # epochs in a row without progress (beyond --tol) that mean the optimum is reached
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,6 @@ class Schedule:
     def tracked(self) -> dict:
         """Those switched on, by role: what a backup keeps of their state."""
         return {role: c for role, c in (("reduce_lr", self.reduce_lr), ("converged", self.converged)) if c is not None}
-
-    @property
-    def can_change(self) -> bool:
-        """Whether anything here may change the step or stop the run after an epoch."""
-        return bool(self.callbacks)
 
 
 def make_schedule(tol: float, lr_schedule: str = "plateau") -> Schedule:

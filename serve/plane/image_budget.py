@@ -1,20 +1,20 @@
 """A request's encoded images, their headers read and the pixel limits checked before any pixel is decoded.
 
-    decoding = plan_decoding(encoded, model, limits)   # BadInput: over a limit, or a file that asks too much
-    images = await decode(plane, decoding)             # on the loop when small, else in a thread, stopped on timeout
+decoding = plan_decoding(encoded, model, limits)   # BadInput: over a limit, or a file that asks too much
+batch = decoding.run()                             # the data plane runs it: on the loop when small, else in a
+                                                   # thread, stopped (`cancel`) when the request times out
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from serve.errors import BadInput, NotReady
-from serve.plane.dataplane import DataPlane
-from serve.plane.limits import INLINE_DECODE_PIXELS, REQUEST_PIXELS_FACTOR, SCANS_PER_DECODE, Limits
+from serve.limits import INLINE_DECODE_PIXELS, REQUEST_PIXELS_FACTOR, SCANS_PER_DECODE, Limits
 from serve.runtime.image_input import decode_image, read_header
 from serve.runtime.model import Model
 
@@ -30,6 +30,7 @@ class Decoding:
     channels: int
     per_image: int
     pixels: int  # what decoding them costs, in pixels (a progressive JPEG's once per SCANS_PER_DECODE scans)
+    assemble: Callable[[dict[int, np.ndarray]], np.ndarray] = lambda images: np.stack([*images.values()])
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -37,14 +38,14 @@ class Decoding:
         """Cheap enough to decode on the event loop (under a millisecond)."""
         return self.pixels <= INLINE_DECODE_PIXELS
 
-    def run(self) -> dict[int, np.ndarray]:
-        """The decoded images by index; NotReady once cancelled."""
+    def run(self) -> np.ndarray:
+        """The request's batch: the images decoded (by index, then `assemble`d); NotReady once cancelled."""
         decoded = {}
         for i, data in self.encoded.items():
             if self.cancelled.is_set():
                 raise NotReady("decoding the images was stopped: the request timed out.")
             decoded[i] = decode_image(data, self.label(i), self.size, self.channels, max_pixels=self.per_image)
-        return decoded
+        return self.assemble(decoded)
 
     def cancel(self) -> None:
         """Decode no further image."""
@@ -52,13 +53,18 @@ class Decoding:
 
 
 def plan_decoding(
-    encoded: dict[int, bytes], model: Model, limits: Limits, label: Callable[[int], str] = "instances[{}]".format
+    encoded: dict[int, bytes],
+    model: Model,
+    limits: Limits,
+    label: Callable[[int], str] = "instances[{}]".format,
+    assemble: Callable[[dict[int, np.ndarray]], np.ndarray] | None = None,
 ) -> Decoding:
     """A request's images, to decode within the pixel limits; nothing decoded yet.
 
     Every header is read first: an image over the per-image limit, or images that cost
     more than the request's total, are refused before any pixel is decoded. `label(i)`
-    names image i in an error.
+    names image i in an error; `assemble` makes the batch of the decoded images (by
+    default: stacked in order).
     """
     per_image = limits.image_pixel_limit(model.info.input_shape)
     cost = 0
@@ -74,11 +80,5 @@ def plan_decoding(
             f"{SCANS_PER_DECODE} scans); the limit is {budget:,}; split it."
         )
     size, channels = model.info.input_shape[:2], model.info.channels
-    return Decoding(encoded, label, size, channels, per_image, cost)
-
-
-async def decode(plane: DataPlane, decoding: Decoding) -> dict[int, np.ndarray]:
-    """`decoding`'s images: on the event loop when small, else in a thread under the timeout, stopped by it."""
-    if decoding.small:
-        return decoding.run()
-    return await plane.in_thread(decoding.run, "decoding the images", on_timeout=decoding.cancel)
+    decoding = Decoding(encoded, label, size, channels, per_image, cost)
+    return decoding if assemble is None else replace(decoding, assemble=assemble)

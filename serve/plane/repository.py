@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serve.errors import ModelLoadError, ModelNotFound, NotReady, shown
-from serve.plane.limits import DEFAULT_MAX_MODEL_BYTES
+from serve.limits import DEFAULT_MAX_MODEL_BYTES
 from serve.plane.versions import RULE, names_a_number, parse_version
 from serve.runtime.model import Model
 from shared import contract

@@ -17,7 +17,8 @@ import struct
 import numpy as np
 
 from serve.errors import BadInput
-from serve.plane.limits import MAX_COUNT
+from serve.limits import MAX_COUNT
+from shared.ranking import top_classes
 
 PARAMETER = "classification"
 EXTENSION = "classification"  # as `GET /v2` and ServerMetadata list it
@@ -28,11 +29,6 @@ def class_count(value, label: str) -> int:
     if type(value) is not int or not 1 <= value <= MAX_COUNT:
         raise BadInput(f"{label} {str(value)[:40]!r} is not a positive integer: the number of classes to answer.")
     return value
-
-
-def top_classes(probabilities: np.ndarray, k: int) -> np.ndarray:
-    """The indices of each row's `k` largest probabilities, largest first (ties: the lower index first)."""
-    return np.argsort(-probabilities, axis=1, kind="stable")[:, : min(k, probabilities.shape[1])]
 
 
 def labelled(probabilities: np.ndarray, k: int, classes: tuple[str, ...]) -> list[str]:

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-import numpy as np
-
 from serve.errors import BadInput, ServeError
-from serve.plane.dataplane import DataPlane
-from serve.plane.image_budget import Decoding, plan_decoding
-from serve.plane.limits import MAX_COUNT, read_count
-from serve.protocols.http_messages import Request, Response, json_response, view
+from serve.limits import MAX_COUNT, read_count
+from serve.plane.dataplane import DataPlane, InferenceRequest, ModelView, Parsed
+from serve.plane.image_budget import plan_decoding
+from serve.protocols.http_messages import Request, Response, json_response
 from serve.protocols.multipart_form import form_files
+from shared.ranking import DEFAULT_TOP_K, top_classes
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/webp", "application/octet-stream")
 FORM = "multipart/form-data"
 FIELD = "image"
-DEFAULT_TOP_K = 3  # as `python -m serve predict`
 
 
 class UnsupportedMediaType(ServeError):
@@ -73,13 +71,15 @@ def _images(request: Request, max_files: int) -> list[tuple[str | None, bytes]]:
 async def classify(plane: DataPlane, request: Request) -> Response:
     """The top classes of each uploaded image, from the version the path names.
 
-    Nothing of the upload is read on the event loop: the form and every image's header
-    in the parsing thread, the pixels in a decoding thread, each under the timeout.
+    Nothing of the upload is read on the event loop: the data plane reads the form and
+    every image's header in the parsing thread, and decodes the pixels in a decoding
+    thread, each under the timeout.
     """
-    found = view(plane, request)
-    k = top_k(request.query, len(found.info.classes))
+    k = None
 
-    def parse() -> tuple[list[str | None], Decoding]:
+    def parse(found: ModelView) -> Parsed:
+        nonlocal k
+        k = top_k(request.query, len(found.info.classes))
         uploads = _images(request, plane.max_batch)
         names = [filename for filename, _ in uploads]
 
@@ -87,15 +87,14 @@ async def classify(plane: DataPlane, request: Request) -> Response:
             return f"image {i}" + (f" ({names[i][:60]!r})" if names[i] else "")
 
         encoded = dict(enumerate(data for _, data in uploads))
-        return names, plan_decoding(encoded, found.model, plane.limits, label)
+        return Parsed(plan_decoding(encoded, found.model, plane.limits, label), names)
 
-    names, decoding = await plane.in_parser(parse, "reading the upload")
-    decoded = await plane.in_thread(decoding.run, "decoding the images", on_timeout=decoding.cancel)
-    answer = await plane.infer(found.name, found.version, np.stack([decoded[i] for i in range(len(names))]))
-    order = np.argsort(-answer.probabilities, axis=1, kind="stable")[:, :k]
-    classes = found.info.classes
+    params = request.path_params
+    asked = InferenceRequest(params["name"], params.get("version"), parse, len(request.body), off_loop=True)
+    answer = await plane.infer(asked)
+    classes, names = answer.info.classes, answer.context
     predictions = []
-    for name, row, picked in zip(names, answer.probabilities, order, strict=True):
+    for name, row, picked in zip(names, answer.probabilities, top_classes(answer.probabilities, k), strict=True):
         top = [{"class": classes[j], "probability": float(row[j])} for j in picked]
         predictions.append({"filename": name, "top": top} if name is not None else {"top": top})
     body = {"model_name": answer.name, "model_version": str(answer.version), "predictions": predictions}

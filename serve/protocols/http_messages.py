@@ -15,7 +15,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import orjson
 
 from serve.errors import BadInput
@@ -88,8 +87,9 @@ def parse_json(body: bytes) -> dict:
 
 
 def view(plane: DataPlane, request: Request) -> ModelView:
-    """The model version the request's path names (`{name}`, and `{version}` when given); nothing held."""
-    return plane.view(request.path_params["name"], request.path_params.get("version"))
+    """The model version the request's path names (`{name}`, and `{version}` when given), to describe; nothing
+    held (an inference takes its version in the data plane's `infer`)."""
+    return plane.describe(request.path_params["name"], request.path_params.get("version"))
 
 
 def b64_bytes(value: dict, label: str) -> bytes:
@@ -100,44 +100,3 @@ def b64_bytes(value: dict, label: str) -> bytes:
         return base64.b64decode(value["b64"], validate=True)
     except (binascii.Error, ValueError):
         raise BadInput(f"{label}: b64 is not valid base64.") from None
-
-
-def holds_booleans(body: bytes) -> bool:
-    """Whether a JSON body has a true or false anywhere (then its pixel data is checked for them)."""
-    return b"true" in body or b"false" in body
-
-
-def as_array(value, label: str, check_booleans: bool = True) -> np.ndarray:
-    """Nested JSON lists -> a numeric array, or BadInput for ragged, non-numeric or boolean data.
-
-    `check_booleans=False` when the body holds no true/false at all (see holds_booleans).
-    """
-    if isinstance(value, list) and not check_booleans:
-        try:  # a flat list of integers 0..255, the usual v2 `data`: 6 us instead of numpy's 21
-            return np.frombuffer(bytes(value), np.uint8)
-        except (TypeError, ValueError):
-            pass  # anything else: numpy below, and its checks
-    try:
-        booleans = check_booleans and _has_boolean(value)
-    except RecursionError:
-        raise BadInput(f"{label} nests too deeply.") from None
-    if booleans:
-        raise BadInput(f"{label} must hold numbers 0..255, got true or false.")
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        raise BadInput(f"{label} is ragged: every image must have the same shape.") from None
-    except RecursionError:
-        raise BadInput(f"{label} nests too deeply.") from None
-    if array.dtype == object or array.dtype.kind in "USb":
-        got = {"U": "text", "S": "text", "b": "true or false"}.get(array.dtype.kind, "nulls or mixed values")
-        raise BadInput(f"{label} must hold numbers 0..255, got {got}.")
-    return array
-
-
-def _has_boolean(value) -> bool:
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, list):
-        return any(_has_boolean(v) for v in value) if value and isinstance(value[0], list) else bool in map(type, value)
-    return False

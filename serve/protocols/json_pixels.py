@@ -1,4 +1,5 @@
-"""Fast paths for the commonest requests: `{"instances": <nested pixel lists>}`, and v2's flat `"data"`.
+"""Pixel values sent as JSON numbers: the general conversion (`as_array`, for every protocol and transport), and a
+fast path for the commonest requests: `{"instances": <nested pixel lists>}`.
 
 Parsing a 28x28 image with a JSON library and then `np.asarray` over the nested
 lists costs ~150 us (44 us orjson, ~110 us numpy's discovery of the nesting), more
@@ -23,6 +24,8 @@ import re
 from functools import lru_cache
 
 import numpy as np
+
+from serve.errors import BadInput
 
 _WHITESPACE = b" \t\r\n"
 # JSON allows white space between tokens only: around the braces, the key and the colon, never inside the key.
@@ -97,3 +100,43 @@ def _digits_needed(values: np.ndarray) -> int:
     """Digits to write non-negative integers below 1000 without leading zeros."""
     return values.size + int((values >= 10).sum() + (values >= 100).sum())
 
+
+def holds_booleans(body: bytes) -> bool:
+    """Whether a JSON body has a true or false anywhere (then its pixel data is checked for them)."""
+    return b"true" in body or b"false" in body
+
+
+def as_array(value, label: str, check_booleans: bool = True) -> np.ndarray:
+    """Nested JSON lists -> a numeric array, or BadInput for ragged, non-numeric or boolean data.
+
+    `check_booleans=False` when the body holds no true/false at all (see holds_booleans).
+    """
+    if isinstance(value, list) and not check_booleans:
+        try:  # a flat list of integers 0..255, the usual v2 `data`: 6 us instead of numpy's 21
+            return np.frombuffer(bytes(value), np.uint8)
+        except (TypeError, ValueError):
+            pass  # anything else: numpy below, and its checks
+    try:
+        booleans = check_booleans and _has_boolean(value)
+    except RecursionError:
+        raise BadInput(f"{label} nests too deeply.") from None
+    if booleans:
+        raise BadInput(f"{label} must hold numbers 0..255, got true or false.")
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise BadInput(f"{label} is ragged: every image must have the same shape.") from None
+    except RecursionError:
+        raise BadInput(f"{label} nests too deeply.") from None
+    if array.dtype == object or array.dtype.kind in "USb":
+        got = {"U": "text", "S": "text", "b": "true or false"}.get(array.dtype.kind, "nulls or mixed values")
+        raise BadInput(f"{label} must hold numbers 0..255, got {got}.")
+    return array
+
+
+def _has_boolean(value) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list):
+        return any(_has_boolean(v) for v in value) if value and isinstance(value[0], list) else bool in map(type, value)
+    return False

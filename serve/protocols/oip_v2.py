@@ -7,66 +7,30 @@ POST /v2/models/NAME[/versions/N]/infer   {"inputs": [{"name": "images", "shape"
 An infer request may carry its tensor as raw bytes after a JSON header, and ask for
 its answer that way (the binary tensor data extension: serve/protocols/v2_binary.py).
 Without a version the newest answers, and the response names it (`model_version`).
-The routes are registered in serve/protocols/routes.py's table; gRPC's ModelInfer
-(serve/protocols/grpc/) shares the tensor checks (serve/protocols/v2_tensors.py).
+The routes are registered in serve/protocols/routes.py's table. The tensor is decoded
+by serve/protocols/v2_tensors.py, as gRPC's (serve/protocols/grpc/) is; the metadata
+and extensions are the data plane's, which both answer.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from serve.errors import BadInput, NotReady, shown
-from serve.plane.dataplane import DataPlane
-from serve.protocols import classification, v2_binary, v2_tensors
-from serve.protocols.http_messages import (
-    Request,
-    Response,
-    as_array,
-    check_value_count,
-    holds_booleans,
-    json_response,
-    parse_json,
-    view,
-)
-from serve.runtime.model import ModelInfo
-
-EXTENSIONS = ("binary_tensor_data", classification.EXTENSION)  # the protocol's extensions served (`GET /v2`)
-# The model card, from the file's kerasreg metadata: what the page shows beside its predictions.
-CARD_PARAMETERS = ("metrics", "parity", "input", "templates")
+from serve.plane.dataplane import DataPlane, InferenceRequest, ModelView, Parsed
+from serve.protocols import classification, v2_binary
+from serve.protocols.http_messages import Request, Response, check_value_count, json_response, parse_json, view
+from serve.protocols.json_pixels import holds_booleans
+from serve.protocols.v2_tensors import Json, Raw, TensorIn, decode_tensor
 
 
-def model_metadata(plane: DataPlane, name: str, version: str | None = None) -> tuple[dict, tuple[str, str]]:
-    """The v2 model metadata of `name` (its newest version, or `version`), with every version's state; its labels."""
-    found = plane.view(name, version)
-    info = found.info
-    states = plane.repository.states(name)
-    metadata = {
-        "name": name,
-        "versions": [str(s["version"]) for s in states if s["state"] == "AVAILABLE"],
-        "platform": found.model.session.platform,
-        "inputs": [{"name": info.input_name, "datatype": "UINT8", "shape": [-1, *info.input_shape]}],
-        "outputs": [{"name": info.output_name, "datatype": "FP32", "shape": [-1, len(info.classes)]}],
-        "parameters": {
-            "version": str(found.version),
-            "version_states": [{**s, "version": str(s["version"])} for s in states],
-            "classes": list(info.classes),
-            "task": info.task,
-            "dataset": info.dataset,
-            **{key: info.meta(key) for key in CARD_PARAMETERS},
-        },
-    }
-    return metadata, found.labels
-
-
-def _input_tensor(
-    body: dict, info: ModelInfo, plane: DataPlane, check_booleans: bool = True, binary: memoryview | None = None
-) -> np.ndarray:
+def _input_tensor(body: dict, view: ModelView, plane: DataPlane, check_booleans: bool, binary) -> np.ndarray:
     """The one input tensor of a v2 request, its shape and size checked against the model before any conversion.
 
-    `binary`: the bytes after a binary request's JSON header, which the tensor's `binary_data_size` takes.
+    `binary`: the bytes after a binary request's JSON header (None without), which the tensor's
+    `binary_data_size` takes.
     """
+    info = view.info
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise BadInput(f'"inputs" must be a list with one tensor named "{info.input_name}".')
@@ -75,22 +39,13 @@ def _input_tensor(
     if "parameters" in tensor and not isinstance(tensor["parameters"], dict):
         raise BadInput('the input tensor\'s "parameters" must be an object.')
     sizes = v2_binary.binary_sizes(inputs, binary) if binary is not None else [None]
-    if tensor.get("name") != info.input_name:
-        raise BadInput(f'input tensor is named {shown(tensor.get("name"))}; expected "{info.input_name}".')
-    datatype = v2_tensors.check_datatype_name(tensor.get("datatype"))
-    shape = v2_tensors.check_shape(tensor.get("shape"), info, plane.check_batch_size)
+    sources = {}
+    if "data" in tensor or sizes[0] is None:
+        sources['"data"'] = Json(tensor.get("data"), check_booleans)
     if sizes[0] is not None:
-        if "data" in tensor:
-            raise BadInput(f'the input tensor has both "data" and parameters.{v2_binary.BINARY_SIZE}; send one.')
-        return v2_tensors.from_raw(binary, datatype, shape, "the input tensor's binary data")
-    data = tensor.get("data")
-    if isinstance(data, list) and data and not isinstance(data[0], list) and len(data) != math.prod(shape):
-        raise BadInput(f'"data" holds {len(data)} values but shape {shape} needs {math.prod(shape)}.')
-    data = as_array(data, '"data"', check_booleans)
-    if data.size != math.prod(shape):
-        raise BadInput(f'"data" holds {data.size} values but shape {shape} needs {math.prod(shape)}.')
-    v2_tensors.check_values(data, datatype)
-    return data.reshape(shape)
+        sources[f"parameters.{v2_binary.BINARY_SIZE}"] = Raw(binary, "the input tensor's binary data")
+    tensor_in = TensorIn(tensor.get("name"), tensor.get("datatype"), tensor.get("shape"), sources)
+    return decode_tensor(tensor_in, info, plane.check_batch_size)
 
 
 def _check_request_fields(body: dict) -> None:
@@ -115,16 +70,13 @@ async def ready(plane: DataPlane, request: Request) -> Response:
 
 async def server_metadata(plane: DataPlane, request: Request) -> Response:
     """The server's name, version and the protocol extensions it speaks."""
-    from serve import __name__ as package
-    from serve import __version__
-
-    return json_response({"name": package, "version": __version__, "extensions": list(EXTENSIONS)})
+    return json_response(plane.server_metadata())
 
 
 async def metadata(plane: DataPlane, request: Request) -> Response:
     """The model's metadata, for the version the path names."""
     params = request.path_params
-    found, labels = model_metadata(plane, params["name"], params.get("version"))
+    found, labels = plane.model_metadata(params["name"], params.get("version"))
     return json_response(found, labels=labels)
 
 
@@ -136,30 +88,30 @@ async def model_ready(plane: DataPlane, request: Request) -> Response:
 
 async def infer(plane: DataPlane, request: Request) -> Response:
     """A v2 inference: one input tensor in (JSON numbers, or raw bytes after a JSON header), the probabilities out
-    (as JSON, or as raw float32 bytes when the request asks for binary outputs)."""
-    found = view(plane, request)
-    declared = request.headers.get(v2_binary.HEADER)
-    if declared is None:
-        header, binary = request.body, None
-    else:
-        header, binary = v2_binary.split_body(request.body, declared)
-    check_value_count(header, found.info.input_shape, plane.max_batch)
+    (as JSON, or as raw float32 bytes when the request asks for binary outputs), or the top classes (the
+    classification extension)."""
 
-    def parse() -> tuple[dict, np.ndarray]:
+    def parse(found: ModelView) -> Parsed:
+        declared = request.headers.get(v2_binary.HEADER)
+        if declared is None:
+            header, binary = request.body, None
+        else:
+            header, binary = v2_binary.split_body(request.body, declared)
+        check_value_count(header, found.info.input_shape, plane.max_batch)
         body = parse_json(header)
-        return body, _input_tensor(body, found.info, plane, holds_booleans(header), binary)
+        images = _input_tensor(body, found, plane, holds_booleans(header), binary)
+        return Parsed(images, (body, v2_binary.wants_binary_output(body, found.info.output_name), _class_count(body)))
 
-    body, images = await plane.off_loop(len(header), parse, "parsing")
-    binary_output = v2_binary.wants_binary_output(body, found.info.output_name)
-    k = _class_count(body)
-    answer = await plane.infer(found.name, found.version, images)
+    params = request.path_params
+    answer = await plane.infer(InferenceRequest(params["name"], params.get("version"), parse, len(request.body)))
+    body, binary_output, k = answer.context
     probabilities = answer.probabilities
-    output = {"name": found.info.output_name, "datatype": "FP32", "shape": list(probabilities.shape)}
+    output = {"name": answer.info.output_name, "datatype": "FP32", "shape": list(probabilities.shape)}
     response = {"model_name": answer.name, "model_version": str(answer.version), "outputs": [output]}
     if "id" in body:
         response["id"] = body["id"]
     if k is not None:  # the classification extension: the top classes as strings
-        strings = classification.labelled(probabilities, k, found.info.classes)
+        strings = classification.labelled(probabilities, k, answer.info.classes)
         output.update(datatype="BYTES", shape=[len(probabilities), min(k, probabilities.shape[1])])
         data = classification.raw(strings) if binary_output else strings
     else:

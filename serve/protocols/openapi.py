@@ -13,14 +13,14 @@ import functools
 
 import orjson
 
-from serve.plane.limits import MAX_COUNT
+from serve.limits import MAX_COUNT
 from serve.plane.versions import MAX_VERSION
 from serve.protocols import v2_tensors
+from serve.protocols.classify_upload import IMAGE_TYPES
 from serve.protocols.http_messages import Request, Response
 
 JSON = "application/json"
 OCTET = "application/octet-stream"
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/webp", OCTET)
 
 
 def _ref(name: str) -> dict:
@@ -363,7 +363,7 @@ def _fixed_paths() -> dict:
 @functools.cache
 def build() -> dict:
     """The document (one per process: nothing in it changes while the server runs)."""
-    from serve import __version__
+    from shared.extras import version
 
     paths = {**_fixed_paths()}
     for base, versioned in (("/models/{name}", False), ("/models/{name}/versions/{version}", True)):
@@ -373,7 +373,7 @@ def build() -> dict:
         "openapi": "3.1.0",
         "info": {
             "title": "kerasreg serve",
-            "version": __version__,
+            "version": version(),
             "description": "TensorFlow Serving's REST API (v1), the Open Inference Protocol (v2, with its binary "
             "tensor data extension), an image upload, the page and its files, and metrics. Every error is "
             f'{{"error": "..."}}. Versions run 1..{MAX_VERSION}. gRPC (inference.GRPCInferenceService) is '

@@ -11,26 +11,21 @@ The routes are registered in serve/protocols/routes.py's table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
 from serve.errors import BadInput
-from serve.plane.dataplane import DataPlane, version_number
-from serve.plane.image_budget import Decoding, decode, plan_decoding
+from serve.plane.dataplane import DataPlane, InferenceRequest, Parsed, version_number
+from serve.plane.image_budget import plan_decoding
 from serve.protocols.http_messages import (
     Request,
     Response,
-    as_array,
     b64_bytes,
     check_value_count,
-    holds_booleans,
     json_response,
     parse_json,
     view,
 )
-from serve.protocols.json_pixels import parse_instances
+from serve.protocols.json_pixels import as_array, holds_booleans, parse_instances
 from serve.runtime.model import Model
 
 
@@ -84,8 +79,9 @@ def _stack(rows: list, check_booleans: bool) -> np.ndarray:
     return np.stack(arrays) if arrays else np.zeros((0,), np.uint8)
 
 
-def _images(body: dict, model: Model, check_booleans: bool, plane: DataPlane):
-    """The request's images and its answer's key; or, for images to decode in a thread, a job giving them."""
+def _images(body: dict, model: Model, check_booleans: bool, plane: DataPlane) -> Parsed:
+    """The request's images (or its b64 images still to decode, and how to make the batch with them), and its
+    answer's key."""
     input_name = model.info.input_name
     if ("instances" in body) == ("inputs" in body):
         raise BadInput('request must have exactly one of "instances" (row format) or "inputs" (columnar format).')
@@ -100,31 +96,23 @@ def _images(body: dict, model: Model, check_booleans: bool, plane: DataPlane):
         def assemble(images: dict[int, np.ndarray]) -> np.ndarray:
             return _stack([images.get(i, row) for i, row in enumerate(rows)], check_booleans)
 
-        decoding = plan_decoding(encoded, model, plane.limits)
-        if not decoding.small:
-            return _Undecoded(decoding, assemble), "predictions"
-        return assemble(decoding.run()), "predictions"
+        if not encoded:
+            return Parsed(assemble({}), "predictions")
+        return Parsed(plan_decoding(encoded, model, plane.limits, assemble=assemble), "predictions")
     inputs = body["inputs"]
     if isinstance(inputs, dict):
         if set(inputs) != {input_name}:
             raise BadInput(f'"inputs" must name exactly the input "{input_name}", got {sorted(inputs)}.')
         inputs = inputs[input_name]
-    return as_array(inputs, '"inputs"', check_booleans), "outputs"
+    return Parsed(as_array(inputs, '"inputs"', check_booleans), "outputs")
 
 
-@dataclass(frozen=True)
-class _Undecoded:
-    """A request's large b64 images, to decode off the event loop, and how to make the batch of them."""
-
-    decoding: Decoding
-    assemble: Callable[[dict[int, np.ndarray]], np.ndarray]
-
-
-def _parse(body: bytes, model: Model, plane: DataPlane):
-    """A predict body's images (or the large ones still to decode) and its answer's key."""
+def _parse(body: bytes, model: Model, plane: DataPlane) -> Parsed:
+    """A predict body's images (or the b64 ones still to decode) and its answer's key."""
+    check_value_count(body, model.info.input_shape, plane.max_batch)
     images = parse_instances(body, model.info.input_shape, plane.max_batch)
     if images is not None:
-        return images, "predictions"
+        return Parsed(images, "predictions")
     # Anything but plain nested pixel lists: the general JSON path.
     return _images(parse_json(body), model, holds_booleans(body), plane)
 
@@ -155,10 +143,8 @@ async def metadata(plane: DataPlane, request: Request) -> Response:
 
 async def predict(plane: DataPlane, request: Request) -> Response:
     """`instances` or `inputs` -> `predictions` or `outputs`, with the version that answered."""
-    found = view(plane, request)
-    check_value_count(request.body, found.info.input_shape, plane.max_batch)
-    images, key = await plane.off_loop(len(request.body), lambda: _parse(request.body, found.model, plane), "parsing")
-    if isinstance(images, _Undecoded):  # large images: decoded off the event loop
-        images = images.assemble(await decode(plane, images.decoding))
-    answer = await plane.infer(found.name, found.version, images)
-    return json_response({key: answer.probabilities, "model_version": str(answer.version)}, labels=answer.labels)
+    name, version = request.path_params["name"], request.path_params.get("version")
+    asked = InferenceRequest(name, version, lambda found: _parse(request.body, found.model, plane), len(request.body))
+    answer = await plane.infer(asked)
+    return json_response({answer.context: answer.probabilities, "model_version": str(answer.version)},
+                         labels=answer.labels)  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import orjson
 
 from serve.errors import BadInput
-from serve.plane.limits import read_count
+from serve.limits import read_count
 from serve.protocols.http_messages import Response
 
 HEADER = "inference-header-content-length"  # as the request's headers hold it: lower case

@@ -21,7 +21,7 @@ from numpy.lib import format as npy_format
 from PIL import Image
 
 from serve.errors import BadInput
-from serve.plane.limits import MAX_IMAGE_PIXELS as MAX_PIXELS
+from serve.limits import MAX_IMAGE_PIXELS as MAX_PIXELS
 from shared.image_files import NotAnImage, open_image, to_pixels
 from shared.image_structure import StructureError, check_structure
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from serve.errors import BadInput, ModelLoadError
-from serve.plane.limits import DEFAULT_MAX_MODEL_BYTES
+from serve.limits import DEFAULT_MAX_MODEL_BYTES
 from shared import contract
+from shared.ranking import DEFAULT_TOP_K, top_classes
 
 REQUIRED_KEYS = tuple(contract.key(name) for name in contract.REQUIRED)
 INPUT_KEY = contract.key("input")
@@ -213,13 +214,12 @@ class Model:
         """Probabilities [N, K] for a batch that `validate` returned (no second check)."""
         return self.session.run(batch)
 
-    def classify(self, images, top_k: int = 3) -> list[list[tuple[str, float]]]:
+    def classify(self, images, top_k: int = DEFAULT_TOP_K) -> list[list[tuple[str, float]]]:
         """The `top_k` most probable (class name, probability) pairs per image, highest first."""
         if top_k < 1:
             raise BadInput(f"Received top_k={top_k}. Expected a positive integer.")
         probabilities = self.predict(images)
-        k = min(top_k, probabilities.shape[1])
-        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        order = top_classes(probabilities, top_k)
         return [
             [(self.info.classes[j], float(row[j])) for j in idx] for row, idx in zip(probabilities, order, strict=True)
         ]

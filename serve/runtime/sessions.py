@@ -43,7 +43,7 @@ def open_session(path: Path, data: bytes):
         return (OnnxSession if suffix == ".onnx" else LiteRTSession)(data)
     except ImportError:
         raise ModelLoadError(
-            f"{path}: a {suffix} file runs on {runtime}, which is not installed: pip install \"kerasreg[{extra}]\""
+            f'{path}: a {suffix} file runs on {runtime}, which is not installed: pip install "kerasreg[{extra}]"'
         ) from None
     except Exception as e:  # noqa: BLE001 - each runtime raises its own types for a file it cannot read
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
@@ -123,6 +123,7 @@ class LiteRTSession:
         (inp,), (out,) = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         signatures = self.interpreter.get_signature_list()
         name = next(iter(signatures.values()))["inputs"][0] if signatures else inp["name"]
+
         def dims(signature) -> list:  # a free batch axis as ONNX names it, for one way of reporting shapes
             return [contract.BATCH_AXIS if i == 0 and d == -1 else int(d) for i, d in enumerate(signature)]
 

@@ -15,10 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from serve import limits
 from serve.arg_types import bounded, listening_port, non_negative_seconds, port_number, positive_float, positive_int
 from serve.errors import ServeError
-from serve.plane import limits
-from serve.plane.limits import (
+from serve.limits import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_MODEL_BYTES,
     INLINE_MAX_VALUES,
@@ -54,23 +54,29 @@ def add_http_parser(subcommands) -> None:
     http.add_argument(
         "model",
         type=Path,
-        help="model.onnx (or .tflite) written by python -m export, or a repository folder laid out "
-        "NAME/VERSION/model.onnx (every version served; the newest answers requests that name none)",
+        help="model.onnx (or .tflite) written by python -m export, its export folder (as KServe lays it out at "
+        "/mnt/models), or a repository folder laid out NAME/VERSION/model.onnx (every version served; the newest "
+        "answers requests that name none)",
     )
     http.add_argument(
         "--name",
         default=None,
-        help="the model's name in URLs, for one model file; a repository's folders name its models "
+        help="the model's name in URLs, for one model file or export folder; a repository's folders name its models "
         "(default: the dataset name in its metadata)",
     )
     http.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it (default: 127.0.0.1)")
-    http.add_argument("--port", type=port_number, default=8501, help="port (default: 8501, TF Serving's REST port)")
+    http.add_argument(
+        "--port",
+        type=port_number,
+        default=limits.HTTP_PORT,
+        help=f"port (default: {limits.HTTP_PORT}, TF Serving's REST port)",
+    )
     http.add_argument(
         "--grpc-port",
         type=listening_port,
         default=None,
         help="also serve the Open Inference Protocol over gRPC (inference.GRPCInferenceService) on this port, with "
-        "the same models, limits, metrics, TLS and workers; 8001 is Triton's (default: off)",
+        f"the same models, limits, metrics, TLS and workers; {limits.GRPC_PORT} is Triton's (default: off)",
     )
     cores = usable_cores()
     http.add_argument(
@@ -198,6 +204,19 @@ def check_tls(certificate: Path | None, keyfile: Path | None) -> None:
         raise ServeError(f"--ssl-certificate {certificate} with --ssl-keyfile {keyfile}: {e.strerror or e}.") from None
 
 
+def export_model_file(source: Path) -> Path | None:
+    """The model file of an export folder given as MODEL (model.onnx at its top, else model.tflite), or None.
+
+    An export folder is one model: `python -m export` writes it so, and KServe's storage initializer lays a
+    storageUri out so at /mnt/models (the folder's files at the top, or the one file the URI names).
+    """
+    from serve.plane.repository import MODEL_FILES
+
+    if not source.is_dir():
+        return None
+    return next((source / name for name in MODEL_FILES if (source / name).is_file()), None)
+
+
 def load_repository(source: Path, name: str | None, max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES):
     """The models MODEL holds, loaded and checked once here so a mistake is one line before any worker starts.
 
@@ -205,6 +224,7 @@ def load_repository(source: Path, name: str | None, max_model_bytes: int = DEFAU
     """
     from serve.plane.repository import NAME_PATTERN, ModelRepository
 
+    source = export_model_file(source) or source
     if source.is_dir():
         if name is not None:
             raise ServeError(f"--name is for one model file; in {source} each model is named by its folder.")
@@ -240,7 +260,9 @@ def run_http(args: argparse.Namespace) -> int:
     require_extra("http", "python -m serve http")
     check_tls(args.ssl_certificate, args.ssl_keyfile)
     if args.grpc_port is not None and args.grpc_port == args.port:
-        raise ServeError(f"--grpc-port {args.grpc_port} is --port too; give gRPC a port of its own (Triton's: 8001).")
+        raise ServeError(
+            f"--grpc-port {args.grpc_port} is --port too; give gRPC a port of its own (Triton's: {limits.GRPC_PORT})."
+        )
     port_lock = claim_port(args.host, args.port)  # held while serving: the kernel lets go of it however we end
     try:
         grpc_lock = claim_port(args.host, args.grpc_port, "--grpc-port") if args.grpc_port is not None else None
@@ -251,6 +273,7 @@ def run_http(args: argparse.Namespace) -> int:
     hold_stop_signals(True, drain=True)  # before any thread pool starts (loading a model starts some): see stop_signals
     try:
         logging.getLogger("serve.plane.repository").disabled = True  # a check: each worker logs its own loads
+        args.model = export_model_file(args.model) or args.model
         repository, name = load_repository(args.model, args.name, args.max_model_bytes)
     except BaseException:
         hold_stop_signals(False, drain=True)  # a mistake, reported by the caller: leave the process as it was

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serve.errors import ServeError
-from serve.plane.limits import ServerLimits
+from serve.limits import HTTP_PORT, ServerLimits
 from serve.server.processes import metrics_folder
 from serve.server.prometheus import MULTIPROCESS_ENV
 from serve.server.rsgi_adapter import AdapterOptions, build_rsgi_app
@@ -50,7 +50,7 @@ class ServerOptions:
     """Where and how to serve: address, processes, TLS, the engine's limits."""
 
     host: str = "127.0.0.1"
-    port: int = 8501
+    port: int = HTTP_PORT
     workers: int = 1
     ssl_certificate: Path | None = None
     ssl_keyfile: Path | None = None

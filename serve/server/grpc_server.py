@@ -35,7 +35,7 @@ def address(host: str, port: int) -> str:
 
 class GrpcServer:
     """One worker's gRPC server over `plane`: messages of at most `max_message_bytes`, the options' connections,
-    and the calls in flight bounded (serve/plane/limits.py, GRPC_*)."""
+    and the calls in flight bounded (serve/limits.py, GRPC_*)."""
 
     def __init__(self, options: GrpcOptions, plane, metrics, max_message_bytes: int):
         self.options = options
@@ -48,7 +48,7 @@ class GrpcServer:
         """Listen and serve (on the running event loop)."""
         from grpc import aio, ssl_server_credentials
 
-        from serve.plane.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
+        from serve.limits import GRPC_CALLS_IN_FLIGHT, GRPC_STREAMS_PER_CONNECTION
         from serve.protocols.grpc.service import InferenceService
 
         options = [

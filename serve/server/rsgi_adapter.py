@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serve.errors import BadInput, ClientDisconnected, PayloadTooLarge, ServeError
+from serve.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, MAX_COUNT, Limits, ServerLimits, read_count
 from serve.plane.dataplane import NO_LABELS
-from serve.plane.limits import DEFAULT_MAX_BATCH, DEFAULT_MAX_MODEL_BYTES, MAX_COUNT, Limits, read_count
 from serve.protocols.http_messages import Request
 from serve.protocols.routes import Answer
 from serve.server.grpc_server import GrpcOptions
@@ -63,13 +63,13 @@ class AdapterOptions:
     limits: Limits = Limits()
     max_batch: int = DEFAULT_MAX_BATCH
     cors_origins: tuple[str, ...] = ()
-    request_timeout: float = 10.0
-    poll_seconds: float = 2.0
+    request_timeout: float = ServerLimits.request_timeout
+    poll_seconds: float = ServerLimits.poll_seconds
     access_log: bool = False
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
     main_pid: int | None = None  # the server's main process: its workers die with it
     grpc: GrpcOptions | None = None  # gRPC beside HTTP (--grpc-port); None: HTTP only
-    shutdown_grace: float = 10.0  # seconds the worker's in-flight calls have to finish once it stops
+    shutdown_grace: float = ServerLimits.shutdown_grace  # for the worker's in-flight calls once it stops
 
 
 SWEEP_SECONDS = 0.25  # how often body deadlines are checked: a 408 comes up to this late
@@ -212,10 +212,14 @@ class RsgiApp:
             answer = Answer(self.app.error_response(request, e), self.app.router.protocol(request.path), NO_LABELS)
             answer.response.headers.append(("connection", "close"))  # the rest of the body is not read
         response = answer.response
-        headers = response.headers if response.content_type is None else [
-            ("content-type", response.content_type),
-            *response.headers,
-        ]
+        headers = (
+            response.headers
+            if response.content_type is None
+            else [
+                ("content-type", response.content_type),
+                *response.headers,
+            ]
+        )
         if self.plane.draining:
             headers.append(("connection", "close"))
         try:
@@ -299,4 +303,3 @@ class RsgiApp:
 def build_rsgi_app(options: AdapterOptions, *args, **kwargs) -> RsgiApp:
     """granian's target loader: the RSGI app of one worker (module level, so it pickles)."""
     return RsgiApp(options)
-

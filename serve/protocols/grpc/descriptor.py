@@ -11,7 +11,7 @@ Committed, not generated at install, and not protoc's usual `_pb2.py` modules:
   defining one name in one pool fail to load.
 
 `make grpc` (python -m serve.protocols.grpc.descriptor) writes COMPILED again from the .proto
-after a change, with grpcio-tools; tests/test_grpc.py checks the two agree.
+after a change, with grpcio-tools; tests/test_grpc_api.py checks the two agree.
 """
 
 from __future__ import annotations

@@ -37,6 +37,5 @@ def method_types() -> dict[str, tuple]:
     """Each method of the service: (its request class, its response class)."""
     service = _pool().FindServiceByName(f"{PACKAGE}.GRPCInferenceService")
     return {
-        method.name: (message(method.input_type.name), message(method.output_type.name))
-        for method in service.methods
+        method.name: (message(method.input_type.name), message(method.output_type.name)) for method in service.methods
     }

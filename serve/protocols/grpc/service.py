@@ -10,17 +10,16 @@ says it; INTERNAL only for a bug, logged.
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import numpy as np
 
 from serve.errors import BadInput, ServeError, let_go
-from serve.plane.dataplane import NO_LABELS, DataPlane
+from serve.plane.dataplane import NO_LABELS, DataPlane, InferenceRequest, ModelView, Parsed
 from serve.protocols import classification, v2_tensors
 from serve.protocols.grpc.messages import method_types
 from serve.protocols.grpc.wire import check_field_counts
-from serve.protocols.oip_v2 import EXTENSIONS, model_metadata
+from serve.protocols.v2_tensors import Raw, TensorIn, Typed
 
 log = logging.getLogger("serve.grpc")
 SERVICE = "inference.GRPCInferenceService"
@@ -152,18 +151,14 @@ class InferenceService:
         return self._response("ServerReady", ready=self.plane.ready()), NO_LABELS
 
     async def _ModelReady(self, request):
-        found = self.plane.view(request.name, request.version or None)
+        found = self.plane.describe(request.name, request.version or None)
         return self._response("ModelReady", ready=self.plane.ready()), found.labels
 
     async def _ServerMetadata(self, request):
-        from serve import __name__ as package
-        from serve import __version__
-
-        response = self._response("ServerMetadata", name=package, version=__version__, extensions=EXTENSIONS)
-        return response, NO_LABELS
+        return self._response("ServerMetadata", **self.plane.server_metadata()), NO_LABELS
 
     async def _ModelMetadata(self, request):
-        metadata, labels = model_metadata(self.plane, request.name, request.version or None)
+        metadata, labels = self.plane.model_metadata(request.name, request.version or None)
         tensor = self.types["ModelMetadata"][1].TensorMetadata
         response = self._response(
             "ModelMetadata",
@@ -176,28 +171,33 @@ class InferenceService:
         return response, labels
 
     async def _ModelInfer(self, request):
-        plane = self.plane
-        found = plane.view(request.model_name, request.model_version or None)
-        info = found.info
-        if len(request.inputs) != 1:
-            raise BadInput(f'the request must have one input tensor, named "{info.input_name}".')
-        k = None
-        for output in request.outputs:
-            if output.name != info.output_name:
-                raise BadInput(f'outputs names {output.name[:40]!r}; this model has one output, "{info.output_name}".')
-            if classification.PARAMETER in output.parameters:
-                value = output.parameters[classification.PARAMETER].int64_param
-                k = classification.class_count(value, "outputs[].parameters.classification.int64_param")
-        images = await plane.off_loop(request.ByteSize(), lambda: input_tensor(request, info, plane), "parsing")
-        answer = await plane.infer(found.name, found.version, images)
-        probabilities = answer.probabilities
+        def parse(found: ModelView) -> Parsed:
+            info = found.info
+            if len(request.inputs) != 1:
+                raise BadInput(f'the request must have one input tensor, named "{info.input_name}".')
+            k = None
+            for output in request.outputs:
+                if output.name != info.output_name:
+                    raise BadInput(
+                        f'outputs names {output.name[:40]!r}; this model has one output, "{info.output_name}".'
+                    )
+                if classification.PARAMETER in output.parameters:
+                    value = output.parameters[classification.PARAMETER].int64_param
+                    k = classification.class_count(value, "outputs[].parameters.classification.int64_param")
+            return Parsed(input_tensor(request, info, self.plane), k)
+
+        asked = InferenceRequest(request.model_name, request.model_version or None, parse, request.ByteSize())
+        answer = await self.plane.infer(asked)
+        probabilities, k = answer.probabilities, answer.context
         if k is None:
             datatype, shape = "FP32", list(probabilities.shape)
             raw = np.ascontiguousarray(probabilities, "<f4").tobytes()
         else:  # the classification extension: the top classes as strings
             datatype, shape = "BYTES", [len(probabilities), min(k, probabilities.shape[1])]
-            raw = classification.raw(classification.labelled(probabilities, k, info.classes))
-        output = self.types["ModelInfer"][1].InferOutputTensor(name=info.output_name, datatype=datatype, shape=shape)
+            raw = classification.raw(classification.labelled(probabilities, k, answer.info.classes))
+        output = self.types["ModelInfer"][1].InferOutputTensor(
+            name=answer.info.output_name, datatype=datatype, shape=shape
+        )
         response = self._response(
             "ModelInfer",
             model_name=answer.name,
@@ -228,33 +228,28 @@ def _parse(method: str, request_type, data: bytes):
         raise BadInput(f"the request is not a valid {request_type.DESCRIPTOR.name} message (protobuf).") from None
 
 
-def input_tensor(request, info, plane: DataPlane) -> np.ndarray:
-    """The request's one input tensor: from raw_input_contents or from its typed contents, checked as HTTP's are
-    (datatype, shape and batch first, then the byte or value count, then the values)."""
-    tensor = request.inputs[0]
-    if tensor.name != info.input_name:
-        raise BadInput(f'input tensor is named {tensor.name[:40]!r}; expected "{info.input_name}".')
+def _typed(tensor) -> Typed:
+    """A tensor's typed contents: the field its datatype's values go in, none other filled."""
     datatype = v2_tensors.check_datatype_name(tensor.datatype, "datatype")
-    if len(tensor.shape) > v2_tensors.MAX_DIMENSIONS:  # before a list of them is made
-        most = v2_tensors.MAX_DIMENSIONS
-        raise BadInput(f"inputs[0].shape holds {len(tensor.shape):,} entries; at most {most} are taken.")
-    shape = v2_tensors.check_shape(list(tensor.shape), info, plane.check_batch_size)
-    typed = tensor.HasField("contents")
-    if request.raw_input_contents:
-        if len(request.raw_input_contents) != 1:
-            raise BadInput(f"raw_input_contents holds {len(request.raw_input_contents)} tensors; the request has 1.")
-        if typed:
-            raise BadInput("the input has both contents and raw_input_contents; send one.")
-        return v2_tensors.from_raw(request.raw_input_contents[0], datatype, shape, "raw_input_contents[0]")
     if datatype not in _CONTENTS:
         raise BadInput(f"{datatype} has no typed contents; send it in raw_input_contents.")
     field = _CONTENTS[datatype]
-    values = getattr(tensor.contents, field)
     for other in set(_CONTENTS.values()) - {field}:
         if getattr(tensor.contents, other):
             raise BadInput(f"a {datatype} tensor's values go in contents.{field}, not contents.{other}.")
-    if len(values) != math.prod(shape):
-        raise BadInput(f"contents.{field} holds {len(values):,} values but shape {shape} needs {math.prod(shape):,}.")
-    data = np.asarray(values, dtype=_FIELD_DTYPES[field])
-    v2_tensors.check_values(data, datatype, f"contents.{field}")
-    return data.reshape(shape)
+    return Typed(getattr(tensor.contents, field), _FIELD_DTYPES[field], f"contents.{field}")
+
+
+def input_tensor(request, info, plane: DataPlane) -> np.ndarray:
+    """The request's one input tensor, from raw_input_contents or from its typed contents, decoded as HTTP's is
+    (serve/protocols/v2_tensors.py); what is gRPC's own (how many raw tensors, which typed field) checked here."""
+    tensor = request.inputs[0]
+    sources = {}
+    if request.raw_input_contents:
+        if len(request.raw_input_contents) != 1:
+            raise BadInput(f"raw_input_contents holds {len(request.raw_input_contents)} tensors; the request has 1.")
+        sources["raw_input_contents"] = Raw(request.raw_input_contents[0], "raw_input_contents[0]")
+    if tensor.HasField("contents") or not sources:
+        sources = {"contents": _typed(tensor), **sources}  # named first, as the request sends it
+    tensor_in = TensorIn(tensor.name, tensor.datatype, tensor.shape, sources, "datatype", "inputs[0].shape")
+    return v2_tensors.decode_tensor(tensor_in, info, plane.check_batch_size)

@@ -14,7 +14,7 @@ one is refused after the first field over its limit, whatever its size.
 from __future__ import annotations
 
 from serve.errors import BadInput
-from serve.plane.limits import MAX_REQUEST_PARAMETERS
+from serve.limits import MAX_REQUEST_PARAMETERS
 
 _REQUEST_FIELDS = {4: "parameters", 5: "inputs", 6: "outputs", 7: "raw_input_contents"}
 _TENSOR_FIELDS = {3: "shape", 4: "parameters"}  # of InferInputTensor; InferRequestedOutputTensor's 2 is parameters

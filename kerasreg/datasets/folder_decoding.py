@@ -157,5 +157,3 @@ class _Progress:
     def close(self) -> None:
         if self.shown:
             print(flush=True)
-
-

@@ -1,7 +1,7 @@
 """A finished run read back: its record, metrics, model and test images.
 
-    from kerasreg.run_directory.finished import FinishedRun
-    run = FinishedRun.open("runs/mnist")
+    from kerasreg.run_directory.record import RunRecord
+    run = RunRecord.open("runs/mnist")
     images, labels, where = run.test_images()
     probabilities = predict_probabilities(run.load_model(), images, run.task)
 
@@ -22,7 +22,7 @@ from kerasreg.run_directory import files
 
 
 @dataclass(frozen=True)
-class FinishedRun:
+class RunRecord:
     """A run directory whose training finished: config.json, metrics.json, model.keras, test_sample.npz."""
 
     path: Path
@@ -30,7 +30,7 @@ class FinishedRun:
     metrics: dict  # metrics.json
 
     @classmethod
-    def open(cls, run_dir: Path | str) -> FinishedRun:
+    def open(cls, run_dir: Path | str) -> RunRecord:
         """Read a finished run's record and metrics, or raise RunDirError saying what is missing."""
         path = Path(run_dir)
         if not path.is_dir():
@@ -131,11 +131,15 @@ class FinishedRun:
         """A stored sample of this run (test_sample.npz, train_sample.npz), held to config.json's shape and classes."""
         images, labels = files.read_sample(self.path / name)
         if list(images.shape[1:]) != list(self.input_shape):
-            raise RunDirError(f"{self.path / name}: images of {list(images.shape[1:])}, but config.json says "
-                              f"{list(self.input_shape)}: the run directory is damaged.")
+            raise RunDirError(
+                f"{self.path / name}: images of {list(images.shape[1:])}, but config.json says "
+                f"{list(self.input_shape)}: the run directory is damaged."
+            )
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
-            raise RunDirError(f"{self.path / name}: labels {labels.min()}..{labels.max()} outside the "
-                              f"{len(self.class_names)} classes: the run directory is damaged.")
+            raise RunDirError(
+                f"{self.path / name}: labels {labels.min()}..{labels.max()} outside the "
+                f"{len(self.class_names)} classes: the run directory is damaged."
+            )
         return images, labels
 
     def calibration_images(self) -> np.ndarray:

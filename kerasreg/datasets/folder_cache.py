@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.datasets.image_decoding import Decoded, decode_files, worker_threads
+from kerasreg.datasets.folder_decoding import Decoded, decode_files, worker_threads
 
 CACHE_ENV = "KERASREG_CACHE_DIR"
 DECODER_VERSION = "1"  # bump when shared/image_files.py decodes differently: old entries are then never read

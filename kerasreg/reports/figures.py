@@ -1,7 +1,7 @@
 """Pictures for the run directory: learning curves, confusion matrix, weight templates, mistakes, the L2 search,
 the reliability diagram.
 
-Drawn with Pillow (kerasreg/charts.py says why not matplotlib).
+Drawn with Pillow (kerasreg/reports/drawing.py says why not matplotlib).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.reports.charts import (
+from kerasreg.reports.drawing import (
     COLORS,
     Series,
     heat_map,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kerasreg.datasets import BINARY, ImageDataset
-from kerasreg.reports.plots import (
+from kerasreg.reports.figures import (
     plot_confusion_matrix,
     plot_l2_search,
     plot_learning_curves,

@@ -77,12 +77,15 @@ def fit_batch_to_replicas(config: TrainConfig, n_train: int, replicas: int) -> T
 def make_model(setup: TrainingSetup):
     """Build the model and its optimizer in the strategy's scope (variables, optimizer slots).
 
+    Its initial weights are the seed's draw: Python's, numpy's and TensorFlow's generators are seeded here (Keras's
+    one call for all three), so the search's model and the refit's start alike, whatever ran before.
     Compiled with the optimizer only: the compiled epoch (compiled_epoch.py) computes
     the loss and the metrics itself, so Keras's would never run.
     """
     import keras
 
     config, data = setup.config, setup.data
+    keras.utils.set_random_seed(config.seed)
     mean = variance = None
     if config.normalize == "per-pixel":
         mean, variance = pixel_statistics(setup.split.train_images)

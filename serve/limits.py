@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from shared.contract import MAX_IMAGE_PIXELS, MIN_IMAGE_PIXELS, PIXELS_PER_INPUT, image_pixel_limit
 
+# The ports a server listens on unless told: TF Serving's REST port and Triton's gRPC port, which stock
+# clients and the deploy/ manifests expect (gRPC is off unless --grpc-port is given).
+HTTP_PORT = 8501
+GRPC_PORT = 8001
 DEFAULT_MAX_BATCH = 256  # images per request
 # A model file larger than this is not read. A kerasreg export is one affine map: 4 bytes per
 # pixel value and class (MNIST 31 KiB, the course's 64x64x3 cats 96 KiB, 256x256x3 with 100

@@ -1,6 +1,6 @@
 """One training run, start to finish: data, (the L2 search,) fit, test metrics, the run directory.
 
-    from kerasreg.training.pipeline import train_and_evaluate
+    from kerasreg.pipeline import train_and_evaluate
     metrics = train_and_evaluate(TrainConfig(dataset="digits"), "runs/digits")
 
 `python -m kerasreg.train` parses its flags into a `TrainConfig` and calls this; the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kerasreg.config import L2_AUTO, TrainConfig
 from kerasreg.datasets import ImageDataset, load_dataset
-from kerasreg.distribution.cluster import exchange, is_peer_failure, peer_lost
+from kerasreg.distribution.cluster import RESUME, exchange, is_peer_failure, peer_lost
 from kerasreg.distribution.strategy import StrategyChoice, plan_strategy
 from kerasreg.errors import KerasregError, RunDirError
 from kerasreg.run_directory import files
@@ -102,24 +102,15 @@ def _in_run_dir(config: TrainConfig, run_dir: Path, choice: StrategyChoice, cloc
 def _train(
     config: TrainConfig, run_dir: Path, work_dir: Path, choice: StrategyChoice, clock, datasets, refusal
 ) -> dict:
-    """train_and_evaluate's work, once the run directory is locked and checked."""
+    """train_and_evaluate's work once the run directory is locked and checked, in the order it happens: data,
+    (agreement in a cluster,) setup, config.json, (the L2 search,) the model, the fit, the metrics, the results."""
     from kerasreg.model import set_affine, weights_digest
     from kerasreg.training.fit import fit
-    from kerasreg.training.run_setup import make_model, setup_run
+    from kerasreg.training.setup import make_model, setup_run
 
-    if datasets is None and refusal is None:
-        try:
-            datasets = load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options())
-        except KerasregError as e:
-            if choice.num_workers == 1:
-                raise
-            refusal = str(e)
-    resume_at = None
-    if choice.num_workers > 1:
-        resume_at = _agree(config, work_dir, choice, datasets, refusal)
-    data = datasets
+    data, refusal = _load(config, datasets, refusal, choice)
+    resume_at = _agree(config, work_dir, choice, data, refusal) if choice.num_workers > 1 else None
     clock.lap("load_data_seconds")
-    seed_everything(config.seed)
     setup = setup_run(data, config, choice)
     write_config(work_dir / files.CONFIG, config, setup)  # before anything else, and only once
     print(
@@ -131,9 +122,8 @@ def _train(
     if config.l2 == L2_AUTO:
         from kerasreg.l2_search.choose import choose_l2
 
-        setup, search = choose_l2(setup, work_dir)
+        setup, search = choose_l2(setup, work_dir)  # from here on, the refit's setup: all training images
         clock.lap("l2_search_seconds")
-        seed_everything(config.seed)  # the refit draws the same whatever the search drew
     elif setup.split.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
     model = make_model(setup)
@@ -141,13 +131,14 @@ def _train(
         set_affine(model, *search.start)  # from the search's best model, as LogisticRegressionCV's refit starts
     clock.lap("build_model_seconds")
     fitted = fit(model, setup, work_dir, resume_at)
-    train_seconds = clock.lap("train_seconds") + clock.laps.get("l2_search_seconds", 0.0)
-    metrics, probabilities = _evaluate(model, data, setup, fitted, search)
-    metrics["train_seconds"] = round(train_seconds, 3)
+    clock.lap("train_seconds")
+    probabilities, evaluated = _evaluate(model, setup, fitted, search)
     clock.lap("evaluate_seconds")
+    searched = clock.laps.get("l2_search_seconds", 0.0)  # train_seconds counts the search and the refit
+    train_seconds = round(clock.laps["train_seconds"] + searched, 3)
+    metrics = {**evaluated, "train_seconds": train_seconds, "timings": {**clock.laps, **fitted.timings}}
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
-        metrics["timings"] = {**clock.laps, **fitted.timings}
         write_results(run_dir, model, data, fitted.history, metrics, config.seed, probabilities, search)
     if choice.num_workers > 1:
         # The others keep their backups until the chief's results are on disk: should the chief die while writing
@@ -157,6 +148,19 @@ def _train(
         shutil.rmtree(work_dir, ignore_errors=True)
     _print_summary(metrics, data, run_dir if choice.is_chief else None)
     return metrics
+
+
+def _load(config: TrainConfig, given: ImageDataset | None, refusal: str | None, choice: StrategyChoice):
+    """The dataset (`given`, or loaded as `config` says) and this worker's refusal, if it has one: a cluster's
+    worker that cannot load its data says so to the others (kerasreg/training/agreement.py) instead of raising."""
+    if given is not None or refusal is not None:
+        return given, refusal
+    try:
+        return load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options()), None
+    except KerasregError as e:
+        if choice.num_workers == 1:
+            raise
+        return None, str(e)
 
 
 def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, refusal) -> tuple[int, bool]:
@@ -193,25 +197,39 @@ def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, re
 
 
 def cluster_work_dir(run_dir: Path, tf_config: str) -> Path:
-    """Where a cluster worker keeps its backups: --out for the chief, a temporary folder for the others."""
+    """Where a cluster worker keeps its backups: --out for the chief, `<out>.worker<N>` beside it for the others."""
     plan = plan_strategy(tf_config, gpus=[])
     return run_dir / files.BACKUP if plan.is_chief else worker_dir(run_dir, plan.worker_index) / files.BACKUP
 
 
-def _evaluate(model, data: ImageDataset, setup, fitted, search) -> tuple[dict, object]:
-    """The test metrics (and the test probabilities) of the trained model, with how training went."""
+def supervise_worker(prog: str, run_dir: Path, tf_config: str) -> tuple[str, int | None]:
+    """A cluster worker's command, supervised (kerasreg/distribution/interrupts.py): the line that says how to
+    resume, and the exit code when this is the parent that waited for the training child (None in the child)."""
+    from kerasreg.distribution.interrupts import supervise
+
+    hint = f"this worker's backups are in {cluster_work_dir(run_dir, tf_config)}; {RESUME}"
+    crashed = f"{prog}: error: the training process crashed ({{signal}}); {hint}."
+    return hint, supervise(f"{prog}: interrupted; {hint}", crashed)
+
+
+def _evaluate(model, setup, fitted, search) -> tuple[object, dict]:
+    """The test probabilities, and metrics.json's content but its timings: the test metrics, the accuracy on the
+    images trained on (the course reports both), how the fit went, and the search."""
     from kerasreg.model import predict_probabilities
     from kerasreg.reports.metrics import compute_metrics
 
+    data, split = setup.data, setup.split
     probabilities = predict_probabilities(model, data.test_images, data.task)
-    metrics = compute_metrics(data.test_labels, probabilities, data.task, setup.split.train_labels)
-    # On the images it learned from (after the validation split and any balancing): the course reports both.
-    trained_on = predict_probabilities(model, setup.split.train_images, data.task).argmax(axis=1)
-    metrics["train_accuracy"] = float((trained_on == setup.split.train_labels).mean())
-    metrics.update(epochs_trained=len(fitted.history), **fitted.stop)
+    trained_on = predict_probabilities(model, split.train_images, data.task).argmax(axis=1)
+    metrics = {
+        **compute_metrics(data.test_labels, probabilities, data.task, split.train_labels),
+        "train_accuracy": float((trained_on == split.train_labels).mean()),
+        "epochs_trained": len(fitted.history),
+        **fitted.stop,
+    }
     if search is not None:
         metrics["l2_search"] = search.to_dict()
-    return metrics, probabilities
+    return probabilities, metrics
 
 
 def _print_summary(metrics: dict, data: ImageDataset, run_dir: Path | None) -> None:
@@ -238,13 +256,6 @@ def library_versions() -> dict:
         "keras": keras.__version__,
         "numpy": numpy.__version__,
     }
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and TensorFlow's generators (Keras's one call for all three)."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
 
 
 def write_config(path: Path, config: TrainConfig, setup) -> None:
@@ -275,7 +286,7 @@ def write_results(
     run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int, probabilities, search
 ) -> None:
     """The chief's outputs: model, samples, plots, then metrics.json, whose presence marks a finished run."""
-    from kerasreg.reports.pictures import write_reports
+    from kerasreg.reports.run_pictures import write_reports
 
     started = time.perf_counter()
     model.save(run_dir / files.MODEL)
@@ -284,8 +295,8 @@ def write_results(
     write_reports(run_dir, model, data, history, metrics, probabilities, search)
     # On disk before metrics.json, whose presence marks the run finished, is.
     files.sync_files([run_dir / files.MODEL, *sorted((run_dir / files.PLOTS).glob("*.png"))])
-    metrics.setdefault("timings", {})["write_run_dir_seconds"] = round(time.perf_counter() - started, 4)
-    files.write_json(run_dir / files.METRICS, metrics)
+    written = {"write_run_dir_seconds": round(time.perf_counter() - started, 4)}
+    files.write_json(run_dir / files.METRICS, {**metrics, "timings": {**metrics["timings"], **written}})
     shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
 
 
