@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: demo test test-fast fuzz grpc web lint bench bench-full results course soak clean
+.PHONY: demo test test-fast fuzz grpc web lint bench bench-full results course soak clean wheels image test-deploy bench-deploy
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ demo: $(VENV)/.stamp-dev
 	$(PY) -m export $(RUN) --out $(EXPORT) --quantize int8 --overwrite
 	$(PY) -m serve predict $(EXPORT)/model.onnx $(EXPORT)/samples/*.png --top-k 3
 
+# -n auto: one pytest worker per core (pytest-xdist); -ra: every skip with its reason.
 test: $(VENV)/.stamp-dev
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra -n auto $(PYTEST_ARGS)
 
 # Long random campaigns of the property tests (FUZZ_EXAMPLES cases each, fresh random draws every
 # run; make test and CI draw the same cases every time), and of schemathesis against a live server
@@ -45,7 +46,7 @@ web:
 
 # The inner loop: everything but the tests marked slow (under a minute here).
 test-fast: $(VENV)/.stamp-dev
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra -n auto -m "not slow" $(PYTEST_ARGS)
 
 # Speed against scikit-learn, a numpy floor, a 20-line endpoint and bare onnxruntime
 # (~7 min): writes benchmarks/results.json and the README's Performance section.
@@ -85,3 +86,42 @@ lint: $(VENV)/.stamp-dev
 
 clean:
 	rm -rf $(VENV) runs exports .pytest_cache serve/web/node_modules test-artifacts
+
+# The container images (deploy/): kerasreg-serve (serve + http + grpc, no TensorFlow) and kerasreg-train
+# (kerasreg with TensorFlow). Offline and repeatable: the wheels are built first at the versions in
+# deploy/constraints.txt, then podman builds with --network none. Where no registry is reachable (here) the
+# bases are Debian's Python built with mmdebstrap (deploy/debian_base.sh); elsewhere:
+#   make image BASE=docker.io/library/python:3.11-slim BUILD_BASE=docker.io/library/python:3.11
+SERVE_IMAGE ?= localhost/kerasreg-serve
+TRAIN_IMAGE ?= localhost/kerasreg-train
+BASE ?= localhost/kerasreg-base:bookworm
+BUILD_BASE ?= localhost/kerasreg-base:bookworm-build
+PODMAN := podman --runtime runc  # runc: crun fails on some kernels' cgroups (hybrid mode)
+export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
+
+wheels: $(VENV)/.stamp-dev
+	$(PY) -m pip wheel --quiet -c deploy/constraints.txt -w deploy/wheels/serve ".[http]" pip
+	$(PY) -m pip wheel --quiet -c deploy/constraints.txt -w deploy/wheels/train ".[train]" pip
+	cp deploy/constraints.txt deploy/wheels/serve/ && cp deploy/constraints.txt deploy/wheels/train/
+
+image: wheels
+	@command -v podman >/dev/null || { echo "make image needs podman (and runc, mmdebstrap): sudo apt-get install podman runc mmdebstrap"; exit 2; }
+	@case "$(BASE)" in localhost/kerasreg-base:*) deploy/debian_base.sh ;; esac
+	$(PODMAN) build --quiet --network none -f deploy/Containerfile.serve --build-arg BASE=$(BASE) \
+		--build-arg BUILD_BASE=$(BUILD_BASE) -t $(SERVE_IMAGE) .
+	$(PODMAN) build --quiet --network none -f deploy/Containerfile.train --build-arg BASE=$(BASE) \
+		--build-arg BUILD_BASE=$(BUILD_BASE) -t $(TRAIN_IMAGE) .
+	@$(PODMAN) images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "kerasreg-(serve|train)"
+
+# The images proven (~10 min, most of it building the train image): stock clients against the serve image,
+# a stop under load, a version added while it runs, ready within 2 s; a training cluster of two train
+# containers killed and resumed. Where containers cannot run, says why and skips.
+test-deploy: $(VENV)/.stamp-dev
+	@why="$$(deploy/container_runtime.sh 2>&1)" || { echo "make test-deploy: skipped: $$why"; exit 0; }; \
+		$(MAKE) --no-print-directory image && \
+		KERASREG_CONTAINER_TESTS=1 $(PY) -m pytest -q -ra tests/test_containers.py $(PYTEST_ARGS)
+
+# The serve image against the same server run bare (requests/s, median of 3 rounds), its cold start and
+# both images' sizes: writes benchmarks/results-deploy.json and the README's deploy table.
+bench-deploy: image demo
+	$(PY) benchmarks/container_bench.py $(EXPORT)
