@@ -20,7 +20,9 @@ same run:
   the floor on the same images.
 
 Writes benchmarks/results-full.json and the README's full-size table (between the
-bench-full markers). About 30-40 minutes, most of it LogisticRegressionCV.
+bench-full markers), then runs benchmarks/memory_bench.py (the memory table) and
+benchmarks/small_data_bench.py (the small-data table). About 50 minutes, most of it
+LogisticRegressionCV.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -221,6 +224,11 @@ def main() -> int:
     print(section)
     if not args.no_readme:
         write_readme_section(BEGIN, END, section)
+    # Then the memory table and the small-data table, each in a process of its own (they write their own sections).
+    for script in ("memory_bench.py", "small_data_bench.py"):
+        extra = ["--data", str(args.data)] if script == "small_data_bench.py" else []
+        subprocess.run([sys.executable, str(Path(__file__).parent / script), *extra,
+                        *(["--no-readme"] if args.no_readme else [])], check=True)  # fmt: skip
     return 0
 
 

@@ -17,10 +17,15 @@ import dataclasses
 import difflib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kerasreg.errors import KerasregError
 from kerasreg.run import Run
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _RESUME_OPTIONS = ("resume", "restart")  # the command line's flags for an unfinished run in `out`
 
@@ -28,21 +33,24 @@ _RESUME_OPTIONS = ("resume", "restart")  # the command line's flags for an unfin
 def train(
     out: str | Path | None = None,
     *,
-    images=None,
-    labels=None,
-    test_images=None,
-    test_labels=None,
-    class_names=None,
-    **options,
+    images: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    test_images: np.ndarray | None = None,
+    test_labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    **options: Any,
 ) -> Run:
     """Train a logistic-regression classifier as `python -m kerasreg.train` does; the finished run.
 
     Args:
         out: the run directory to write (an unfinished one there is resumed, as on the command
             line); None writes to a new temporary directory and says where.
-        images, labels: train on these arrays instead of a dataset: uint8 [N,H,W,C] and integers
-            0..K-1. Without `test_images` and `test_labels` a stratified `test_split` (default 0.2)
-            of them is held out for the test metrics.
+        images: train on these images instead of a dataset's, uint8 [N,H,W,C] (with `labels`).
+            Without `test_images` and `test_labels` a stratified `test_split` (default 0.2) of them
+            is held out for the test metrics.
+        labels: the images' classes, integers 0..K-1.
+        test_images: images to test on instead of a split of `images` (with `test_labels`).
+        test_labels: their classes.
         class_names: the K class names of the labels (default "0" .. "K-1").
         **options: any command-line option by its Python name (`dataset`, `data_dir`, `preset`,
             `l2`, `epochs`, `seed`, ...), and `resume=True` or `restart=True` as the flags.

@@ -13,10 +13,12 @@ to the model.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from kerasreg.datasets import BINARY
+from kerasreg.datasets.views import aligned_empty
 
 # A pixel that barely varies in training (MNIST's borders) would be divided by a
 # tiny std and blow up the rare test image that lights it; flooring the variance
@@ -24,7 +26,16 @@ from kerasreg.datasets import BINARY
 VARIANCE_FLOOR = 1e-2
 
 
-_ROWS = 4096  # images per chunk where a whole-set float copy would be the run's largest array
+CHUNK_VALUES = 1 << 22  # values per chunk where a whole-set float copy would be the run's largest array: 32 MiB
+
+
+def chunk_rows(values_per_row: int, most: int = 4096) -> int:
+    """Rows per chunk of work on a float copy of images: at most `most`, and at most CHUNK_VALUES values.
+
+    By values, not rows alone: 4,096 rows of 64x64x3 pixels were 400 MB of float64 (and 800 MB with the
+    division's own copy), the largest transient of a 30,000-image run.
+    """
+    return max(1, min(most, CHUNK_VALUES // max(values_per_row, 1)))
 
 
 def pixel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,26 +47,16 @@ def pixel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = images.reshape(len(images), -1)
     total = np.zeros(flat.shape[1], np.float64)
     squares = np.zeros(flat.shape[1], np.float64)
-    for start in range(0, len(flat), _ROWS):
-        chunk = flat[start : start + _ROWS].astype(np.float64) / 255.0
+    rows = chunk_rows(flat.shape[1])
+    for start in range(0, len(flat), rows):
+        chunk = flat[start : start + rows].astype(np.float64)
+        chunk /= 255.0
         total += chunk.sum(axis=0)
         squares += np.square(chunk).sum(axis=0)
     n = max(len(flat), 1)
     mean = total / n
     variance = np.maximum(squares / n - np.square(mean), 0.0)  # in [0, 1]: float64 keeps the difference exact enough
     return mean.astype(np.float32), np.maximum(variance, VARIANCE_FLOOR).astype(np.float32)
-
-
-def aligned_empty(shape: tuple[int, ...], dtype, alignment: int = 64) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary.
-
-    TensorFlow shares (rather than copies) host memory only at 64-byte alignment
-    (`compiled_epoch.host_tensor`); numpy's own large arrays start 16 bytes past a page.
-    """
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    raw = np.empty(size + alignment, np.uint8)
-    offset = -raw.ctypes.data % alignment
-    return raw[offset : offset + size].view(dtype).reshape(shape)
 
 
 def build_model(
@@ -109,6 +110,64 @@ def _preprocessing(model) -> tuple[float, float, np.ndarray | None, np.ndarray |
     return float(rescale.scale), float(rescale.offset), mean, divisor.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Standardisation:
+    """The model's preprocessing as arithmetic on pixel rows: x * scale + offset, then (x - mean) / divisor.
+
+    Training keeps the pixels as bytes and applies this to each batch in the graph (`in_graph`): a quarter of
+    the memory of float32 features, the same arithmetic in the same order and precision as `in_numpy`, so the
+    features a step reads are bit for bit those `preprocess` makes (with Grappler off, as the compiled epoch
+    runs: its arithmetic optimizer would divide by multiplying with the reciprocal, a rounding apart).
+    """
+
+    scale: float
+    offset: float
+    mean: np.ndarray | None  # [D] float32, or None without standardisation
+    divisor: np.ndarray | None
+    dtype: str  # the classifier's compute dtype: float32, or float16 under mixed precision
+
+    def in_numpy(self, rows: np.ndarray) -> np.ndarray:
+        """Features [N, D] of pixel rows [N, D], in one 64-byte-aligned array (TensorFlow takes it without a copy)."""
+        x = aligned_empty(rows.shape, np.float32)
+        np.copyto(x, rows, casting="unsafe")
+        x *= np.float32(self.scale)
+        x += np.float32(self.offset)
+        if self.mean is not None:
+            x -= self.mean
+            x /= self.divisor
+        if self.dtype == "float32":
+            return x
+        half = aligned_empty(rows.shape, self.dtype)
+        np.copyto(half, x, casting="same_kind")
+        return half
+
+    def in_graph(self, rows):
+        """Features of a tensor of pixel rows (uint8 [N, D]), as TensorFlow ops."""
+        import tensorflow as tf
+
+        x = tf.cast(rows, tf.float32) * np.float32(self.scale) + np.float32(self.offset)
+        if self.mean is not None:
+            x = (x - self.mean) / self.divisor
+        return x if self.dtype == "float32" else tf.cast(x, self.dtype)
+
+
+def standardisation(model) -> Standardisation:
+    """`model`'s preprocessing layers as a `Standardisation`."""
+    scale, offset, mean, divisor = _preprocessing(model)
+    return Standardisation(scale, offset, mean, divisor, model.get_layer("classifier").compute_dtype)
+
+
+def pixel_rows(images: np.ndarray) -> np.ndarray:
+    """Images [N, H, W, C] as the rows training reads, [N, H*W*C] uint8: a view where they are already C-ordered
+    and 64-byte aligned (TensorFlow then shares their memory), else one aligned copy."""
+    flat = images.reshape(len(images), -1)
+    if flat.dtype == np.uint8 and flat.flags.c_contiguous and flat.ctypes.data % 64 == 0:
+        return flat
+    rows = aligned_empty(flat.shape, np.uint8)
+    np.copyto(rows, flat, casting="unsafe")
+    return rows
+
+
 def preprocess(model, images: np.ndarray) -> np.ndarray:
     """The features the classifier reads, [N, H*W*C]: the model's preprocessing layers' arithmetic in numpy.
 
@@ -117,21 +176,7 @@ def preprocess(model, images: np.ndarray) -> np.ndarray:
     step is done in place in one 64-byte-aligned array, so the features cost their
     own size once and TensorFlow can take them without a copy.
     """
-    scale, offset, mean, divisor = _preprocessing(model)
-    flat = images.reshape(len(images), -1)
-    x = aligned_empty(flat.shape, np.float32)
-    np.copyto(x, flat, casting="unsafe")
-    x *= np.float32(scale)
-    x += np.float32(offset)
-    if mean is not None:
-        x -= mean
-        x /= divisor
-    dtype = model.get_layer("classifier").compute_dtype
-    if dtype == "float32":
-        return x
-    half = aligned_empty(flat.shape, dtype)
-    np.copyto(half, x, casting="same_kind")
-    return half
+    return standardisation(model).in_numpy(images.reshape(len(images), -1))
 
 
 def folded_affine(model) -> tuple[np.ndarray, np.ndarray]:

@@ -127,7 +127,7 @@ def _train(
     elif setup.split.val is None:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
     model = make_model(setup)
-    if search is not None:
+    if search is not None and search.start is not None:
         set_affine(model, *search.start)  # from the search's best model, as LogisticRegressionCV's refit starts
     clock.lap("build_model_seconds")
     fitted = fit(model, setup, work_dir, resume_at)
@@ -139,7 +139,7 @@ def _train(
     metrics = {**evaluated, "train_seconds": train_seconds, "timings": {**clock.laps, **fitted.timings}}
     print(f"weights sha256 {weights_digest(model)}", flush=True)
     if choice.is_chief:
-        write_results(run_dir, model, data, fitted.history, metrics, config.seed, probabilities, search)
+        metrics = write_results(run_dir, model, data, fitted.history, metrics, config.seed, probabilities, search)
     if choice.num_workers > 1:
         # The others keep their backups until the chief's results are on disk: should the chief die while writing
         # them, a rerun resumes from the final commit every worker still holds, rather than from the start.
@@ -166,8 +166,7 @@ def _load(config: TrainConfig, given: ImageDataset | None, refusal: str | None, 
 def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, refusal) -> tuple[int, bool]:
     """The commit every worker resumes from (kerasreg/training/agreement.py). What this worker holds beyond
     it goes now, so that no stale commit or search can be agreed on later."""
-    from kerasreg.l2_search.choose import CHECKPOINT
-    from kerasreg.l2_search.path import finished_search
+    from kerasreg.l2_search.choose import CHECKPOINT, search_finished
     from kerasreg.training.agreement import START, agree
     from kerasreg.training.backup import committed, drop_commits, roll_back
 
@@ -177,7 +176,7 @@ def _agree(config: TrainConfig, work_dir: Path, choice: StrategyChoice, data, re
         try:
             commits = [(epoch, finished) for _, epoch, finished in committed(backup)]
             if config.l2 == L2_AUTO:
-                searched = finished_search(backup / CHECKPOINT) is not None
+                searched = search_finished(backup / CHECKPOINT)
         except KerasregError as e:
             refusal = str(e)
     agreement = agree(choice, config, data, commits, refusal, searched)
@@ -284,8 +283,9 @@ def write_config(path: Path, config: TrainConfig, setup) -> None:
 
 def write_results(
     run_dir: Path, model, data: ImageDataset, history: list[dict], metrics: dict, seed: int, probabilities, search
-) -> None:
-    """The chief's outputs: model, samples, plots, then metrics.json, whose presence marks a finished run."""
+) -> dict:
+    """The chief's outputs: model, samples, plots, then metrics.json, whose presence marks a finished run; returns
+    the metrics as written (with the time writing took)."""
     from kerasreg.reports.run_pictures import write_reports
 
     started = time.perf_counter()
@@ -296,8 +296,10 @@ def write_results(
     # On disk before metrics.json, whose presence marks the run finished, is.
     files.sync_files([run_dir / files.MODEL, *sorted((run_dir / files.PLOTS).glob("*.png"))])
     written = {"write_run_dir_seconds": round(time.perf_counter() - started, 4)}
-    files.write_json(run_dir / files.METRICS, {**metrics, "timings": {**metrics["timings"], **written}})
+    metrics = {**metrics, "timings": {**metrics["timings"], **written}}
+    files.write_json(run_dir / files.METRICS, metrics)
     shutil.rmtree(run_dir / files.BACKUP, ignore_errors=True)
+    return metrics
 
 
 class PhaseClock:

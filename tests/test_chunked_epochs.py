@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasreg.model import aligned_empty, build_model
+from kerasreg.datasets.views import aligned_empty
+from kerasreg.model import build_model
 from kerasreg.training import gram_descent
 from kerasreg.training.compiled_epoch import CompiledEpoch, epoch_data
 

@@ -421,7 +421,7 @@ def test_a_chief_killed_while_writing_its_results_resumes_from_the_final_commit(
 def test_a_cluster_run_killed_during_its_l2_search_searches_again_to_the_same_result(tmp_path):
     from kill_points import env_killed_at
 
-    auto = ARGS[:-2]  # without --l2: the default, auto, a search and then the refit
+    auto = [*ARGS[:-2], "--l2-folds", "1"]  # without --l2: the default, auto, a search (on the split) and the refit
     ports = free_ports(2)
     alone = _finish([_start(tmp_path, tmp_path / "alone", auto, _env(ports, i)) for i in range(2)])
     assert [code for code, _, _ in alone] == [0, 0], alone

@@ -48,7 +48,8 @@ def _threads(pid: int) -> int:
 def test_a_workers_threads_stay_bounded_over_many_steps(tmp_path):
     ports = free_ports(2)
     # Batches of 8 of digits' 1,437 training images: 180 steps an epoch, each an all-reduce between the workers.
-    args = ["--dataset", "digits", "--epochs", "6", "--batch-size", "8", "--patience", "100", "--tol", "0"]
+    args = ["--dataset", "digits", "--epochs", "6", "--batch-size", "8", "--patience", "100", "--tol", "0",
+            "--l2-folds", "1"]  # fmt: skip
     workers = [_start(tmp_path, ports, i, args) for i in range(2)]
     counts = []
     try:
@@ -68,7 +69,8 @@ def test_a_workers_threads_stay_bounded_over_many_steps(tmp_path):
 def test_a_training_child_that_crashes_is_reported_as_a_crash(tmp_path):
     ports = free_ports(2)
     # A --tol above 0 has every epoch run (and shown) on its own, rather than in chunks of compiled epochs.
-    args = ["--dataset", "digits", "--epochs", "500", "--batch-size", "32", "--tol", "1e-12", "--peer-timeout", "5"]
+    args = ["--dataset", "digits", "--epochs", "500", "--batch-size", "32", "--tol", "1e-12", "--peer-timeout", "5",
+            "--l2-folds", "1"]  # fmt: skip
     workers = [_start(tmp_path, ports, i, args) for i in range(2)]
     try:
         for line in workers[0].stdout:  # an epoch has ended: training runs

@@ -94,3 +94,37 @@ def test_preprocess_is_the_models_own_preprocessing():
     model = build_model((8, 8, 1), 10, "multiclass", mean=mean, variance=variance)
     layers = model.get_layer("standardize")(model.get_layer("flatten")(model.get_layer("rescale")(images)))
     np.testing.assert_allclose(preprocess(model, images), np.asarray(layers), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["float32", "mixed-float16"])
+@pytest.mark.parametrize("standardised", [False, True], ids=["rescaled", "standardised"])
+def test_a_batch_standardised_in_the_graph_is_bit_for_bit_the_numpy_features(mixed, standardised):
+    """Training keeps pixels as bytes and standardises each batch in the graph: the features it reads must be the
+    very ones `preprocess` makes, or a run would not be the same run."""
+    import tensorflow as tf
+
+    from kerasreg.model import pixel_rows, standardisation
+    from kerasreg.training.compiled_epoch import _without_graph_rewrites
+
+    images = np.random.default_rng(2).integers(0, 256, (64, 7, 5, 3), dtype=np.uint8)
+    mean, variance = pixel_statistics(images) if standardised else (None, None)
+    model = build_model((7, 5, 3), 4, "multiclass", mean=mean, variance=variance, mixed_precision=mixed)
+    rows = pixel_rows(images)
+    assert rows.dtype == np.uint8 and rows.shape == (64, 105) and rows.ctypes.data % 64 == 0
+    maths = standardisation(model)
+    with _without_graph_rewrites():  # as the compiled epoch runs it
+        in_graph = tf.function(maths.in_graph, autograph=False)(tf.constant(rows)).numpy()
+    assert in_graph.dtype == maths.in_numpy(rows).dtype == (np.float16 if mixed else np.float32)
+    assert in_graph.tobytes() == maths.in_numpy(rows).tobytes()
+
+
+def test_pixel_rows_share_an_aligned_array_and_copy_any_other():
+    from kerasreg.datasets.views import aligned_empty
+    from kerasreg.model import pixel_rows
+
+    aligned = aligned_empty((10, 4, 4, 1), np.uint8)
+    aligned[:] = 3
+    assert np.shares_memory(pixel_rows(aligned), aligned)
+    unaligned = np.zeros(10 * 16 + 1, np.uint8)[1:].reshape(10, 4, 4, 1)
+    rows = pixel_rows(unaligned)
+    assert not np.shares_memory(rows, unaligned) and rows.ctypes.data % 64 == 0

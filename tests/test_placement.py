@@ -61,7 +61,7 @@ def _trained(strategy, placement, features, labels, epochs=3):
 def test_a_copy_on_each_replica_trains_exactly_as_the_shared_host_copy(two_cpu_strategy):
     # On two logical CPUs: the copies are real (one per device) and every step reads its own.
     from kerasreg.datasets import load_dataset
-    from kerasreg.model import aligned_empty
+    from kerasreg.datasets.views import aligned_empty
 
     data = load_dataset("digits")
     features = aligned_empty((len(data.train_images), 64), np.float32)
@@ -79,7 +79,7 @@ def test_a_copy_on_each_replica_trains_exactly_as_the_shared_host_copy(two_cpu_s
 
 
 def test_host_features_are_read_in_place_not_copied():
-    from kerasreg.model import aligned_empty
+    from kerasreg.datasets.views import aligned_empty
     from kerasreg.training.compiled_epoch import host_tensor
 
     features = aligned_empty((300, 784), np.float32)

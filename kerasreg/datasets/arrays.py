@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
-from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
+from kerasreg.datasets.views import TEST_SPLIT_REMEDY, rows_of, stratified_split
 from kerasreg.errors import DatasetError
 
 ARRAYS = "arrays"  # the dataset name and source of a run on arrays: nothing a later command could reload
@@ -34,8 +34,8 @@ def from_arrays(
         raise DatasetError(f"arrays: {len(images)} images but {len(labels)} labels; give one label per image.")
     if test_images is None:
         train, test = stratified_split(labels, test_split, seed, f"test_split={test_split}", TEST_SPLIT_REMEDY)
-        test_images, test_labels = images[test], labels[test]
-        images, labels = images[train], labels[train]
+        test_images, test_labels = rows_of(images, test), labels[test]
+        images, labels = rows_of(images, train), labels[train]
     else:
         test_images, test_labels = _images(test_images, "test_images"), _labels(test_labels, "test_labels")
     if class_names is None:

@@ -28,6 +28,26 @@ def one_vs_rest(data: ImageDataset, positive: int, name: str) -> ImageDataset:
     )
 
 
+def aligned_empty(shape: tuple[int, ...], dtype, alignment: int = 64) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary.
+
+    TensorFlow shares (rather than copies) host memory only at 64-byte alignment
+    (`compiled_epoch.host_tensor`); numpy's own large arrays start 16 bytes past a page.
+    """
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + alignment, np.uint8)
+    offset = -raw.ctypes.data % alignment
+    return raw[offset : offset + size].view(dtype).reshape(shape)
+
+
+def rows_of(images: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """`images[indices]`, taken into a 64-byte-aligned array: training reads it as it is, without another copy
+    (kerasreg/model.py, `pixel_rows`)."""
+    taken = aligned_empty((len(indices), *images.shape[1:]), images.dtype)
+    np.take(images, indices, axis=0, out=taken)
+    return taken
+
+
 def split_validation(
     images: np.ndarray, labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
@@ -39,7 +59,7 @@ def split_validation(
     if fraction == 0:
         return (images, labels), None
     train, held = stratified_split(labels, fraction, seed, what=f"val_split={fraction}")
-    return (images[train], labels[train]), (images[held], labels[held])
+    return (rows_of(images, train), labels[train]), (rows_of(images, held), labels[held])
 
 
 def stratified_split(
@@ -75,7 +95,7 @@ def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.n
     classes, counts = np.unique(labels, return_counts=True)
     keep = np.concatenate([rng.choice(np.flatnonzero(labels == k), size=counts.min(), replace=False) for k in classes])
     keep.sort()
-    return images[keep], labels[keep]
+    return rows_of(images, keep), labels[keep]
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -68,6 +68,7 @@ class L2Search:
     seconds: float
     added: tuple[float, ...] = ()  # strengths walked past the grid's end, in order (`grid.next_strength`)
     at_bound: bool = False  # the best point is the walk's bound: a strength beyond it may be better
+    folds: int = 1  # 1: chosen on the validation split; k: by the mean over k folds (kerasreg/l2_search/folds.py)
     # The best point's model as an affine map on raw pixels (`folded_affine`): where the refit starts.
     # Not recorded: a resumed refit starts from its backup.
     start: tuple | None = field(default=None, repr=False, compare=False)
@@ -87,7 +88,13 @@ class L2Search:
 
 
 def search_l2(
-    model, setup, train, val, checkpoint_dir: Path | None = None, grid: tuple[float, ...] = L2_GRID
+    model,
+    setup,
+    train,
+    val,
+    checkpoint_dir: Path | None = None,
+    grid: tuple[float, ...] = L2_GRID,
+    whole_grid: bool = False,
 ) -> L2Search:
     """Train along `grid` (strong to weak) on `train`, score each point on `val`; see the module docstring.
 
@@ -96,7 +103,8 @@ def search_l2(
     With `checkpoint_dir` the path is checkpointed after every point, and a search
     interrupted there continues at the next point, as it would have gone on; the
     finished search is recorded there too (`finished_search` reads it back).
-    Returns the `L2Search`.
+    With `whole_grid` every strength of the grid is trained (a k-fold search's folds, whose losses are averaged
+    strength by strength: kerasreg/l2_search/folds.py). Returns the `L2Search`.
     """
     from kerasreg.training.compiled_epoch import CompiledEpoch
 
@@ -113,7 +121,7 @@ def search_l2(
         path = _Path()
     else:
         print(f"l2 search: resuming at point {len(path.points) + 1}", flush=True)
-    while (step := next_strength([(p.l2, p.val_loss) for p in path.points], grid)) is not None:
+    while (step := _next(path.points, grid, whole_grid)) is not None:
         l2, train_it = step
         if not train_it:
             path.points.append(SearchPoint(l2, c_of(l2, n_search)))
@@ -135,6 +143,14 @@ def search_l2(
     if saved is not None:
         saved.finish(search)
     return search
+
+
+def _next(points: list[SearchPoint], grid: tuple[float, ...], whole_grid: bool) -> tuple[float, bool] | None:
+    """The path's next strength, and whether to train it (`grid.next_strength`; with `whole_grid` every strength
+    of the grid is trained, however the loss went, before any walk past its ends)."""
+    if whole_grid and len(points) < len(grid):
+        return sorted(grid, reverse=True)[len(points)], True
+    return next_strength([(p.l2, p.val_loss) for p in points], grid)
 
 
 def _train_point(model, epoch, config, l2: float, n_search: int, path: _Path) -> SearchPoint:
@@ -179,7 +195,9 @@ def _outcome(path: _Path, grid: tuple[float, ...], n_search: int, n_all: int, se
         )
     refit = best.l2 * n_search / n_all
     points = tuple(path.points)
-    return L2Search(tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, added, at_bound, path.start)
+    return L2Search(
+        tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, added, at_bound, start=path.start
+    )
 
 
 def finished_search(checkpoint_dir: Path) -> L2Search | None:

@@ -38,13 +38,15 @@ def compute_metrics(
 ) -> dict:
     """accuracy, loss, per-class accuracy, confusion matrix, n_test, majority baseline, the Brier score and the
     expected calibration error (kerasreg/reports/calibration.py); for binary tasks also balanced accuracy,
-    precision, recall and ROC AUC.
+    precision, recall and ROC AUC. Accuracy, balanced accuracy and ROC AUC come with their 95% interval
+    (`*_interval`: [low, high], kerasreg/reports/intervals.py), None where it is undefined.
 
     `probabilities` is [N, K]; the majority baseline answers the most common
     training class, or `majority_class` when given (the test's own when neither is).
     """
     from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score
 
+    from kerasreg.reports import intervals
     from kerasreg.reports.calibration import brier_score, reliability_bins
 
     labels = np.asarray(labels, dtype=np.int64)
@@ -59,6 +61,7 @@ def compute_metrics(
     majority = int(majority_class)
     metrics = {
         "accuracy": float((predicted == labels).mean()),
+        "accuracy_interval": intervals.wilson(int((predicted == labels).sum()), len(labels)),
         "loss": float(-np.log(picked).mean()),
         "n_test": int(len(labels)),
         "per_class_accuracy": per_class,
@@ -74,6 +77,8 @@ def compute_metrics(
             precision=_or_none(precision_score(labels, predicted, zero_division=np.nan)),
             recall=_or_none(recall_score(labels, predicted, zero_division=np.nan)),
             roc_auc=roc_auc(labels, probabilities[:, 1]),
+            balanced_accuracy_interval=intervals.bootstrap(intervals.balanced_accuracy, labels, predicted),
+            roc_auc_interval=intervals.bootstrap(intervals.roc_auc, labels, probabilities[:, 1]),
         )
     return metrics
 
@@ -84,7 +89,12 @@ def _fmt(value: float | None) -> str:
 
 def summary_lines(metrics: dict, class_names: tuple[str, ...]) -> list[str]:
     """Human-readable lines for the terminal, baselines beside the score."""
-    lines = [f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  on {metrics['n_test']} images"]
+    from kerasreg.reports.intervals import shown
+
+    interval = shown(metrics.get("accuracy_interval"))
+    lines = [
+        f"test accuracy {metrics['accuracy']:.4f}{interval}  loss {metrics['loss']:.4f}  on {metrics['n_test']} images"
+    ]
     if "train_accuracy" in metrics:
         lines[0] += f"  (train accuracy {metrics['train_accuracy']:.4f})"
     if "brier" in metrics:
@@ -93,7 +103,8 @@ def summary_lines(metrics: dict, class_names: tuple[str, ...]) -> list[str]:
     lines.append(f"always answering {majority_name!r} would score accuracy {metrics['majority_baseline_accuracy']:.4f}")
     if "balanced_accuracy" in metrics:
         lines.append(
-            f"balanced accuracy {_fmt(metrics['balanced_accuracy'])}  ROC AUC {_fmt(metrics['roc_auc'])}  "
+            f"balanced accuracy {_fmt(metrics['balanced_accuracy'])}{shown(metrics.get('balanced_accuracy_interval'))}"
+            f"  ROC AUC {_fmt(metrics['roc_auc'])}{shown(metrics.get('roc_auc_interval'))}  "
             f"precision {_fmt(metrics['precision'])}  recall {_fmt(metrics['recall'])}  (chance: 0.5 each for "
             "balanced accuracy and AUC)"
         )

@@ -6,10 +6,13 @@ validation than an epoch of this model's arithmetic takes (148 ms per MNIST-8k e
 measured at batch 128, about ten times the compiled epoch; README, Performance); under MultiWorkerMirroredStrategy Keras
 3's fit fails outright (keras-team/keras#20585). So, for every strategy:
 
-- The training features (the model's own preprocessing, computed once: it has no
-  trainable weights) and targets stay in memory as tensors: over the very numpy
-  memory on the host (no copy), or copied once to each accelerator replica where
-  they fit (kerasreg/distribution/placement.py). Each epoch's order is
+- The training images stay in memory as bytes, one row of pixel values per image,
+  with their targets: as tensors over the very numpy memory on the host (no copy),
+  or copied once to each accelerator replica where they fit
+  (kerasreg/distribution/placement.py). Each batch is standardised in the graph as
+  it is gathered (the model's preprocessing, which has no trainable weights:
+  `kerasreg.model.Standardisation`), so a run holds a quarter of the bytes float32
+  features would take, and reads a quarter of them each epoch. Each epoch's order is
   a stateless shuffle of (seed, epoch): a resumed run sees the same batches as an
   uninterrupted one, and every worker of a cluster the same order.
 - All steps of an epoch run inside one tf.function, traced without autograph
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kerasreg.datasets import BINARY
+from kerasreg.model import CHUNK_VALUES, standardisation
 from kerasreg.run_directory import files
 
 # Mixed precision only: lifts small float16 gradients clear of underflow. Keras's
@@ -48,7 +52,7 @@ from kerasreg.run_directory import files
 # dynamic-scale cond); a static scale does the same job for a one-layer model,
 # whose gradients stay far from float16's limits.
 STATIC_LOSS_SCALE = 1024.0
-_EVAL_CHUNK = 8192  # examples per matmul when evaluating: bounds the logits' memory
+_EVAL_CHUNK = 8192  # examples per matmul when evaluating (fewer for large images: model.chunk_rows)
 
 
 @contextlib.contextmanager
@@ -73,7 +77,7 @@ def _without_graph_rewrites():
 
 @dataclass(frozen=True)
 class EpochData:
-    """One split as the loop reads it: features [N,D], targets, per-example weights [N]."""
+    """One split as the loop reads it: pixel rows [N,D] (uint8), targets, per-example weights [N]."""
 
     features: np.ndarray
     targets: np.ndarray  # int32 [N] (softmax) or float32 [N,1] (sigmoid)
@@ -102,7 +106,8 @@ def as_targets(labels: np.ndarray, task: str) -> np.ndarray:
 
 
 def epoch_data(features: np.ndarray, labels: np.ndarray, task: str, weights: np.ndarray | None) -> EpochData:
-    """Bundle a split for the loop; no weights means every example weighs 1."""
+    """Bundle a split for the loop (`features`: its pixel rows, `kerasreg.model.pixel_rows`); no weights means
+    every example weighs 1."""
     w = np.ones(len(labels), np.float32) if weights is None else weights.astype(np.float32)
     return EpochData(features, as_targets(labels, task), w)
 
@@ -121,6 +126,7 @@ class CompiledEpoch:
         self.task = task
         self.global_batch = int(global_batch)
         self.classifier = model.get_layer("classifier")
+        self.standardise = standardisation(model)
         self.loss_scale = STATIC_LOSS_SCALE if mixed_precision else 1.0
         with strategy.scope():
             # A variable, not a constant: the strength can change without tracing again.
@@ -158,12 +164,19 @@ class CompiledEpoch:
         features, targets, weights = data
         n = tf.shape(targets)[0]
         total, correct = tf.constant(0.0), tf.constant(0.0)
-        for start in range(0, int(features.shape[0]), _EVAL_CHUNK):
-            x = features[start : start + _EVAL_CHUNK]
-            y = targets[start : start + _EVAL_CHUNK]
+        rows = max(1, min(_EVAL_CHUNK, 2 * CHUNK_VALUES // int(features.shape[1])))  # float32: 32 MiB a chunk
+        # One chunk's features at a time, and only once the weights are final: nothing else orders these
+        # stateless ops, so TensorFlow standardised every chunk at once, before the epoch's steps, and held them
+        # all through it (a float32 copy of the whole split: 1.1 GB more at 21,600 images of 64x64x3).
+        after = [tf.convert_to_tensor(self.classifier.kernel)]
+        for start in range(0, int(features.shape[0]), rows):
+            with tf.control_dependencies(after):
+                x = self.standardise.in_graph(features[start : start + rows])
+            y = targets[start : start + rows]
             logits = self.classifier(x, training=False)
-            total += tf.reduce_sum(self._per_example_loss(y, logits) * weights[start : start + _EVAL_CHUNK])
+            total += tf.reduce_sum(self._per_example_loss(y, logits) * weights[start : start + rows])
             correct += tf.reduce_sum(self._correct(y, logits))
+            after = [total, correct]
         n = tf.cast(n, tf.float32)
         return total / n, correct / n
 
@@ -248,6 +261,7 @@ class CompiledEpoch:
                 rid = tf.distribute.get_replica_context().replica_id_in_sync_group
                 mine = indices[rid * share : (rid + 1) * share]  # empty for a replica past a short batch's end
                 x, y, w = tf.gather(features, mine), tf.gather(targets, mine), tf.gather(weights, mine)
+            x = self.standardise.in_graph(x)
             with tf.GradientTape() as tape:
                 logits = self.classifier(x, training=True)
                 loss = tf.nn.compute_average_loss(self._per_example_loss(y, logits) * w, global_batch_size=size)
@@ -350,7 +364,8 @@ class CompiledEpoch:
         if gram_descent.eligible(self, train, val, self.model.optimizer) and gram_descent.pays(
             n, d, classes, total_epochs, chunk
         ):
-            self._gram = gram_descent.GramDescent(self, train, self._inputs[1][0])
+            features = self.standardise.in_numpy(train.features)
+            self._gram = gram_descent.GramDescent(self, train, features, host_tensor(features))
         return "gram" if self._gram is not None else "epochs"
 
     def run_epochs(self, seed: int, first: int, count: int) -> tuple[dict[str, float], list[dict[str, float]]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.model import preprocess
+from kerasreg.model import pixel_rows
 from kerasreg.run_directory import files
 from kerasreg.run_directory.resume import resumed_history
 from kerasreg.training.schedule import make_schedule
@@ -127,10 +127,10 @@ def compiled_epoch(model, setup: TrainingSetup):
     from kerasreg.training.compiled_epoch import CompiledEpoch, epoch_data
 
     config, split, task = setup.config, setup.split, setup.data.task
-    train = epoch_data(preprocess(model, split.train_images), split.train_labels, task, split.train_weights)
+    train = epoch_data(pixel_rows(split.train_images), split.train_labels, task, split.train_weights)
     val = None
     if split.val is not None:
-        val = epoch_data(preprocess(model, split.val[0]), split.val[1], task, split.val_weights)
+        val = epoch_data(pixel_rows(split.val[0]), split.val[1], task, split.val_weights)
     epoch = CompiledEpoch(model, setup.choice.strategy, task, config.batch_size, config.l2, config.mixed_precision)
     return epoch.compile(train, val)
 
