@@ -66,6 +66,9 @@ TOOLS = [
     # deploy/'s manifests: the built-in kinds against Kubernetes' schemas (the CRDs through jsonschema).
     "kubernetes-validate>=1.31",
     "pyyaml>=6",
+    # The documentation site (make docs; tests/test_docs.py builds it): the API reference from the docstrings.
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=0.26",
 ]
 # The notebook (notebooks/course_week2.ipynb) in the user's own Jupyter: training, a kernel, and matplotlib,
 # which the course's notebook draws with.

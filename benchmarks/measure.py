@@ -184,8 +184,12 @@ def add_data_argument(parser) -> None:
     parser.add_argument("--data", type=Path, default=Path(default), help=f"real data folder (default: {default})")
 
 
-def write_readme_section(begin: str, end: str, section: str, readme: Path = REPO / "README.md") -> None:
-    """Replace the text between the markers `begin` and `end` of the README with `section`."""
+def write_readme_section(begin: str, end: str, section: str, readme: Path | None = None) -> None:
+    """Replace the text between the markers `begin` and `end` with `section`, in the README or the site's page
+    (docs/) that holds them."""
+    if readme is None:
+        pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+        readme = next((page for page in pages if begin in page.read_text()), pages[0])
     text = readme.read_text()
     if begin not in text or end not in text:
         raise SystemExit(f"{readme.name} has no {begin} ... {end} markers to write the table between.")

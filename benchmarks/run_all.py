@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark, benchmarks/results.json, and the README's Performance section.
+"""`make bench`: every benchmark, benchmarks/results.json, and the Performance page's tables (docs/performance.md).
 
     python benchmarks/run_all.py [--data DIR] [--rounds 3] [--no-readme]
 

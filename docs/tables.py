@@ -66,8 +66,52 @@ def serve_http_options() -> str:
     from serve.cli import build_parser
 
     parser = build_parser()
-    http = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["http"]
-    return _markdown(("option", "default", "meaning"), flag_rows(http))
+    return _markdown(("option", "default", "meaning"), flag_rows(_subcommand(parser, "http")))
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+
+
+def study_options() -> str:
+    """`python -m kerasreg.study`'s flags."""
+    from kerasreg.study import build_parser
+
+    return _markdown(("option", "default", "meaning"), flag_rows(build_parser()))
+
+
+def evaluate_options() -> str:
+    """`python -m kerasreg.evaluate`'s flags."""
+    from kerasreg.evaluate import build_parser
+
+    return _markdown(("option", "default", "meaning"), flag_rows(build_parser()))
+
+
+def export_options() -> str:
+    """`python -m export`'s flags."""
+    from export.cli import build_parser
+
+    return _markdown(("option", "default", "meaning"), flag_rows(build_parser()))
+
+
+def serve_predict_options() -> str:
+    """`python -m serve predict`'s flags."""
+    from serve.cli import build_parser
+
+    return _markdown(("option", "default", "meaning"), flag_rows(_subcommand(build_parser(), "predict")))
+
+
+def http_routes() -> str:
+    """Every route of the HTTP API, from the OpenAPI document the server itself serves at /openapi.json."""
+    from serve.protocols.openapi import build
+
+    rows = []
+    for path, operations in build()["paths"].items():
+        for method, operation in operations.items():
+            if method in ("get", "post", "put", "delete", "head", "options"):
+                codes = ", ".join(sorted(operation.get("responses", {})))
+                rows.append((f"`{method.upper()} {path}`", _cell(operation.get("summary", "")), codes))
+    return _markdown(("route", "what it does", "answers"), rows)
 
 
 def serve_limits() -> str:
@@ -154,17 +198,21 @@ FOLDERS = {
     "benchmarks": "benchmarks/run_all.py",
     "tests": "tests/conftest.py",
     "docs": "docs/tables.py",
+    "deploy": "deploy/README.md",
 }
 
 
 def _summary(path: Path) -> str:
-    """The first paragraph of a module's docstring, on one line (its summary, as the module says it)."""
-    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    """The first paragraph of a module's docstring (of a README: after its title), on one line."""
+    if path.suffix == ".md":
+        doc = path.read_text().split("\n\n", 1)[1]
+    else:
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     return _cell(doc.split("\n\n")[0])
 
 
 def layout() -> str:
-    """The README's Layout: each folder, in its own words (its package docstring)."""
+    """The Layout page's folders, each in its own words (its package docstring)."""
     rows = []
     for package in PACKAGES:
         for init in sorted((REPO / package).rglob("__init__.py")):
@@ -173,7 +221,7 @@ def layout() -> str:
     for folder, described_by in FOLDERS.items():
         if (REPO / described_by).exists():
             rows.append((f"`{folder}/`", _summary(REPO / described_by)))
-    return _markdown(("folder", "what it holds"), rows) + "\n\nEach module, in its own words: docs/layout.md."
+    return _markdown(("folder", "what it holds"), rows)
 
 
 def module_layout() -> str:
@@ -190,10 +238,15 @@ TABLES: dict[str, Callable[[], str]] = {
     "layout": layout,
     "module-layout": module_layout,
     "train-options": train_options,
+    "study-options": study_options,
+    "evaluate-options": evaluate_options,
+    "export-options": export_options,
+    "serve-predict-options": serve_predict_options,
     "serve-http-options": serve_http_options,
+    "http-routes": http_routes,
     "serve-limits": serve_limits,
 }
-DOCUMENTS = (REPO / "README.md", REPO / "docs" / "reliability.md", REPO / "docs" / "layout.md")
+DOCUMENTS = (REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")))
 
 
 def rewritten(text: str) -> str:

@@ -40,9 +40,14 @@ def test_a_line_chart_draws_each_series_in_its_colour_dashed_ones_with_gaps():
 
 
 def test_a_line_chart_skips_missing_and_non_positive_points_on_a_log_axis_without_failing():
-    series = [Series("loss", [1, 2, 3, 4], [0.5, None, 0.0, 0.1], COLORS[1])]
-    image = line_chart(series, title="t", x_label="epoch", log_y=True)
-    assert _pixels_of(image, COLORS[1]) > 0
+    def chart(x, y):
+        return line_chart([Series("loss", x, y, COLORS[1])], title="t", x_label="epoch", log_y=True)
+
+    image = chart([1, 2, 3, 4], [0.5, None, 0.0, 0.1])
+    # 0 has no place on a log axis: it is passed over exactly as a missing point is.
+    assert np.array_equal(np.asarray(image), np.asarray(chart([1, 2, 3, 4], [0.5, None, None, 0.1])))
+    # The two points there are drawn, and the gap is not bridged: less ink than the line joining them.
+    assert 0 < _pixels_of(image, COLORS[1]) < _pixels_of(chart([1, 4], [0.5, 0.1]), COLORS[1])
     empty = line_chart([Series("loss", [1], [None], COLORS[1])], title="t", x_label="epoch")
     assert _pixels_of(empty, COLORS[1]) <= 60  # only the legend's swatch
 

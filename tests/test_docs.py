@@ -1,5 +1,6 @@
 """What the documents state is what the code does: generated tables current, the page reading keys the server sends."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -63,31 +64,55 @@ def test_the_page_reads_only_parameters_the_server_sends(digits_export):
     assert read <= sent, f"app.js reads {sorted(read - sent)}, which /v2/models/NAME does not send"
 
 
-def readme_snippets(heading: str) -> list[str]:
-    """The ```python blocks of the README's section under `heading`, in order."""
-    text = (REPO / "README.md").read_text()
-    section = text.split(f"\n{heading}\n", 1)[1]
-    section = re.split(r"\n## ", section, maxsplit=1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+def page_snippets(page: str) -> list[str]:
+    """The ```python blocks of a page of the site (or of README.md), in order."""
+    return re.findall(r"```python\n(.*?)```", (REPO / page).read_text(), flags=re.S)
 
 
 @pytest.mark.slow
-def test_every_python_snippet_of_the_readme_runs(tmp_path, monkeypatch, capsys):
-    snippets = readme_snippets("## From Python and notebooks")
+def test_every_python_snippet_of_the_python_page_runs(tmp_path, monkeypatch, capsys):
+    snippets = page_snippets("docs/python.md")
     assert len(snippets) >= 4  # the section is there, and the pattern finds its blocks
     monkeypatch.chdir(tmp_path)  # the snippets write runs/ where they run
     namespace: dict = {}
     for snippet in snippets:
-        exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+        exec(compile(snippet, "docs/python.md", "exec"), namespace)  # noqa: S102 - the page's own code
     run = namespace["run"]  # what the last snippets left: a finished run on the bundled digits
     assert run.path.is_dir() and run.metrics["accuracy"] > 0.9
     assert "Received an unknown option epoch=3" in capsys.readouterr().out  # the mistake snippet printed its line
 
 
-def test_the_readme_lists_the_options_workers_may_differ_in_as_the_cluster_compares_them():
+@pytest.mark.slow
+def test_the_readmes_tour_runs_as_written(tmp_path, monkeypatch):
+    [snippet] = page_snippets("README.md")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    run = namespace["run"]
+    low, high = run.metrics["accuracy_interval"]
+    assert low < run.metrics["accuracy"] < high and run.metrics["accuracy"] > 0.9
+
+
+def test_the_site_builds_strictly_offline(tmp_path):
+    """`make docs`: mkdocs with --strict, so a broken link, a page left out of the nav or a docstring the API
+    reference cannot read fails here, in CI."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    page = (tmp_path / "site" / "reference" / "python" / "index.html").read_text()
+    assert "kerasreg.api.train" in page and "serve.runtime.model.Model" in page  # the API reference was generated
+
+
+def test_the_cluster_page_lists_the_options_workers_may_differ_in_as_the_cluster_compares_them():
     from kerasreg.training.agreement import NOT_COMPARED_ACROSS_WORKERS
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "docs" / "clusters.md").read_text()
     listed = re.search(r"\(all but (.*?)\)", readme, re.S).group(1)
     flags = re.findall(r"`--([a-z-]+)`", listed)
     assert sorted(flag.replace("-", "_") for flag in flags) == sorted(NOT_COMPARED_ACROSS_WORKERS)

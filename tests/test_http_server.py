@@ -369,8 +369,13 @@ def test_two_workers_share_the_port_a_dead_one_is_replaced_and_they_stop_togethe
     assert "Respawning worker" in err
 
 
-def test_a_port_in_use_is_one_line_and_exit_2(digits_export, no_tensorflow_env):
+@pytest.mark.parametrize("reuseport", [False, True], ids=["plain", "SO_REUSEPORT"])
+def test_a_port_in_use_is_one_line_and_exit_2(digits_export, no_tensorflow_env, reuseport):
+    """Whoever listens there, as a plain listener or with SO_REUSEPORT (as granian's workers bind, which would let
+    a second server share the port): the port is theirs."""
     with socket.socket() as taken:
+        if reuseport:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
