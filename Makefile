@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo-digits
 EXPORT ?= exports/demo-digits
 
-.PHONY: docs demo test test-fast fuzz grpc web lint bench bench-full results course soak clean wheels image test-deploy bench-deploy
+.PHONY: notebook docs demo test test-fast fuzz grpc web lint bench bench-full results course soak clean wheels image test-deploy bench-deploy
 
 $(VENV)/.stamp-dev: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ grpc: $(VENV)/.stamp-dev
 # it the page still works and asks the server instead. Needs Node.js and npm.
 web:
 	cd serve/web && npm ci --no-audit --no-fund
+
+# The course's notebook run headless, as a user's Jupyter runs it (needs the course's two files in
+# notebooks/data/): the executed copy goes to runs/notebook/. Open it with `jupyter lab` from the venv.
+notebook: $(VENV)/.stamp-dev
+	$(PY) -m jupyter nbconvert --to notebook --execute notebooks/course_week2.ipynb --output-dir runs/notebook
 
 # The documentation site, from docs/ and the code's docstrings, into site/ (open site/index.html); --strict: a
 # broken link, a page left out of the nav or a docstring the API reference cannot read fails.

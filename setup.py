@@ -72,7 +72,8 @@ TOOLS = [
 ]
 # The notebook (notebooks/course_week2.ipynb) in the user's own Jupyter: training, a kernel, and matplotlib,
 # which the course's notebook draws with.
-NOTEBOOK = TRAIN + ["ipykernel>=6", "matplotlib>=3.8"]
+# jupyterlab to open it; nbconvert runs it headless (make notebook).
+NOTEBOOK = TRAIN + ["ipykernel>=6", "matplotlib>=3.8", "jupyterlab>=4", "nbconvert>=7"]
 DEV = sorted(set(EXPORT + LITERT + HTTP + NOTEBOOK + TOOLS))
 
 setup(

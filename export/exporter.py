@@ -137,7 +137,8 @@ def _build(job: ExportJob, chosen: list[ArtifactFormat], images_from: str, out: 
         for name in artifact_format.files(job):
             card["files"][name] = file_facts(job.stage / name)
     (job.stage / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
-    write_samples(job.stage / SAMPLES, job.images[:N_SAMPLES], job.labels[:N_SAMPLES], job.run.class_names)
+    picked = across_classes(job.labels, N_SAMPLES)
+    write_samples(job.stage / SAMPLES, job.images[picked], job.labels[picked], job.run.class_names)
     return card
 
 
@@ -159,6 +160,19 @@ def _out_of_space(error: BaseException) -> bool:
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return True
     return "No space left on device" in str(error)
+
+
+def across_classes(labels: np.ndarray, count: int) -> np.ndarray:
+    """The indices of `count` samples taken a class at a time, in turn (the first image of each class, then the
+    second, ...), so a folder sorted by class gives a picture of each rather than five of its first class."""
+    labels = np.asarray(labels)
+    queues = [list(np.flatnonzero(labels == k)) for k in np.unique(labels)]
+    picked: list[int] = []
+    while len(picked) < min(count, len(labels)):
+        for queue in queues:
+            if queue and len(picked) < count:
+                picked.append(int(queue.pop(0)))
+    return np.array(sorted(picked), dtype=np.int64)
 
 
 def write_samples(folder: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:

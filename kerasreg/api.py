@@ -13,9 +13,11 @@ names, checked by the same code with the same messages. A mistake raises a
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import difflib
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +46,8 @@ def train(
 
     Args:
         out: the run directory to write (an unfinished one there is resumed, as on the command
-            line); None writes to a new temporary directory and says where.
+            line); None writes to a new temporary directory, says where, and removes it when the Python
+            process ends (pass `out` to keep the run).
         images: train on these images instead of a dataset's, uint8 [N,H,W,C] (with `labels`).
             Without `test_images` and `test_labels` a stratified `test_split` (default 0.2) of them
             is held out for the test metrics.
@@ -74,7 +77,9 @@ def train(
     config = TrainConfig.resolve(**options)
     if out is None:
         out = tempfile.mkdtemp(prefix=f"kerasreg-{config.dataset.replace(':', '_').replace('/', '_')}-")
-        print(f"no out given: writing the run to {out}", flush=True)
+        # Removed when this Python process ends (a notebook's kernel, a script): a run worth keeping names its out.
+        atexit.register(shutil.rmtree, out, ignore_errors=True)
+        print(f"no out given: writing the run to {out}, removed when this Python process ends", flush=True)
     elif not str(out).strip():
         raise KerasregError("Received out=''. Expected a folder to write the run to, or None for a temporary one.")
     from kerasreg.tensorflow_start import start_tensorflow

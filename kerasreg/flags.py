@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 
 from kerasreg.config import TrainConfig, preset_values
+from kerasreg.errors import KerasregError
 
 _FLAG_TYPES = {"int": int, "float": float, "str": str}
 
@@ -58,4 +59,30 @@ def config_from_args(
     given = explicit_options(args)
     preset = given.get("preset")
     values = {**(defaults or {}), **preset_values(preset), **(preset_defaults or {}).get(preset, {})}
-    return TrainConfig(**{**values, **given, **overrides})
+    config = TrainConfig(**{**values, **given, **overrides})
+    refuse_unused(config.dataset, given)
+    return config
+
+
+# The options only some datasets read (a --source a dataset cannot take is refused where it loads).
+_FOLDER_OPTIONS = ("image_size", "channels", "test_split", "positive_class", "skip_bad_images")
+_BUNDLED = "digits"
+_FILE_DATASETS = ("mnist", "cifar10", "cat", "catvnoncat")
+
+
+def refuse_unused(dataset: str, given: dict) -> None:
+    """KerasregError when an option given on the command line is one the chosen dataset never reads: a user who
+    passes `--data-dir photos/` and forgets `--dataset folder` must not get the bundled digits trained in silence."""
+    tfds = dataset.startswith("tfds:")
+    for name in given:
+        flag = "--" + name.replace("_", "-")
+        if name == "data_dir" and dataset == _BUNDLED:
+            raise KerasregError(
+                f"Received {flag} with --dataset {dataset}, which is bundled and reads no folder. Pass --dataset "
+                f"folder to train on your own images in it (or {', '.join(_FILE_DATASETS)} for their files)."
+            )
+        if name in _FOLDER_OPTIONS and dataset != "folder" and not tfds:
+            raise KerasregError(
+                f"Received {flag} with --dataset {dataset}, which does not read it. {flag} shapes your own images "
+                "(--dataset folder) and tfds:NAME sets."
+            )

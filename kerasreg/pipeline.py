@@ -221,7 +221,9 @@ def _evaluate(model, setup, fitted, search) -> tuple[object, dict]:
     probabilities = predict_probabilities(model, data.test_images, data.task)
     trained_on = predict_probabilities(model, split.train_images, data.task).argmax(axis=1)
     metrics = {
-        **compute_metrics(data.test_labels, probabilities, data.task, split.train_labels),
+        # The baseline answers the test split's own majority: the best any constant answer scores there (the
+        # training split's majority could score below chance on a test split balanced otherwise).
+        **compute_metrics(data.test_labels, probabilities, data.task),
         "train_accuracy": float((trained_on == split.train_labels).mean()),
         "epochs_trained": len(fitted.history),
         **fitted.stop,
@@ -293,6 +295,8 @@ def write_results(
     files.write_sample(run_dir / files.TEST_SAMPLE, data.test_images, data.test_labels, seed)
     files.write_sample(run_dir / files.TRAIN_SAMPLE, data.train_images, data.train_labels, seed)
     write_reports(run_dir, model, data, history, metrics, probabilities, search)
+    names = data.test_files if data.test_files is not None and len(data.test_files) == len(data.test_labels) else None
+    files.write_predictions(run_dir / files.PREDICTIONS, data.test_labels, probabilities, data.class_names, names)
     # On disk before metrics.json, whose presence marks the run finished, is.
     files.sync_files([run_dir / files.MODEL, *sorted((run_dir / files.PLOTS).glob("*.png"))])
     written = {"write_run_dir_seconds": round(time.perf_counter() - started, 4)}

@@ -101,12 +101,19 @@ def run_study(base, settings: list[Setting], out: Path) -> list[dict]:
         print(f"{setting.label}: training in {setting.run_dir}", flush=True)
         train_and_evaluate(dataclasses.replace(base, **{setting.option: setting.value}), setting.run_dir)
     rows = [summarise(setting) for setting in settings]
-    best = min(rows, key=lambda row: row["best_val_loss"] if row["best_val_loss"] is not None else float("inf"))
+    # By validation loss; with no validation split (--val-split 0, the course preset) by the final training loss,
+    # and said so: the table marks one best either way.
+    key = "best_val_loss" if any(row["best_val_loss"] is not None for row in rows) else "final_train_loss"
+    best = min(rows, key=lambda row: row[key] if row[key] is not None else float("inf"))
     for row in rows:
-        row["best"] = row is best and row["best_val_loss"] is not None
+        row["best"] = row is best and row[key] is not None
+        row["best_by"] = BEST_BY[key]
     plot_curves(settings, out / CURVES, base.print_cost_every)
     write_tables(rows, out)
     return rows
+
+
+BEST_BY = {"best_val_loss": "validation loss", "final_train_loss": "training loss (no validation split)"}
 
 
 def summarise(setting: Setting) -> dict:
@@ -122,6 +129,7 @@ def summarise(setting: Setting) -> dict:
         "val_accuracy": last.get("val_accuracy"),
         "test_accuracy": metrics["accuracy"],
         "best_val_loss": min(val_losses) if val_losses else None,
+        "final_train_loss": last.get("loss"),
         "run_dir": str(setting.run_dir),
     }
 
@@ -163,12 +171,18 @@ def _fmt(value) -> str:
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
-    """results.md and results.csv: one row per setting, the best by validation loss marked."""
-    columns = ["setting", "epochs", "train_accuracy", "val_accuracy", "test_accuracy", "best_val_loss", "best"]
+    """results.md and results.csv: one row per setting, the best marked (by validation loss; without a validation
+    split, by the final training loss), and by what."""
+    columns = [
+        "setting", "epochs", "train_accuracy", "val_accuracy", "test_accuracy", "final_train_loss", "best_val_loss",
+        "best",
+    ]  # fmt: skip
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [_fmt(row[c]) if c != "best" else ("best" if row["best"] else "") for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
+    if rows:
+        lines.append(f"\nbest: {rows[0]['best_by']}")
     files.write_atomic(out / TABLE_MD, ("\n".join(lines) + "\n").encode())
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*columns, "run_dir"], extrasaction="ignore")
@@ -201,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print((args.out / TABLE_MD).read_text(), end="")
         best = next((row for row in rows if row["best"]), None)
         if best is not None:
-            print(f"best by validation loss: {best['setting']}; picture: {args.out / CURVES}")
+            print(f"best by {best['best_by']}: {best['setting']}; picture: {args.out / CURVES}")
 
     return run_cli(parser.prog, study, interrupted_hint=f"rerun the same command to continue the study in {args.out}")
 

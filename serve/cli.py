@@ -37,7 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, BMP, .npy)")
     predict.add_argument("model", type=Path, help="model.onnx or model.tflite written by python -m export")
-    predict.add_argument("images", type=Path, nargs="+", help="image files; resized to the model's input")
+    predict.add_argument(
+        "images",
+        type=Path,
+        nargs="+",
+        help="image files, or folders of them (searched recursively, with a summary at the end); resized to the "
+        "model's input",
+    )
     predict.add_argument(
         "--top-k",
         type=positive_int,
@@ -72,8 +78,9 @@ def _predict(args) -> int:
     model = Model.load(args.model, args.max_model_bytes)
     size, channels = model.info.input_shape[:2], model.info.channels
     max_pixels = image_pixel_limit(model.info.input_shape, args.max_image_pixels)
-    failed = 0
-    for path in args.images:
+    failed, tally = 0, {}
+    paths, folders = _image_paths(args.images)
+    for path in paths:
         try:
             image = load_image_file(path, size, channels, args.invert, max_pixels)
         except ServeError as e:
@@ -81,11 +88,43 @@ def _predict(args) -> int:
             failed += 1
             continue
         (top,) = model.classify(image, args.top_k)
+        tally[top[0][0]] = tally.get(top[0][0], 0) + 1
         if args.json:
             print(json.dumps({"image": str(path), "predictions": [{"class": c, "probability": p} for c, p in top]}))
         else:
             print(f"{one_line(str(path))}: " + ", ".join(f"{one_line(c)} ({p:.3f})" for c, p in top))
+    if folders:
+        if not paths:
+            raise ServeError(
+                f"{one_line(str(folders[0]))}: no image files in it (.png, .jpg, .bmp, .gif, .webp, .npy)."
+            )
+        counts = ", ".join(
+            f"{n} as {one_line(c)}" for c, n in sorted(tally.items(), key=lambda item: (-item[1], item[0]))
+        )
+        done = sum(tally.values())
+        summary = f"{done} image{'s' if done != 1 else ''} classified: {counts}" + (
+            f"; {failed} failed" if failed else ""
+        )
+        print(summary, file=sys.stderr if args.json else sys.stdout)  # --json's stdout stays one object a line
     return 2 if failed else 0
+
+
+def _image_paths(given: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The files to classify: each file given, and every image file under each folder given (sorted, hidden ones
+    passed over); and the folders given."""
+    from shared.image_files import IMAGE_SUFFIXES
+
+    paths, folders = [], []
+    for path in given:
+        if not path.is_dir():
+            paths.append(path)
+            continue
+        folders.append(path)
+        for found in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
+            if not hidden and found.is_file() and found.suffix.lower() in {*IMAGE_SUFFIXES, ".npy"}:
+                paths.append(found)
+    return paths, folders
 
 
 def _info(args) -> int:

@@ -35,6 +35,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from shared.image_structure import StructureError, check_structure
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+# The file names that say "image": a training folder's files and `serve predict DIR`'s are these.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 # What Pillow raises for bytes that are not a readable image of those formats.
 DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")

@@ -4,6 +4,7 @@ exported ONNX file, its mistakes raised (never an exit) with the command line's 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,8 +51,21 @@ def test_train_with_no_out_writes_a_temporary_run_and_says_where(capsys):
         images=images, labels=labels, test_images=test_images, test_labels=test_labels, l2=0.01, epochs=2
     )
     printed = capsys.readouterr().out
-    assert f"no out given: writing the run to {run.path}" in printed and (run.path / "metrics.json").is_file()
-    assert run.metrics["n_test"] == len(test_labels)
+    assert f"no out given: writing the run to {run.path}, removed when this Python process ends" in printed
+    assert (run.path / "metrics.json").is_file() and run.metrics["n_test"] == len(test_labels)
+
+
+@pytest.mark.slow
+def test_a_temporary_run_is_gone_once_its_process_ends(tmp_path):
+    script = (
+        "import kerasreg; run = kerasreg.train(dataset='digits', l2=0.01, epochs=1); "
+        "print('RUN', run.path, (run.path / 'metrics.json').is_file())"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("RUN ")]
+    _, path, written = line.split(" ")
+    assert written == "True" and not Path(path).exists()  # each notebook run no longer leaves one behind
 
 
 def test_train_on_a_dataset_takes_the_command_lines_options_and_load_reads_it_back(tmp_path):

@@ -215,6 +215,19 @@ CLI_ROWS = [
         "Received --out ''. Expected a folder to write the run to (without --out: runs/<dataset>-<time>).",
     ),
     ("kerasreg.train", "--batch-size 0", "Received batch_size=0. Expected auto, full or a positive integer."),
+    # Options the chosen dataset never reads (a forgotten --dataset folder trained the bundled digits, exit 0).
+    (
+        "kerasreg.train",
+        "--data-dir photos",
+        "Received --data-dir with --dataset digits, which is bundled and reads no folder. Pass --dataset folder to "
+        "train on your own images in it (or mnist, cifar10, cat, catvnoncat for their files).",
+    ),
+    (
+        "kerasreg.train",
+        "--dataset mnist --image-size 32",
+        "Received --image-size with --dataset mnist, which does not read it. --image-size shapes your own images "
+        "(--dataset folder) and tfds:NAME sets.",
+    ),
     ("kerasreg.train", "--epochs -1", "Received epochs=-1. Expected a positive integer."),
     ("kerasreg.train", "--patience 0", "Received patience=0. Expected a positive integer."),
     ("kerasreg.train", "--learning-rate 0", "Received learning_rate=0.0. Expected a positive number."),

@@ -296,3 +296,13 @@ def test_the_card_keeps_the_l2_searchs_outcome_not_its_path():
         "l2_search": {"chosen_l2": 0.1, "refit_l2": 0.09, "C": 0.005, "n_search": 900, "n_all": 1000},
     }
     assert card_metrics({"accuracy": 0.9}) == {"accuracy": 0.9}
+
+
+def test_the_samples_show_every_class_in_turn():
+    from export.exporter import across_classes
+
+    sorted_by_class = np.array([0] * 40 + [1] * 40)  # five of the first class, before
+    assert across_classes(sorted_by_class, 5).tolist() == [0, 1, 2, 40, 41]
+    assert sorted(set(sorted_by_class[across_classes(sorted_by_class, 5)])) == [0, 1]
+    assert across_classes(np.array([2, 0, 1, 2, 0]), 3).tolist() == [0, 1, 2]  # one of each
+    assert across_classes(np.array([1, 1]), 5).tolist() == [0, 1]  # no more than there are

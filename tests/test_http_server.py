@@ -406,3 +406,16 @@ def test_a_decompression_bomb_request_is_refused_and_the_server_stays_live(serve
         status, _, answer = Responses(sock).next()
     assert status == 400 and "exceeds the limit of 4,000,000" in json.loads(answer)["error"]
     assert _live(server)
+
+
+def test_the_banner_names_the_page_and_each_models_own_urls(digits_export, no_tensorflow_env):
+    process, port = start_server(digits_export, no_tensorflow_env, "--drain-seconds", "0")
+    process.terminate()
+    out, _ = process.communicate(timeout=30)
+    base = f"http://127.0.0.1:{port}"
+    assert out.splitlines()[:2] == [
+        f"serving at {base}; the page: {base}/, the API: {base}/openapi.json",
+        f"  digits (version 1): {base}/v1/models/digits:predict, {base}/v2/models/digits/infer, an image upload to "
+        f"{base}/models/digits/classify",
+    ]
+    assert "NAME" not in out

@@ -70,11 +70,16 @@ def test_a_class_folder_of_real_digits_in_png_with_nested_folders(mnist, tmp_pat
 
 
 @pytest.mark.realdata
-def test_a_train_and_test_layout_of_real_cifar_photos_in_jpeg(cifar, tmp_path):
+def test_a_train_and_test_layout_of_real_cifar_photos_in_jpeg(cifar, tmp_path, capsys):
     images, labels, names = cifar
     write_image_folder(tmp_path / "pets" / "train", images[:180], labels[:180], list(names), "JPEG")
     write_image_folder(tmp_path / "pets" / "valid", images[180:], labels[180:], list(names), "JPEG")
+    (tmp_path / "pets" / "train" / "bird" / "notes.txt").write_text("one stray file")
     data = _load(tmp_path / "pets")
+    said = capsys.readouterr().out
+    # valid/ became the test split, and one file passed over is named without an ellipsis.
+    assert f"{tmp_path / 'pets' / 'valid'}: the test split (60 images)" in said
+    assert f"passed over 1 file that is no image ({tmp_path / 'pets' / 'train' / 'bird' / 'notes.txt'}): " in said
     assert data.name == "pets" and data.class_names == ("airplane", "automobile", "bird")
     assert (len(data.train_labels), len(data.test_labels)) == (180, 60)
     assert data.input_shape == (32, 32, 3)  # every photo smaller than 64x64: the smallest's size
@@ -139,6 +144,7 @@ def test_bad_image_files_stop_the_run_in_one_line_naming_each(tmp_path, capsys):
     for path in bad.values():
         assert str(path) in line
     assert line.endswith("Fix or remove them, or pass --skip-bad-images to train without them.")
+    assert ".." not in line.replace("...", "")  # each reason ends once, with the line's own period
     assert not (tmp_path / "run" / "config.json").exists()  # before anything was written
 
 
@@ -156,10 +162,20 @@ def test_a_file_name_cannot_forge_or_reverse_an_error_line(tmp_path, capsys):
     assert "cat\\u202egnp.png" in lines[0] and "\u202e" not in lines[0]
 
 
-def test_skipping_bad_images_trains_without_them_and_records_what_was_passed_over(tmp_path):
+def test_skipping_bad_images_trains_without_them_and_records_what_was_passed_over(tmp_path, capsys):
     bad = _awkward(tmp_path / "pets")
     argv = ["--dataset", "folder", "--data-dir", str(tmp_path / "pets"), "--skip-bad-images", "--l2", "0.01"]
     assert main([*argv, "--epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    said = capsys.readouterr().out
+    import csv
+
+    with (tmp_path / "run" / "predictions.csv").open() as table:
+        rows = list(csv.DictReader(table))
+    # Each test image by its file, from the data folder, as a user finds it: none of the bad ones.
+    assert rows and all((tmp_path / "pets" / r["image"]).is_file() for r in rows)
+    assert not {r["image"] for r in rows} & {str(p.relative_to(tmp_path / "pets")) for p in bad.values()}
+    assert "--skip-bad-images: trained without 4 files that did not decode: " in said  # said, not silent
+    assert "passed over 6 files that are no image (" in said and ", ...): listed in config.json" in said
     dataset = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
     assert sorted(p.split(": ")[0] for p in dataset["skipped_bad_images"]) == sorted(map(str, bad.values()))
     counts = dataset["images_per_class"]

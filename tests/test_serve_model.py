@@ -285,3 +285,34 @@ def test_a_tflite_file_without_its_runtime_is_one_line_naming_the_extra(digits_l
         f"python -m serve: error: {digits_litert / 'model.tflite'}: a .tflite file runs on ai-edge-litert, which "
         'is not installed: pip install "kerasreg[litert]"'
     )
+
+
+def test_cli_predict_classifies_a_folder_recursively_with_a_summary(digits_export, digits, tmp_path):
+    from collections import Counter
+
+    photos = tmp_path / "photos"
+    for i in range(6):
+        folder = photos / ("a" if i < 3 else "a/b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits.test_images[i, ..., 0], "L").save(folder / f"digit{i}.png")
+    (photos / "notes.txt").write_text("no image")
+    (photos / ".hidden.png").write_bytes(b"never read")
+    result = subprocess.run(
+        [sys.executable, "-m", "serve", "predict", str(digits_export), str(photos), "--top-k", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    *lines, summary = result.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == sorted(str(p) for p in photos.rglob("digit*.png"))
+    said = Counter(line.rsplit(": ", 1)[1].split(" ")[0] for line in lines)
+    counts = ", ".join(f"{n} as {c}" for c, n in sorted(said.items(), key=lambda item: (-item[1], item[0])))
+    assert summary == f"6 images classified: {counts}"
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run(
+        [sys.executable, "-m", "serve", "predict", str(digits_export), str(tmp_path / "empty")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert empty.returncode == 2
+    assert empty.stderr.strip().endswith(
+        f"{tmp_path / 'empty'}: no image files in it (.png, .jpg, .bmp, .gif, .webp, .npy)."
+    )

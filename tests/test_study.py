@@ -13,6 +13,18 @@ pytestmark = pytest.mark.slow  # trains several models
 ARGS = ["--dataset", "digits", "--epochs", "3", "--batch-size", "128", "--backup-interval", "0"]
 
 
+def test_with_no_validation_split_the_best_is_marked_by_the_training_loss_and_said_so(tmp_path, capsys):
+    out = tmp_path / "course"
+    argv = [*ARGS, "--val-split", "0", "--l2", "0", "--learning-rates", "0.03", "0.003", "--out", str(out)]
+    assert main(argv) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    [best] = [r for r in rows if r["best"] == "True"]  # before, none was: no validation loss to rank by
+    assert float(best["final_train_loss"]) == min(float(r["final_train_loss"]) for r in rows)
+    assert all(r["val_accuracy"] == "" for r in rows)
+    assert (out / "results.md").read_text().endswith("best: training loss (no validation split)\n")
+    assert f"best by training loss (no validation split): {best['setting']}" in capsys.readouterr().out
+
+
 def test_a_learning_rate_study_end_to_end(tmp_path, capsys):
     out = tmp_path / "lr"
     assert main([*ARGS, "--learning-rates", "0.03", "0.003", "--out", str(out)]) == 0
@@ -26,8 +38,9 @@ def test_a_learning_rate_study_end_to_end(tmp_path, capsys):
     assert [r["setting"] for r in rows] == ["learning_rate=0.03", "learning_rate=0.003"]
     best = [r for r in rows if r["best"] == "True"]
     assert len(best) == 1 and float(best[0]["best_val_loss"]) == min(float(r["best_val_loss"]) for r in rows)
-    table = (out / "results.md").read_text().splitlines()
+    table = [line for line in (out / "results.md").read_text().splitlines() if line.startswith("|")]
     assert len(table) == 4 and sum(line.endswith("| best |") for line in table[2:]) == 1
+    assert (out / "results.md").read_text().endswith("best: validation loss\n")
     assert f"best by validation loss: {best[0]['setting']}" in capsys.readouterr().out
 
 

@@ -49,6 +49,13 @@ def test_run_directory_holds_everything(digits_run):
     assert [row["epoch"] for row in history] == [0, 1, 2]
     assert stored["stop_reason"] == "epoch_cap" and 1 <= stored["best_epoch"] <= 3
     assert history[-1]["val_loss"] < history[0]["val_loss"]
+    import csv
+
+    with (run / files.PREDICTIONS).open() as table:
+        rows = list(csv.DictReader(table))
+    assert [int(r["image"]) for r in rows] == list(range(360))  # digits has no files: each test image's index
+    assert sum(int(r["correct"]) for r in rows) / 360 == pytest.approx(stored["accuracy"])
+    assert all((r["true_class"] == r["predicted_class"]) == (r["correct"] == "1") for r in rows)
     for plot in (files.LEARNING_CURVES, files.CONFUSION_MATRIX, files.WEIGHTS, files.MISTAKES):
         assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image

@@ -31,6 +31,7 @@ class ImageDataset:
     task: str = MULTICLASS
     source: str = ""
     facts: dict = field(default_factory=dict, compare=False)
+    test_files: tuple[str, ...] | None = field(default=None, compare=False)  # a folder's test images, by file
 
     def __post_init__(self) -> None:
         if self.task not in (MULTICLASS, BINARY):

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from shared.contract import image_pixel_limit
+from shared.image_files import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DEFAULT_SIZE = (64, 64)  # the course's; a folder of smaller images keeps the smallest's size
 
 

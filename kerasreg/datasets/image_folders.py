@@ -54,6 +54,7 @@ class Listing:
     classes: tuple[str, ...]
     files: dict[str, list[tuple[Path, int]]]  # split ("all", or "train" and "test") -> [(file, class index)]
     passed_over: list[str] = field(default_factory=list)  # files that are no image, by their path
+    test_folder: str | None = None  # with DIR/train/CLASS: the folder beside train/ that is the test split
 
 
 def list_folder(root: Path) -> Listing:
@@ -69,7 +70,7 @@ def list_folder(root: Path) -> Listing:
                 "test images there, class by class, or move the class folders up into "
                 f"{root} to have a test split drawn."
             )
-        listing = Listing("DIR/train/CLASS", _class_names(train), {})
+        listing = Listing("DIR/train/CLASS", _class_names(train), {}, test_folder=test.name)
         test_classes = _class_names(test)
         extra = sorted(set(test_classes) - set(listing.classes))
         if extra:
@@ -149,22 +150,48 @@ def load_folder(root: Path | str, options: FolderOptions) -> ImageDataset:
         train, test = stratified_split(labels, options.test_split, options.seed, "the test split", TEST_SPLIT_REMEDY)
         images = rows_in_place(decoded["all"].images, np.concatenate([train, test]))  # train first, then test
         splits = {"train": (images[: len(train)], labels[train]), "test": (images[len(train) :], labels[test])}
+        kept = _kept(listing.files["all"], decoded["all"])
+        test_files = tuple(kept[i] for i in test)
     else:
         splits = {split: (d.images, d.labels) for split, d in decoded.items()}
+        test_files = tuple(_kept(listing.files["test"], decoded["test"]))
     classes, task, splits = _task(listing.classes, splits, options.positive_class)
     facts = _facts(listing, decoded, splits, classes, size, channels)
+    if listing.test_folder is not None:
+        print(f"{root / listing.test_folder}: the test split ({len(splits['test'][1])} images); the run's "
+              f"validation split is drawn from {root / 'train'}")  # fmt: skip
     if facts["passed_over"]:
-        first = facts["passed_over_files"][0]
-        print(f"passed over {facts['passed_over']} file(s) that are no image ({one_line(first)}, ...): listed in "
-              "config.json")  # fmt: skip
+        count, first = facts["passed_over"], one_line(facts["passed_over_files"][0])
+        named = f"{first}, ..." if count > 1 else first
+        print(f"passed over {count} file{'s' if count > 1 else ''} that {'are' if count > 1 else 'is'} no image "
+              f"({named}): listed in config.json")  # fmt: skip
+    skipped = [item for d in decoded.values() for item in d.bad]
+    if skipped:  # --skip-bad-images: said, not silent
+        path, why = skipped[0]
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        print(f"--skip-bad-images: trained without {len(skipped)} file{'s' if len(skipped) > 1 else ''} that did "
+              f"not decode: {one_line(path)}: {one_line(why).rstrip('.')}{more}; listed in config.json")  # fmt: skip
     name = "".join(c for c in root.resolve().name if c.isascii() and (c.isalnum() or c in "-_.")) or "folder"
-    return ImageDataset(name, *splits["train"], *splits["test"], classes, task, f"files:{root}", facts)
+    return ImageDataset(
+        name, *splits["train"], *splits["test"], classes, task, f"files:{root}", facts, _relative(test_files, root)
+    )
+
+
+def _kept(files: list[tuple[Path, int]], decoded: Decoded) -> list[str]:
+    """The files that decoded, in the order their images are: those neither bad nor passed over."""
+    dropped = {path for path, _ in decoded.bad} | set(decoded.not_images)
+    return [str(path) for path, _ in files if str(path) not in dropped]
+
+
+def _relative(files: tuple[str, ...], root: Path) -> tuple[str, ...]:
+    """The files' paths from the data folder (where they lie beneath it), as predictions.csv names them."""
+    return tuple(os.path.relpath(f, root) if f.startswith(str(root)) else f for f in files)
 
 
 def _refuse_bad(decoded: dict[str, Decoded], skip: bool) -> None:
     bad = [item for d in decoded.values() for item in d.bad]
     if bad and not skip:
-        named = "; ".join(f"{path}: {why}" for path, why in bad[:BAD_SHOWN])
+        named = "; ".join(f"{path}: {why.rstrip('.')}" for path, why in bad[:BAD_SHOWN])  # the line ends once
         more = f"; and {len(bad) - BAD_SHOWN} more" if len(bad) > BAD_SHOWN else ""
         files, them = (f"{len(bad)} files", "them") if len(bad) > 1 else ("1 file", "it")
         raise DatasetError(

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasreg.errors import RESTART, RunDirError
-from kerasreg.l2_search.grid import L2_GRID, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
+from kerasreg.l2_search.grid import L2_GRID, RISES_TO_STOP, STRONG_BOUND, WEAK_BOUND, c_of, next_strength
 from kerasreg.run_directory import files
 
 _RECORD = "path.json"  # a checkpoint's path so far; its atomic write commits the checkpoint
@@ -124,6 +124,14 @@ def search_l2(
     while (step := _next(path.points, grid, whole_grid)) is not None:
         l2, train_it = step
         if not train_it:
+            if all(p.stop_reason != "skipped" for p in path.points):
+                weaker = sorted(grid, reverse=True)[len(path.points) :]
+                print(
+                    f"l2 search: the validation loss rose at {RISES_TO_STOP} strengths in a row, so the "
+                    f"{len(weaker)} weaker ones (l2 {weaker[0]:g} to {weaker[-1]:g}) are skipped: they only overfit "
+                    "more, and train slowest",
+                    flush=True,
+                )
             path.points.append(SearchPoint(l2, c_of(l2, n_search)))
             continue
         point = _train_point(model, epoch, config, l2, n_search, path)

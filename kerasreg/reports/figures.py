@@ -99,9 +99,15 @@ def worst_mistakes(labels: np.ndarray, probabilities: np.ndarray, n: int = MISTA
 
 
 def plot_mistakes(
-    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...], path: Path
+    images: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    class_names: tuple[str, ...],
+    path: Path,
+    files: tuple[str, ...] | None = None,
 ) -> None:
-    """The test images the model got most confidently wrong: true class, answer and its probability over each.
+    """The test images the model got most confidently wrong: true class, answer and its probability over each,
+    and (for a folder's images) the file's name, so a user can find it.
 
     Each image is drawn as the model took it: its own pixels at its own size, scaled up without smoothing.
     """
@@ -111,7 +117,8 @@ def plot_mistakes(
     for i in shown:
         said = int(probabilities[i].argmax())
         truth = class_names[int(labels[i])]
-        captions.append(f"true: {truth}\nsaid: {class_names[said]} ({probabilities[i, said]:.2f})")
+        named = "" if files is None else f"{Path(files[i]).name[:24]}\n"
+        captions.append(f"{named}true: {truth}\nsaid: {class_names[said]} ({probabilities[i, said]:.2f})")
     wrong = int((probabilities.argmax(axis=1) != labels).sum())
     title = f"most confident mistakes ({wrong} of {len(labels)} test images wrong)"
     image_grid(tiles, captions, title=title).save(path)

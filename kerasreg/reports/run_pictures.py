@@ -44,7 +44,8 @@ def write_reports(
     kernel = model.get_layer("classifier").get_weights()[0]
     names = [data.class_names[1]] if data.task == BINARY else list(data.class_names)
     plot_weight_templates(kernel, data.input_shape, names, run_dir / files.WEIGHTS)
-    plot_mistakes(data.test_images, data.test_labels, probabilities, data.class_names, run_dir / files.MISTAKES)
+    named = data.test_files if data.test_files is not None and len(data.test_files) == len(data.test_labels) else None
+    plot_mistakes(data.test_images, data.test_labels, probabilities, data.class_names, run_dir / files.MISTAKES, named)
     plot_reliability(data.test_labels, probabilities, run_dir / files.RELIABILITY)
     if search is not None:
         plot_l2_search(search, run_dir / files.L2_SEARCH)

@@ -7,6 +7,7 @@ runs/digits/
   model.keras         the trained Keras model (takes raw uint8 pixels)
   history.csv         one row per finished epoch: loss, accuracy, val_loss, val_accuracy
   metrics.json        test metrics, flat keys (accuracy, loss, confusion_matrix, ...)
+  predictions.csv     every test image: its file (a folder's) or its index, true class, predicted class, probability
   test_sample.npz     up to TEST_SAMPLE_SIZE (500) test images and labels, for export's parity check
   train_sample.npz    as many training images and labels, to calibrate int8 exports on (never test images)
   plots/learning_curves.png, plots/confusion_matrix.png, plots/weights.png
@@ -34,6 +35,7 @@ CONFIG = "config.json"
 MODEL = "model.keras"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+PREDICTIONS = "predictions.csv"
 TEST_SAMPLE = "test_sample.npz"
 TRAIN_SAMPLE = "train_sample.npz"
 BACKUP = "backup"
@@ -126,6 +128,23 @@ def write_history(path: Path, rows: list[dict]) -> None:
     for row in rows:
         lines.append(",".join("" if row.get(k) is None else repr(row[k]) for k in HISTORY_FIELDS))
     write_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+def write_predictions(
+    path: Path, labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...], names=None
+) -> None:
+    """predictions.csv: one row per test image, in the test split's order: the image (its file, where the dataset
+    has files, else its index), its class, the class predicted, that class's probability, and whether it is right."""
+    predicted = probabilities.argmax(axis=1)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")  # quotes a file name holding a comma or a newline
+    writer.writerow(("image", "true_class", "predicted_class", "probability", "correct"))
+    for i, (truth, said) in enumerate(zip(labels, predicted, strict=True)):
+        image = names[i] if names is not None else i
+        writer.writerow(
+            (image, class_names[truth], class_names[said], f"{probabilities[i, said]:.6f}", int(truth == said))
+        )
+    write_atomic(path, text.getvalue().encode())
 
 
 def read_history(path: Path) -> list[dict]:

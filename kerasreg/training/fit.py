@@ -167,4 +167,6 @@ def stop_reason(early, converged, epochs_done: int, epoch_cap: int) -> dict:
         reason = {"stop_reason": "epoch_cap" if epochs_done >= epoch_cap else "interrupted"}
     if early is not None and early.best_weights is not None:
         reason["best_epoch"] = int(early.best_epoch) + 1  # the weights kept: the best, restored at the end
+    else:
+        reason["best_epoch"] = epochs_done  # no early stopping: the weights kept are the last epoch's
     return reason

@@ -204,6 +204,22 @@ def check_tls(certificate: Path | None, keyfile: Path | None) -> None:
         raise ServeError(f"--ssl-certificate {certificate} with --ssl-keyfile {keyfile}: {e.strerror or e}.") from None
 
 
+def banner(repository, args: argparse.Namespace) -> str:
+    """What `serve http` prints as it starts: where the page is, and each model's own URLs (its real name)."""
+    scheme = "https" if args.ssl_certificate else "http"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"{scheme}://{host}:{args.port}"
+    workers = f" ({args.workers} workers)" if args.workers > 1 else ""
+    lines = [f"serving at {base}{workers}; the page: {base}/, the API: {base}/openapi.json"]
+    for name in repository.names():
+        versions = ", ".join(map(str, repository.versions(name)))
+        lines.append(
+            f"  {name} (version {versions}): {base}/v1/models/{name}:predict, {base}/v2/models/{name}/infer, "
+            f"an image upload to {base}/models/{name}/classify"
+        )
+    return "".join(f"{line}\n" for line in lines)
+
+
 def export_model_file(source: Path) -> Path | None:
     """The model file of an export folder given as MODEL (model.onnx at its top, else model.tflite), or None.
 
@@ -287,10 +303,7 @@ def run_http(args: argparse.Namespace) -> int:
     from serve.server.grpc_server import GrpcOptions, address
     from serve.server.rsgi_adapter import AdapterOptions
 
-    scheme = "https" if args.ssl_certificate else "http"
-    models = ", ".join(f"{n} (version {', '.join(map(str, repository.versions(n)))})" for n in repository.names())
-    workers = f" with {args.workers} workers" if args.workers > 1 else ""
-    print(f"serving {models} at {scheme}://{args.host}:{args.port}/v1/models/NAME and /v2/models/NAME{workers}")
+    print(banner(repository, args), end="")
     grpc = None
     if args.grpc_port is not None:
         grpc = GrpcOptions(args.host, args.grpc_port, args.ssl_certificate, args.ssl_keyfile, args.max_connections)
