@@ -25,6 +25,7 @@ import numpy as np
 from kerasreg.datasets.container import BINARY, MULTICLASS, ImageDataset
 from kerasreg.datasets.folder_cache import cached_decode
 from kerasreg.datasets.folder_decoding import Decoded, resolve_shape, rows_in_place
+from kerasreg.datasets.memory import check_fits
 from kerasreg.datasets.views import TEST_SPLIT_REMEDY, stratified_split
 from kerasreg.errors import DatasetError
 from shared.escaping import one_line
@@ -143,6 +144,7 @@ def load_folder(root: Path | str, options: FolderOptions) -> ImageDataset:
     listing = list_folder(root)
     every = [path for files in listing.files.values() for path, _ in files]
     size, channels = resolve_shape(every, options.image_size, options.channels)
+    check_fits(len(every), (*size, channels), str(root))  # before decoding, not killed half way
     decoded = {split: cached_decode(files, size, channels, split) for split, files in listing.files.items()}
     _refuse_bad(decoded, options.skip_bad_images)
     if listing.layout == "DIR/CLASS":
