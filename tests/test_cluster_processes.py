@@ -47,9 +47,10 @@ def _threads(pid: int) -> int:
 
 def test_a_workers_threads_stay_bounded_over_many_steps(tmp_path):
     ports = free_ports(2)
-    # Batches of 8 of digits' 1,437 training images: 180 steps an epoch, each an all-reduce between the workers.
-    args = ["--dataset", "digits", "--epochs", "6", "--batch-size", "8", "--patience", "100", "--tol", "0",
-            "--l2-folds", "1"]  # fmt: skip
+    # Batches of 8 of digits' 1,437 training images: 162 steps an epoch, each an all-reduce between the workers;
+    # 1,620 steps in all (a fixed --l2: no search before them). The leak had 3,877 threads after 8 s.
+    args = ["--dataset", "digits", "--epochs", "10", "--batch-size", "8", "--patience", "100", "--tol", "0",
+            "--l2", "0.01"]  # fmt: skip
     workers = [_start(tmp_path, ports, i, args) for i in range(2)]
     counts = []
     try:
@@ -62,7 +63,7 @@ def test_a_workers_threads_stay_bounded_over_many_steps(tmp_path):
             worker.kill()
     assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
     history = files.read_history(tmp_path / "run" / files.HISTORY)
-    assert len(history) == 6
+    assert len(history) == 10
     assert len(counts) > 10 and max(counts) < 300, counts  # ~120 here; before the fix, 3,877 after 8 s
 
 
@@ -70,7 +71,7 @@ def test_a_training_child_that_crashes_is_reported_as_a_crash(tmp_path):
     ports = free_ports(2)
     # A --tol above 0 has every epoch run (and shown) on its own, rather than in chunks of compiled epochs.
     args = ["--dataset", "digits", "--epochs", "500", "--batch-size", "32", "--tol", "1e-12", "--peer-timeout", "5",
-            "--l2-folds", "1"]  # fmt: skip
+            "--l2", "0.01"]  # fmt: skip (a fixed --l2: training, and its epoch lines, start at once)
     workers = [_start(tmp_path, ports, i, args) for i in range(2)]
     try:
         for line in workers[0].stdout:  # an epoch has ended: training runs
