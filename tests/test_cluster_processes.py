@@ -70,8 +70,20 @@ def test_a_workers_threads_stay_bounded_over_many_steps(tmp_path):
 def test_a_training_child_that_crashes_is_reported_as_a_crash(tmp_path):
     ports = free_ports(2)
     # A --tol above 0 has every epoch run (and shown) on its own, rather than in chunks of compiled epochs.
-    args = ["--dataset", "digits", "--epochs", "500", "--batch-size", "32", "--tol", "1e-12", "--peer-timeout", "5",
-            "--l2", "0.01"]  # fmt: skip (a fixed --l2: training, and its epoch lines, start at once)
+    args = [
+        "--dataset",
+        "digits",
+        "--epochs",
+        "500",
+        "--batch-size",
+        "32",
+        "--tol",
+        "1e-12",
+        "--peer-timeout",
+        "5",
+        "--l2",
+        "0.01",
+    ]  # fmt: skip (a fixed --l2: training, and its epoch lines, start at once)
     workers = [_start(tmp_path, ports, i, args) for i in range(2)]
     try:
         for line in workers[0].stdout:  # an epoch has ended: training runs

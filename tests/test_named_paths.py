@@ -15,7 +15,14 @@ PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(re.escape(t) for t in TOP) + r"
 NAME = re.compile(r"(?<![\w./-])([\w-]+\.(?:py|proto|ipynb|md))\b")
 # Made when something runs, not kept in the repository: npm's folder (make web), a study's report, the module
 # the tests write to block imports, grpcio-tools' output name.
-MADE = {"serve/web/node_modules", "results.md", "sitecustomize.py", "_pb2.py"}
+MADE = {
+    "serve/web/node_modules",
+    "results.md",
+    "sitecustomize.py",
+    "_pb2.py",
+    "inference_pb2.py",
+    "inference_pb2_grpc.py",
+}
 TEXT = (".py", ".md", ".proto", ".toml", ".ipynb", ".yaml", ".yml", ".js", ".html", "Makefile", "Containerfile", "run")
 
 

@@ -4,6 +4,8 @@ equals the JSON path's. And gRPC shares HTTP's TLS, workers, metrics and drain."
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -235,21 +237,30 @@ def test_a_grpc_port_taken_or_the_http_port_is_one_line_and_exit_2(mnist, no_ten
     )
 
 
-def test_the_readmes_grpc_snippets_run(server, tmp_path):
-    """The README's tritonclient and compiled-stub snippets, as a user copies them, against the live server."""
+def test_the_serving_pages_grpc_snippets_run(server, tmp_path):
+    """The serving page's protoc command, tritonclient and compiled-stub snippets, as a user copies them, against the
+    live server."""
     import re
     from pathlib import Path
 
     repo = Path(__file__).resolve().parent.parent
-    section = (repo / "README.md").read_text().split("### Clients: tritonclient, gRPC, curl", 1)[1].split("\n### ")[0]
+    page = (repo / "docs" / "serving.md").read_text()
+    section = page.split("## Clients: tritonclient, gRPC, curl", 1)[1].split("\n## ")[0]
     snippets = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert len(snippets) == 2
+    [protoc] = re.findall(r"```bash\n(mkdir -p client .*?)```", section, flags=re.S)
     _, grpc_port = server
-    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{repo / 'serve' / 'protocols' / 'grpc'}", "--python_out=.",
-              "--grpc_python_out=.", "inference.proto"]  # fmt: skip
-    subprocess.run(protoc, cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(["bash", "-c", protoc], cwd=repo, check=True, capture_output=True, env={
+        **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    client = repo / "client"
+    try:
+        shutil.copytree(client, tmp_path / "client")
+    finally:
+        shutil.rmtree(client, ignore_errors=True)  # the command writes it in the checkout, as a user's would
     for snippet in snippets:
         code = snippet.replace("localhost:8001", f"127.0.0.1:{grpc_port}") + "\nprint(tuple(probabilities.shape))\n"
-        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path / "client", capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip().splitlines()[-1] in ("(4, 10)", "(2, 10)")
