@@ -136,3 +136,12 @@ def no_tensorflow_env(tmp_path_factory) -> dict:
     """Environment for a subprocess in which importing TensorFlow (or kerasreg, export) fails."""
     blocked = ("tensorflow", "keras", "tf2onnx", "kerasreg", "export", "tensorflow_datasets")
     return env_blocking(tmp_path_factory.mktemp("no-tf"), blocked)
+
+
+# The longest tests start first: on two workers the suite ends when its last long test does, and one started
+# last (the course's notebook, 1-2.5 min) kept a worker busy alone for minutes after the other had finished.
+_LONG_FIRST = ("test_notebook.py", "test_real_data.py", "test_cluster_failures.py", "test_l2_search.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: 0 if item.path.name in _LONG_FIRST else 1)  # stable: the order within each kept
