@@ -112,12 +112,15 @@ def _preprocessing(model) -> tuple[float, float, np.ndarray | None, np.ndarray |
 
 @dataclass(frozen=True)
 class Standardisation:
-    """The model's preprocessing as arithmetic on pixel rows: x * scale + offset, then (x - mean) / divisor.
+    """The model's preprocessing as arithmetic on pixel rows: one multiply and one add per pixel value,
+    x * gain + shift, with gain = scale / divisor and shift = (offset - mean) / divisor (scale and offset alone
+    without per-pixel standardisation).
 
     Training keeps the pixels as bytes and applies this to each batch in the graph (`in_graph`): a quarter of
-    the memory of float32 features, the same arithmetic in the same order and precision as `in_numpy`, so the
-    features a step reads are bit for bit those `preprocess` makes (with Grappler off, as the compiled epoch
-    runs: its arithmetic optimizer would divide by multiplying with the reciprocal, a rounding apart).
+    the memory of float32 features, and the same arithmetic in the same order and precision as `in_numpy`, so
+    the features a step reads are bit for bit those `in_numpy` makes (with Grappler off, as the compiled epoch
+    runs). Two operations rather than the layers' four ((x * scale + offset - mean) / divisor, equal to within
+    float32 rounding): at 60,000 MNIST images the four cost 16 ms of a 117 ms epoch.
     """
 
     scale: float
@@ -126,15 +129,26 @@ class Standardisation:
     divisor: np.ndarray | None
     dtype: str  # the classifier's compute dtype: float32, or float16 under mixed precision
 
+    @property
+    def gain(self) -> np.ndarray | np.float32:
+        """What each pixel value is multiplied by: [D] float32, or one number without standardisation."""
+        if self.mean is None:
+            return np.float32(self.scale)
+        return (np.float32(self.scale) / self.divisor).astype(np.float32)
+
+    @property
+    def shift(self) -> np.ndarray | np.float32:
+        """What is added after: [D] float32, or one number without standardisation."""
+        if self.mean is None:
+            return np.float32(self.offset)
+        return ((np.float32(self.offset) - self.mean) / self.divisor).astype(np.float32)
+
     def in_numpy(self, rows: np.ndarray) -> np.ndarray:
         """Features [N, D] of pixel rows [N, D], in one 64-byte-aligned array (TensorFlow takes it without a copy)."""
         x = aligned_empty(rows.shape, np.float32)
         np.copyto(x, rows, casting="unsafe")
-        x *= np.float32(self.scale)
-        x += np.float32(self.offset)
-        if self.mean is not None:
-            x -= self.mean
-            x /= self.divisor
+        x *= self.gain
+        x += self.shift
         if self.dtype == "float32":
             return x
         half = aligned_empty(rows.shape, self.dtype)
@@ -145,9 +159,7 @@ class Standardisation:
         """Features of a tensor of pixel rows (uint8 [N, D]), as TensorFlow ops."""
         import tensorflow as tf
 
-        x = tf.cast(rows, tf.float32) * np.float32(self.scale) + np.float32(self.offset)
-        if self.mean is not None:
-            x = (x - self.mean) / self.divisor
+        x = tf.cast(rows, tf.float32) * self.gain + self.shift
         return x if self.dtype == "float32" else tf.cast(x, self.dtype)
 
 
@@ -169,13 +181,9 @@ def pixel_rows(images: np.ndarray) -> np.ndarray:
 
 
 def preprocess(model, images: np.ndarray) -> np.ndarray:
-    """The features the classifier reads, [N, H*W*C]: the model's preprocessing layers' arithmetic in numpy.
-
-    In the layers' order and precision (float32; float16 out for mixed precision),
-    at a fraction of the cost of calling them (60 ms less per MNIST-8k run). Each
-    step is done in place in one 64-byte-aligned array, so the features cost their
-    own size once and TensorFlow can take them without a copy.
-    """
+    """The features the classifier reads, [N, H*W*C]: the model's preprocessing layers' arithmetic in numpy, as
+    training computes it (`Standardisation`: equal to the layers' within float32 rounding; float16 out for mixed
+    precision), in one 64-byte-aligned array that TensorFlow can take without a copy."""
     return standardisation(model).in_numpy(images.reshape(len(images), -1))
 
 
