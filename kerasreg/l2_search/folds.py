@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import time
 from pathlib import Path
 
 import numpy as np
 
-from kerasreg.l2_search.grid import L2_GRID, c_of
+from kerasreg.l2_search.grid import c_of
 from kerasreg.l2_search.path import L2Search, SearchPoint, finished_search, search_l2
 from kerasreg.run_directory import files
 
@@ -39,8 +40,6 @@ def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.nda
 
 def folded_search(setup, checkpoint: Path) -> L2Search:
     """The k-fold search over every training image of `setup` (its split's validation part included)."""
-    import time
-
     from kerasreg.training.setup import TrainingSetup, make_model, prepare_training_data
 
     done = finished_folded(checkpoint)
@@ -128,6 +127,3 @@ def finished_folded(checkpoint: Path) -> L2Search | None:
     if not path.is_file():
         return None
     return L2Search.from_dict(files.read_json(path))
-
-
-__all__ = ["L2_GRID", "FOLDED", "combined", "finished_folded", "fold_indices", "folded_search"]

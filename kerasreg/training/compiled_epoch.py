@@ -52,7 +52,7 @@ from kerasreg.run_directory import files
 # dynamic-scale cond); a static scale does the same job for a one-layer model,
 # whose gradients stay far from float16's limits.
 STATIC_LOSS_SCALE = 1024.0
-_EVAL_CHUNK = 8192  # examples per matmul when evaluating (fewer for large images: model.chunk_rows)
+_EVAL_CHUNK = 8192  # examples per matmul when evaluating (fewer for large images: 32 MiB of float32 a chunk)
 
 
 @contextlib.contextmanager
