@@ -87,6 +87,13 @@ def evaluate_options() -> str:
     return _markdown(("option", "default", "meaning"), flag_rows(build_parser()))
 
 
+def predict_options() -> str:
+    """`python -m kerasreg.predict`'s flags."""
+    from kerasreg.predict import build_parser
+
+    return _markdown(("option", "default", "meaning"), flag_rows(build_parser()))
+
+
 def export_options() -> str:
     """`python -m export`'s flags."""
     from export.cli import build_parser
@@ -240,6 +247,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "train-options": train_options,
     "study-options": study_options,
     "evaluate-options": evaluate_options,
+    "predict-options": predict_options,
     "export-options": export_options,
     "serve-predict-options": serve_predict_options,
     "serve-http-options": serve_http_options,

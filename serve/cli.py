@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -74,57 +73,20 @@ def _predict(args) -> int:
     from serve.limits import image_pixel_limit
     from serve.runtime.image_input import load_image_file
     from serve.runtime.model import Model
+    from shared.classify_files import classify_files
 
     model = Model.load(args.model, args.max_model_bytes)
     size, channels = model.info.input_shape[:2], model.info.channels
     max_pixels = image_pixel_limit(model.info.input_shape, args.max_image_pixels)
-    failed, tally = 0, {}
-    paths, folders = _image_paths(args.images)
-    for path in paths:
-        try:
-            image = load_image_file(path, size, channels, args.invert, max_pixels)
-        except ServeError as e:
-            print(f"python -m serve: error: {one_line(str(e), backslashes=False)}", file=sys.stderr)
-            failed += 1
-            continue
-        (top,) = model.classify(image, args.top_k)
-        tally[top[0][0]] = tally.get(top[0][0], 0) + 1
-        if args.json:
-            print(json.dumps({"image": str(path), "predictions": [{"class": c, "probability": p} for c, p in top]}))
-        else:
-            print(f"{one_line(str(path))}: " + ", ".join(f"{one_line(c)} ({p:.3f})" for c, p in top))
-    if folders:
-        if not paths:
-            raise ServeError(
-                f"{one_line(str(folders[0]))}: no image files in it (.png, .jpg, .bmp, .gif, .webp, .npy)."
-            )
-        counts = ", ".join(
-            f"{n} as {one_line(c)}" for c, n in sorted(tally.items(), key=lambda item: (-item[1], item[0]))
-        )
-        done = sum(tally.values())
-        summary = f"{done} image{'s' if done != 1 else ''} classified: {counts}" + (
-            f"; {failed} failed" if failed else ""
-        )
-        print(summary, file=sys.stderr if args.json else sys.stdout)  # --json's stdout stays one object a line
-    return 2 if failed else 0
-
-
-def _image_paths(given: list[Path]) -> tuple[list[Path], list[Path]]:
-    """The files to classify: each file given, and every image file under each folder given (sorted, hidden ones
-    passed over); and the folders given."""
-    from shared.image_files import IMAGE_SUFFIXES
-
-    paths, folders = [], []
-    for path in given:
-        if not path.is_dir():
-            paths.append(path)
-            continue
-        folders.append(path)
-        for found in sorted(path.rglob("*")):
-            hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
-            if not hidden and found.is_file() and found.suffix.lower() in {*IMAGE_SUFFIXES, ".npy"}:
-                paths.append(found)
-    return paths, folders
+    return classify_files(
+        args.images,
+        lambda path: load_image_file(path, size, channels, args.invert, max_pixels),
+        model.classify,
+        args.top_k,
+        args.json,
+        "python -m serve",
+        ServeError,
+    )
 
 
 def _info(args) -> int:

@@ -17,6 +17,7 @@ def _run(env, *args):
     [
         ["kerasreg.train", "--epochs", "1", "--out", "{file}/run"],
         ["kerasreg.evaluate", "{missing}"],
+        ["kerasreg.predict", "{missing}", "{file}"],
         ["export", "{missing}", "--out", "{file}/x"],
         ["serve", "info", "{missing}/model.onnx"],
         ["serve", "http", "{missing}/model.onnx", "--max-batch", "0"],

@@ -316,3 +316,35 @@ def test_cli_predict_classifies_a_folder_recursively_with_a_summary(digits_expor
     assert empty.stderr.strip().endswith(
         f"{tmp_path / 'empty'}: no image files in it (.png, .jpg, .bmp, .gif, .webp, .npy)."
     )
+
+
+def test_a_run_folder_classifies_pictures_as_its_export_does_without_exporting(digits_export, digits, tmp_path, capsys):
+    from kerasreg.predict import main as predict_main
+
+    photos = tmp_path / "photos"
+    (photos / "b").mkdir(parents=True)
+    for i in range(5):
+        Image.fromarray(digits.test_images[i, ..., 0], "L").save(photos / ("b" if i % 2 else "") / f"digit{i}.png")
+    (photos / "broken.png").write_bytes(b"not a png")
+    np.save(photos / "array.npy", digits.test_images[0])  # serve predict's, not a picture: passed over here
+    run = digits_export.parent.parent / "run"
+    code = predict_main([str(run), str(photos), "--top-k", "2"])
+    out, err = capsys.readouterr()
+    assert code == 2  # one picture failed; the others were still classified
+    broken = f"{photos / 'broken.png'}: not a readable PNG, JPEG, BMP, GIF or WebP image (UnidentifiedImageError)."
+    assert err.strip() == f"python -m kerasreg.predict: error: {broken}"
+    *lines, summary = out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == sorted(str(p) for p in photos.rglob("digit*.png"))
+    assert summary.startswith("5 images classified: ") and summary.endswith("; 1 failed")
+    # The export gives the same likeliest class and, to float precision, the same probability.
+    model = Model.load(digits_export)
+    for line in lines:
+        path, said = line.split(": ")
+        (top,) = model.classify(load_image_file(path, (8, 8), 1), 1)
+        name, probability = said.split(", ")[0].rstrip(")").split(" (")
+        assert name == top[0][0] and abs(float(probability) - top[0][1]) <= 1.5e-3, (path, said, top)
+    assert predict_main([str(run), str(photos / "digit0.png"), "--top-k", "11"]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "python -m kerasreg.predict: error: --top-k 11: expected 1..10 (the run's classes)."
+    )
