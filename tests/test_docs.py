@@ -93,6 +93,47 @@ def test_the_readmes_tour_runs_as_written(tmp_path, monkeypatch):
     assert low < run.metrics["accuracy"] < high and run.metrics["accuracy"] > 0.9
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_readmes_shell_tour_runs_as_written(tmp_path):
+    import json
+    import subprocess
+
+    text = (REPO / "README.md").read_text()
+    [tour] = re.findall(r"## A five-minute tour\n.*?```\n(.*?)```", text, flags=re.S)
+    assert "kill %1" in tour  # the server it starts is stopped by the line the README gives
+    http, grpc = _free_port(), _free_port()  # the README's ports, moved off what the rest of the suite uses
+    assert tour.count("sleep 3\n") == 1 and "--port 8501 --grpc-port 8001" in tour
+    # A person waits 3 s for the server; a machine busy with the rest of the suite may need longer, so the test
+    # waits for readiness instead (60 s at most). The trap stops the server whichever way the script ends.
+    ready = f"for i in $(seq 300); do curl -sf localhost:{http}/v2/health/ready >/dev/null && break; sleep 0.2; done\n"
+    script = "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + tour.replace("sleep 3\n", ready)
+    script = script.replace("8501", str(http)).replace("8001", str(grpc))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # serve predict (the export) and kerasreg.predict (the run) say the same of each sample, and the upload
+    # agrees; the samples are named index-label.png, and a model at 0.96 names nearly all of them right.
+    samples = sorted((tmp_path / "exports/digits/samples").glob("*.png"))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("exports/digits/samples/")]
+    assert len(samples) >= 5 and len(lines) == 2 * len(samples), done.stdout
+    first = {name: said.split(" ")[0] for name, said in (line.split(": ", 1) for line in lines[: len(samples)])}
+    second = {name: said.split(" ")[0] for name, said in (line.split(": ", 1) for line in lines[len(samples) :])}
+    assert first == second
+    assert sum(said == Path(name).stem.split("-")[1] for name, said in first.items()) >= len(samples) - 1
+    [upload] = [json.loads(line) for line in done.stdout.splitlines() if '"predictions"' in line]
+    assert upload["predictions"][0]["top"][0]["class"] == first[f"exports/digits/samples/{samples[0].name}"]
+
+
 def test_the_site_builds_strictly_offline(tmp_path):
     """`make docs`: mkdocs with --strict, so a broken link, a page left out of the nav or a docstring the API
     reference cannot read fails here, in CI."""
