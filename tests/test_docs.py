@@ -107,7 +107,7 @@ def test_the_readmes_shell_tour_runs_as_written(tmp_path):
     import subprocess
 
     text = (REPO / "README.md").read_text()
-    [tour] = re.findall(r"## A five-minute tour\n.*?```\n(.*?)```", text, flags=re.S)
+    [tour] = re.findall(r"## A five-minute tour\n.*?```bash\n(.*?)```", text, flags=re.S)
     assert "kill %1" in tour  # the server it starts is stopped by the line the README gives
     http, grpc = _free_port(), _free_port()  # the README's ports, moved off what the rest of the suite uses
     assert tour.count("sleep 3\n") == 1 and "--port 8501 --grpc-port 8001" in tour
@@ -132,6 +132,40 @@ def test_the_readmes_shell_tour_runs_as_written(tmp_path):
     assert sum(said == Path(name).stem.split("-")[1] for name, said in first.items()) >= len(samples) - 1
     [upload] = [json.loads(line) for line in done.stdout.splitlines() if '"predictions"' in line]
     assert upload["predictions"][0]["top"][0]["class"] == first[f"exports/digits/samples/{samples[0].name}"]
+
+
+# What each fenced block of a page is (docs/index.md says it to the reader): `python` and `bash` blocks are run by
+# the tests as written; `console` is a session recorded here, `$ ` commands and what they printed (output: times,
+# digests and paths differ from machine to machine); `shell` is commands to adapt (your paths, hosts, cluster);
+# `yaml`, `json` and `text` are a file's contents or output.
+KINDS = {"python", "bash", "console", "shell", "yaml", "json", "text"}
+# The python and bash blocks each page holds, all run: the README's by the two tour tests above, the Python page's
+# by test_every_python_snippet_of_the_python_page_runs, the serving page's by test_the_serving_pages_model_snippet_
+# runs below and test_stock_clients' test_the_serving_pages_grpc_snippets_run (its two clients and protoc).
+RUN = {"README.md": (1, 1), "docs/python.md": (4, 0), "docs/serving.md": (3, 1)}
+
+
+def test_every_block_of_every_page_is_run_or_marked_as_what_it_is():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    found = {}
+    for page in pages:
+        name = str(page.relative_to(REPO))
+        kinds = re.findall(r"^```(\S*)\n.*?^```", page.read_text(), flags=re.S | re.M)
+        unmarked = [kind or "(none)" for kind in kinds if kind not in KINDS]
+        assert not unmarked, f"{name}: blocks marked {unmarked}; mark each as one of {sorted(KINDS)}"
+        if "python" in kinds or "bash" in kinds:
+            found[name] = (kinds.count("python"), kinds.count("bash"))
+    assert found == RUN, "a python or bash block no test runs (or RUN is stale): run it, or mark it shell/console"
+
+
+def test_the_serving_pages_model_snippet_runs(digits_export):
+    [snippet] = [s for s in page_snippets("docs/serving.md") if "Model.load" in s]
+    code = snippet.replace("exports/mnist/model.onnx", str(digits_export)).replace("28, 28", "8, 8")
+    namespace: dict = {}
+    exec(compile(code, "docs/serving.md", "exec"), namespace)  # noqa: S102 - the page's own code
+    top = namespace["top"]
+    assert len(top) == 2 and all(len(row) == 3 for row in top)
+    assert all(0 <= p <= 1 for row in top for _, p in row) and all(c in "0123456789" for row in top for c, _ in row)
 
 
 def test_the_site_builds_strictly_offline(tmp_path):
