@@ -78,6 +78,32 @@ def test_a_fold_count_out_of_range_is_one_line(folds, said):
 
 
 @pytest.mark.slow
+def test_the_bound_is_warned_of_once_and_only_when_the_folds_mean_lands_on_it(capsys):
+    from kerasreg.l2_search.grid import STRONG_BOUND
+    from kerasreg.l2_search.path import _outcome, _Path
+
+    # One fold walked past the strong end to the bound; a fold's walk says so in its own words, no warning.
+    walked = _Path()
+    walked.points = [SearchPoint(l2, 1.0, 3, "converged", 0.1, 0.9, loss, 0.8) for l2, loss in
+                     ((1.0, 0.5), (0.1, 0.6), (0.01, 0.7), (STRONG_BOUND, 0.4))]  # fmt: skip
+    walked.best = 3
+    fold = _outcome(walked, (1.0, 0.1, 0.01), 80, 100, 1.0, fold=True)
+    said = capsys.readouterr().out
+    assert fold.at_bound and "warning" not in said
+    assert said.startswith("l2 search: this fold's lowest validation loss lay at the grid's strong end")
+    assert said.strip().endswith("to the search's bound.")
+    # The mean chooses inside the grid: nothing warns. The mean at the bound: one warning, naming the folds.
+    inside = combined([_search({1.0: 0.3, 0.1: 0.4, STRONG_BOUND: 0.5}) for _ in range(3)], 100, 1.0)
+    assert inside.chosen_l2 == 1.0 and not inside.at_bound and capsys.readouterr().out == ""
+    edge = combined([_search({1.0: 0.3, 0.1: 0.4, STRONG_BOUND: 0.2}) for _ in range(3)], 100, 1.0)
+    assert edge.chosen_l2 == STRONG_BOUND and edge.at_bound
+    assert capsys.readouterr().out == (
+        f"warning: l2 search: the lowest validation loss is at the search's bound (l2 {STRONG_BOUND:g}, the mean "
+        "over 3 folds); a strength beyond it might do better: try the study (python -m kerasreg.study "
+        "--l2-strengths ...).\n"
+    )
+
+
 def test_a_folded_search_chooses_refits_on_every_image_and_resumes_fold_by_fold(tmp_path, capsys):
     data = synthetic_dataset((8, 8, 1), 3, n=160)
     metrics = train_and_evaluate(SMALL, tmp_path / "run", datasets=data)

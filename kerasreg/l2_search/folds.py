@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.l2_search.grid import c_of
-from kerasreg.l2_search.path import L2Search, SearchPoint, finished_search, search_l2
+from kerasreg.l2_search.grid import STRONG_BOUND, WEAK_BOUND, c_of
+from kerasreg.l2_search.path import L2Search, SearchPoint, finished_search, search_l2, warn_at_bound
 from kerasreg.run_directory import files
 
 FOLDED = "folds.json"  # in the search's checkpoint folder: the finished k-fold search
@@ -118,7 +118,12 @@ def combined(searches: list[L2Search], n_all: int, seconds: float) -> L2Search:
     best = min(points, key=lambda p: p.val_loss)
     refit = best.l2 * n_search / n_all  # the same C on every training image
     added = tuple(p.l2 for p in points if p.l2 not in grid)
-    return L2Search(grid, tuple(points), best.l2, refit, best.C, n_search, n_all, seconds, added, folds=len(searches))
+    at_bound = bool(added) and best.l2 in (WEAK_BOUND, STRONG_BOUND)
+    if at_bound:  # said once, for the choice: a single fold's walk to its bound is only that fold's
+        warn_at_bound(best.l2, f"the mean over {len(searches)} folds")
+    return L2Search(
+        grid, tuple(points), best.l2, refit, best.C, n_search, n_all, seconds, added, at_bound, folds=len(searches)
+    )
 
 
 def finished_folded(checkpoint: Path) -> L2Search | None:

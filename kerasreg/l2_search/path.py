@@ -147,7 +147,8 @@ def search_l2(
             f"val_accuracy {point.val_accuracy:.4f} after {point.epochs} epochs ({point.stop_reason})",
             flush=True,
         )
-    search = _outcome(path, grid, n_search, n_search + len(val.targets), round(time.perf_counter() - started, 3))
+    seconds = round(time.perf_counter() - started, 3)
+    search = _outcome(path, grid, n_search, n_search + len(val.targets), seconds, fold=whole_grid)
     if saved is not None:
         saved.finish(search)
     return search
@@ -181,30 +182,42 @@ def _train_point(model, epoch, config, l2: float, n_search: int, path: _Path) ->
     return point
 
 
-def _outcome(path: _Path, grid: tuple[float, ...], n_search: int, n_all: int, seconds: float) -> L2Search:
-    """The search the walk made: its best point, the refit's strength, and what it walked past the grid (said)."""
+def _outcome(
+    path: _Path, grid: tuple[float, ...], n_search: int, n_all: int, seconds: float, fold: bool = False
+) -> L2Search:
+    """The search the walk made: its best point, the refit's strength, and what it walked past the grid (said).
+
+    A fold's walk says what it did but chooses nothing: the folds' mean chooses, and warns (folds.py `combined`).
+    """
     best = path.points[path.best]
     added = tuple(p.l2 for p in path.points[len(grid) :])
     at_bound = bool(added) and best.l2 in (WEAK_BOUND, STRONG_BOUND)
-    if at_bound:
-        print(
-            f"warning: l2 search: the lowest validation loss is at the search's bound (l2 {best.l2:g}, "
-            f"{len(added)} half-decades past the grid); a strength beyond it might do better: try the study "
-            "(python -m kerasreg.study --l2-strengths ...).",
-            flush=True,
-        )
+    if at_bound and not fold:
+        warn_at_bound(best.l2, f"{len(added)} half-decades past the grid")
     elif added:
         side = "weak" if added[0] < min(grid) else "strong"
+        walked = f"{len(added)} half-decades (l2 {', '.join(f'{a:g}' for a in added)})"
+        whose = "this fold's" if fold else "the"
+        until = "to the search's bound" if at_bound else "until it rose"
+        chosen = "." if fold else f"; chosen l2 {best.l2:g}."
         print(
-            f"l2 search: the lowest validation loss lay at the grid's {side} end, so the search walked on "
-            f"{len(added)} half-decades (l2 {', '.join(f'{a:g}' for a in added)}) until it rose; chosen l2 "
-            f"{best.l2:g}.",
+            f"l2 search: {whose} lowest validation loss lay at the grid's {side} end, so the search walked on "
+            f"{walked} {until}{chosen}",
             flush=True,
         )
     refit = best.l2 * n_search / n_all
     points = tuple(path.points)
     return L2Search(
         tuple(grid), points, best.l2, refit, best.C, n_search, n_all, seconds, added, at_bound, start=path.start
+    )
+
+
+def warn_at_bound(l2: float, how_far: str) -> None:
+    """Say that the chosen strength is the search's bound, where a stronger or weaker one might do better."""
+    print(
+        f"warning: l2 search: the lowest validation loss is at the search's bound (l2 {l2:g}, {how_far}); a "
+        "strength beyond it might do better: try the study (python -m kerasreg.study --l2-strengths ...).",
+        flush=True,
     )
 
 
