@@ -124,7 +124,7 @@ def _train(
 
         setup, search = choose_l2(setup, work_dir)  # from here on, the refit's setup: all training images
         clock.lap("l2_search_seconds")
-    elif setup.split.val is None:
+    elif not setup.split.has_val:
         print("val-split 0: training on all training data; early stopping is off.", flush=True)
     model = make_model(setup)
     if search is not None and search.start is not None:
@@ -219,7 +219,7 @@ def _evaluate(model, setup, fitted, search) -> tuple[object, dict]:
 
     data, split = setup.data, setup.split
     probabilities = predict_probabilities(model, data.test_images, data.task)
-    trained_on = predict_probabilities(model, split.train_images, data.task).argmax(axis=1)
+    trained_on = predict_probabilities(model, data.train_images, data.task, split.train_rows).argmax(axis=1)
     metrics = {
         # The baseline answers the test split's own majority: the best any constant answer scores there (the
         # training split's majority could score below chance on a test split balanced otherwise).
@@ -271,7 +271,7 @@ def write_config(path: Path, config: TrainConfig, setup) -> None:
             "class_names": list(data.class_names),
             "input_shape": list(data.input_shape),
             "n_train": len(split.train_labels),
-            "n_val": 0 if split.val is None else len(split.val[1]),
+            "n_val": split.n_val,
             "n_test": len(data.test_labels),
             **data.facts,  # a folder's layout, images per class and split, what was passed over
         },

@@ -1,9 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from kerasreg.datasets import FolderOptions, load_dataset, tfds_source
-from kerasreg.datasets.views import balanced_class_weights, one_vs_rest, split_validation, undersample
+from kerasreg.datasets.views import balanced_class_weights, one_vs_rest, split_validation, undersampled
 from kerasreg.errors import DatasetError, KerasregError
 
 
@@ -108,9 +110,27 @@ def test_validation_split_is_stratified_and_seeded():
         split_validation(images, labels, 0.01, seed=1)  # 1 image cannot hold one of each of 2 classes
 
 
+def test_the_training_and_validation_parts_index_one_array_of_pixels_and_copy_none():
+    from kerasreg.config import TrainConfig
+    from kerasreg.datasets.views import rows_of
+    from kerasreg.training.setup import prepare_training_data
+
+    data = load_dataset("digits")
+    aligned = dataclasses.replace(data, train_images=rows_of(data.train_images, np.arange(len(data.train_labels))))
+    split = prepare_training_data(aligned, TrainConfig(dataset="digits", val_split=0.2, seed=3))
+    assert np.shares_memory(split.pixels, aligned.train_images)  # before: a copy of each part, 1x the pixels more
+    rows = np.concatenate([split.train_rows, split.val_rows])
+    assert sorted(rows.tolist()) == list(range(len(data.train_labels)))  # disjoint, and every image in one part
+    np.testing.assert_array_equal(split.train_labels, data.train_labels[split.train_rows])
+    np.testing.assert_array_equal(split.val_labels, data.train_labels[split.val_rows])
+    under = prepare_training_data(aligned, TrainConfig(dataset="digits", val_split=0.2, seed=3, balance="undersample"))
+    assert under.pixels is split.pixels or np.shares_memory(under.pixels, aligned.train_images)
+    assert len(set(np.bincount(under.train_labels).tolist())) == 1 and set(under.train_rows) <= set(split.train_rows)
+
+
 def test_undersample_and_class_weights_balance_classes():
     labels = np.array([0] * 90 + [1] * 10)
-    _, kept = undersample(np.arange(100), labels, seed=0)
+    kept = labels[undersampled(labels, seed=0)]
     assert np.bincount(kept).tolist() == [10, 10]
     weights = balanced_class_weights(labels, 2)
     np.testing.assert_allclose(weights, [100 / 180, 100 / 20])

@@ -25,6 +25,7 @@ from kerasreg.datasets import FolderOptions, load_dataset
 from kerasreg.datasets.cifar_files import load_cifar10_files
 from kerasreg.datasets.idx_files import read_idx
 from kerasreg.errors import DatasetError
+from kerasreg.model import pixel_rows
 from kerasreg.train import main
 from serve.runtime.image_input import decode_image
 
@@ -251,6 +252,9 @@ def test_the_cache_decodes_once_and_a_changed_file_decodes_again(tmp_path, capsy
     again = _load(root)
     assert "12 decoded images from the cache" in capsys.readouterr().out
     assert np.array_equal(first.train_images, again.train_images)
+    # Decoded or read back, the training images lie 64-byte aligned: training reads them without a copy.
+    assert first.train_images.ctypes.data % 64 == 0 and again.train_images.ctypes.data % 64 == 0
+    assert np.shares_memory(pixel_rows(again.train_images), again.train_images)  # a view, not a copy
     Image.fromarray(np.full((20, 20, 3), 255, np.uint8)).save(root / "dog" / "0.png")  # changed: its mtime and bytes
     os.utime(root / "dog" / "0.png", ns=(1, 1))
     _load(root)

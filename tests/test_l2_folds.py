@@ -53,8 +53,8 @@ def test_a_small_set_is_searched_by_folds_and_a_large_one_on_its_split():
     from kerasreg.training.setup import TrainingData, TrainingSetup
 
     def setup(n: int, folds: int) -> TrainingSetup:
-        split = TrainingData(np.zeros((n - n // 10, 1)), np.zeros(n - n // 10), None, (np.zeros((n // 10, 1)), None))
-        split = TrainingData(split.train_images, split.train_labels, None, (np.zeros((n // 10, 1)), np.zeros(n // 10)))
+        kept, held = np.arange(n - n // 10), np.arange(n - n // 10, n)
+        split = TrainingData(np.zeros((n, 1), np.uint8), kept, np.zeros(len(kept)), None, held, np.zeros(len(held)))
         return TrainingSetup(None, split, TrainConfig(l2_folds=folds), None)
 
     assert uses_folds(setup(KFOLD_BELOW - 10, 5))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasreg.datasets.views import aligned_empty
 from shared.contract import image_pixel_limit
 from shared.image_files import IMAGE_SUFFIXES
 
@@ -82,7 +83,8 @@ def decode_files(files: list[tuple[Path, int]], size: tuple[int, int], channels:
     """
     from shared.image_files import NotAnImage, open_image, to_pixels
 
-    images = np.empty((len(files), *size, channels), np.uint8)
+    # Aligned: the training rows, moved to the front in place (`rows_in_place`), are then read as they lie.
+    images = aligned_empty((len(files), *size, channels), np.uint8)
     limit = image_pixel_limit((*size, channels))
     outcome: list[str | None] = [None] * len(files)  # None: decoded; "": not an image; text: why it failed
 

@@ -89,13 +89,14 @@ def stratified_split(
 TEST_SPLIT_REMEDY = "Give every class at least two images (more make a better test), or a test split of its own."
 
 
-def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Drop random examples of the larger classes until every class is as small as the smallest."""
+def undersampled(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Indices (ascending) that keep a random `min count` examples of each class: every class as small as the
+    smallest."""
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     keep = np.concatenate([rng.choice(np.flatnonzero(labels == k), size=counts.min(), replace=False) for k in classes])
     keep.sort()
-    return rows_of(images, keep), labels[keep]
+    return keep
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -49,7 +49,7 @@ def choose_l2(setup: TrainingSetup, work_dir: Path) -> tuple[TrainingSetup, L2Se
 def uses_folds(setup: TrainingSetup) -> bool:
     """Whether `--l2 auto` chooses by k-fold cross-validation here: --l2-folds above 1 and fewer than KFOLD_BELOW
     training images (validation split included)."""
-    n_all = len(setup.split.train_labels) + (0 if setup.split.val is None else len(setup.split.val[1]))
+    n_all = len(setup.split.train_labels) + setup.split.n_val
     return setup.config.l2_folds > 1 and n_all < KFOLD_BELOW
 
 
@@ -62,11 +62,6 @@ def search_finished(checkpoint: Path) -> bool:
 
 def _search(setup: TrainingSetup, checkpoint: Path) -> L2Search:
     """Run (or continue) the search on the setup's split, checkpointed in `checkpoint`."""
-    from kerasreg.model import pixel_rows
-    from kerasreg.training.compiled_epoch import epoch_data
-
-    split, task = setup.split, setup.data.task
     model = make_model(setup)
-    train = epoch_data(pixel_rows(split.train_images), split.train_labels, task, split.train_weights)
-    val = epoch_data(pixel_rows(split.val[0]), split.val[1], task, split.val_weights)
+    train, val = setup.split.epoch_data(setup.data.task)
     return search_l2(model, setup, train, val, checkpoint)

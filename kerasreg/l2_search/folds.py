@@ -47,7 +47,8 @@ def folded_search(setup, checkpoint: Path) -> L2Search:
         return done
     started = time.perf_counter()
     config = setup.config
-    whole = prepare_training_data(setup.data, dataclasses.replace(config, val_split=0.0, l2=0.0))  # every image
+    every = dataclasses.replace(config, val_split=0.0, l2=0.0)
+    whole = prepare_training_data(setup.data, every, setup.split.pixels)  # every image
     folds = fold_indices(whole.train_labels, config.l2_folds, config.seed)
     searches = []
     for number, (train, held) in enumerate(folds, 1):
@@ -66,34 +67,22 @@ def folded_search(setup, checkpoint: Path) -> L2Search:
 
 def _fold(setup, model, checkpoint: Path) -> L2Search:
     """One fold's path over the whole grid: resumed, or read back once finished."""
-    from kerasreg.model import pixel_rows
-    from kerasreg.training.compiled_epoch import epoch_data
-
     finished = finished_search(checkpoint)
     if finished is not None:
         return finished
-    split, task = setup.split, setup.data.task
-    train = epoch_data(pixel_rows(split.train_images), split.train_labels, task, split.train_weights)
-    val = epoch_data(pixel_rows(split.val[0]), split.val[1], task, split.val_weights)
+    train, val = setup.split.epoch_data(setup.data.task)
     return search_l2(model, setup, train, val, checkpoint, whole_grid=True)
 
 
 def _fold_split(whole, train: np.ndarray, held: np.ndarray):
-    """A fold as a TrainingData: its training part (with its weights) and its validation part."""
-    from kerasreg.datasets.views import rows_of
+    """A fold as a TrainingData over the same pixels: its training part (with its weights) and its validation
+    part, each an index set (`train` and `held` index `whole`'s training part)."""
 
     def weights(kept):
         return None if whole.train_weights is None else whole.train_weights[kept]
 
-    val = (rows_of(whole.train_images, held), whole.train_labels[held])
-    return dataclasses.replace(
-        whole,
-        train_images=rows_of(whole.train_images, train),
-        train_labels=whole.train_labels[train],
-        train_weights=weights(train),
-        val=val,
-        val_weights=weights(held),
-    )
+    val = (whole.train_rows[held], whole.train_labels[held], weights(held))
+    return whole.part(whole.train_rows[train], whole.train_labels[train], weights(train), val)
 
 
 def combined(searches: list[L2Search], n_all: int, seconds: float) -> L2Search:

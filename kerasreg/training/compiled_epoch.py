@@ -7,7 +7,8 @@ measured at batch 128, about ten times the compiled epoch; README, Performance);
 3's fit fails outright (keras-team/keras#20585). So, for every strategy:
 
 - The training images stay in memory as bytes, one row of pixel values per image,
-  with their targets: as tensors over the very numpy memory on the host (no copy),
+  which the training and validation splits index (`EpochData.rows`: no copy of
+  either), with their targets: as tensors over the very numpy memory on the host (no copy),
   or copied once to each accelerator replica where they fit
   (kerasreg/distribution/placement.py). Each batch is standardised in the graph as
   it is gathered (the model's preprocessing, which has no trainable weights:
@@ -77,11 +78,22 @@ def _without_graph_rewrites():
 
 @dataclass(frozen=True)
 class EpochData:
-    """One split as the loop reads it: pixel rows [N,D] (uint8), targets, per-example weights [N]."""
+    """One split as the loop reads it: pixel rows [M,D] (uint8), the split's N rows of them (indices; None: all M),
+    targets and per-example weights [N]. The training and validation splits index one array: no copy of either."""
 
     features: np.ndarray
     targets: np.ndarray  # int32 [N] (softmax) or float32 [N,1] (sigmoid)
     weights: np.ndarray
+    rows: np.ndarray | None = None  # int32 [N]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(images in the split, features per image)."""
+        return len(self.targets), int(self.features.shape[1])
+
+    def gathered(self) -> np.ndarray:
+        """The split's own pixel rows [N, D], copied out where it is a subset (for the Gram form, on small data)."""
+        return self.features if self.rows is None else self.features[self.rows]
 
 
 def host_tensor(array: np.ndarray):
@@ -105,11 +117,15 @@ def as_targets(labels: np.ndarray, task: str) -> np.ndarray:
     return labels.astype(np.float32).reshape(-1, 1) if task == BINARY else labels.astype(np.int32)
 
 
-def epoch_data(features: np.ndarray, labels: np.ndarray, task: str, weights: np.ndarray | None) -> EpochData:
-    """Bundle a split for the loop (`features`: its pixel rows, `kerasreg.model.pixel_rows`); no weights means
-    every example weighs 1."""
+def epoch_data(
+    features: np.ndarray, labels: np.ndarray, task: str, weights: np.ndarray | None, rows: np.ndarray | None = None
+) -> EpochData:
+    """Bundle a split for the loop (`features`: pixel rows, `kerasreg.model.pixel_rows`; `rows`: the split's indices
+    into them, None for all); no weights means every example weighs 1."""
     w = np.ones(len(labels), np.float32) if weights is None else weights.astype(np.float32)
-    return EpochData(features, as_targets(labels, task), w)
+    if rows is not None and len(rows) == len(features) and np.array_equal(rows, np.arange(len(features))):
+        rows = None  # every row, in order: read them as they lie, with no gather
+    return EpochData(features, as_targets(labels, task), w, None if rows is None else rows.astype(np.int32))
 
 
 class CompiledEpoch:
@@ -161,7 +177,7 @@ class CompiledEpoch:
         """(mean weighted loss, accuracy) of the current weights on a whole split, in chunks."""
         import tensorflow as tf
 
-        features, targets, weights = data
+        features, targets, weights, split_rows = data
         n = tf.shape(targets)[0]
         total, correct = tf.constant(0.0), tf.constant(0.0)
         rows = max(1, min(_EVAL_CHUNK, 2 * CHUNK_VALUES // int(features.shape[1])))  # float32: 32 MiB a chunk
@@ -179,9 +195,14 @@ class CompiledEpoch:
         # TensorFlow cast every chunk at once, before the epoch's steps, and held them all through it (a float32
         # copy of the whole split: 1.1 GB more at 21,600 images of 64x64x3).
         after = [folded_kernel]
-        for start in range(0, int(features.shape[0]), rows):
+        for start in range(0, int(targets.shape[0]), rows):
             with tf.control_dependencies(after):
-                x = tf.cast(features[start : start + rows], tf.float32)
+                pixels = (
+                    features[start : start + rows]
+                    if split_rows is None
+                    else tf.gather(features, split_rows[start : start + rows])
+                )
+                x = tf.cast(pixels, tf.float32)
             y = targets[start : start + rows]
             logits = tf.matmul(x, folded_kernel) + folded_bias
             total += tf.reduce_sum(self._per_example_loss(y, logits) * weights[start : start + rows])
@@ -242,7 +263,7 @@ class CompiledEpoch:
     @property
     def features_shape(self) -> tuple[int, int]:
         """(training images, features per image) of the compiled splits."""
-        return tuple(self._splits[0].features.shape)
+        return self._splits[0].shape
 
     def _logs(self, train_t, val_t):
         """The objective and accuracy on the training split (and the validation split's), as one tensor."""
@@ -262,15 +283,17 @@ class CompiledEpoch:
         variables = self.classifier.trainable_variables
         optimizer = self.model.optimizer
 
-        def replica_step(indices, features, targets, weights):
+        def replica_step(indices, features, targets, weights, rows):
             if indices is None:  # the whole training split, on the one replica
-                size, x, y, w = tf.shape(targets)[0], features, targets, weights
+                size, y, w = tf.shape(targets)[0], targets, weights
+                x = features if rows is None else tf.gather(features, rows)
             else:
                 size = tf.shape(indices)[0]  # the global batch; the last one of an epoch may be short
                 share = -(-size // replicas)
                 rid = tf.distribute.get_replica_context().replica_id_in_sync_group
                 mine = indices[rid * share : (rid + 1) * share]  # empty for a replica past a short batch's end
-                x, y, w = tf.gather(features, mine), tf.gather(targets, mine), tf.gather(weights, mine)
+                y, w = tf.gather(targets, mine), tf.gather(weights, mine)
+                x = tf.gather(features, mine if rows is None else tf.gather(rows, mine))
             x = self.standardise.in_graph(x)
             with tf.GradientTape() as tape:
                 logits = self.classifier(x, training=True)
@@ -294,13 +317,17 @@ class CompiledEpoch:
         )
 
         def tensors(split: EpochData) -> tuple:
-            return tuple(host_tensor(a) for a in (split.features, split.targets, split.weights))
+            arrays = (split.features, split.targets, split.weights, split.rows)
+            return tuple(None if a is None else host_tensor(a) for a in arrays)
 
         train_t = tensors(train)
         val_t = None if val is None else tensors(val)
+        if val is not None and val.features is train.features:
+            val_t = (train_t[0], *val_t[1:])  # one tensor over the pixels both splits index
         devices = replica_devices(self.strategy)
         if placement is None:
-            size = train.features.nbytes + (0 if val is None else val.features.nbytes)
+            shared = val is None or val.features is train.features  # one array, indexed by both splits
+            size = train.features.nbytes + (0 if shared else val.features.nbytes)
             self.placement = place_features(size, devices, [free_accelerator_bytes(d) for d in devices])
         else:
             self.placement = Placement(placement, "as asked")
@@ -319,6 +346,9 @@ class CompiledEpoch:
         strategy = self.strategy
 
         def per_replica(tensor):
+            if tensor is None:
+                return None
+
             def copy(context):
                 with tf.device(devices[context.replica_id_in_sync_group % len(devices)]):
                     return tf.identity(tensor)
@@ -329,7 +359,8 @@ class CompiledEpoch:
         first = tuple(strategy.experimental_local_results(t)[0] for t in train_pr)  # the objective reads one copy
         if val_t is not None:
             with tf.device(devices[0]):
-                val_t = tuple(tf.identity(t) for t in val_t)
+                # The pixels both splits index are copied once: the copy the objective reads serves validation too.
+                val_t = tuple(first[0] if t is train_t[0] else None if t is None else tf.identity(t) for t in val_t)
         return first, train_pr, val_t
 
     @contextlib.contextmanager
@@ -368,13 +399,13 @@ class CompiledEpoch:
         from kerasreg.training import gram_descent
 
         train, val = self._splits
-        n, d = train.features.shape
+        n, d = train.shape
         classes = int(self.classifier.kernel.shape[-1])
         self._gram = None
         if gram_descent.eligible(self, train, val, self.model.optimizer) and gram_descent.pays(
             n, d, classes, total_epochs, chunk
         ):
-            features = self.standardise.in_numpy(train.features)
+            features = self.standardise.in_numpy(train.gathered())
             self._gram = gram_descent.GramDescent(self, train, features, host_tensor(features))
         return "gram" if self._gram is not None else "epochs"
 

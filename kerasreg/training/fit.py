@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasreg.model import pixel_rows
 from kerasreg.run_directory import files
 from kerasreg.run_directory.resume import resumed_history
 from kerasreg.training.schedule import make_schedule
@@ -93,7 +92,7 @@ def epochs_per_call(setup: TrainingSetup, n: int, d: int, classes: int) -> int:
     A function of the data's shape only: a resumed run cuts its epochs where the uninterrupted one did.
     """
     config = setup.config
-    if setup.split.val is not None or config.lr_schedule != "none" or config.tol > 0:
+    if setup.split.has_val or config.lr_schedule != "none" or config.tol > 0:
         return 1  # early stopping, the schedule and the convergence stop act between epochs
     per_epoch = 3 * n * d * classes  # forward, backward, the objective after
     return int(min(MAX_EPOCHS_PER_CALL, 2 ** max(0, int(np.log2(max(1.0, WORK_PER_CALL / per_epoch))))))
@@ -124,13 +123,10 @@ def epoch_timings(ran, call_seconds: list[float]) -> dict[str, float]:
 
 def compiled_epoch(model, setup: TrainingSetup):
     """The model's `CompiledEpoch` over the setup's features (computed once here), traced and ready."""
-    from kerasreg.training.compiled_epoch import CompiledEpoch, epoch_data
+    from kerasreg.training.compiled_epoch import CompiledEpoch
 
-    config, split, task = setup.config, setup.split, setup.data.task
-    train = epoch_data(pixel_rows(split.train_images), split.train_labels, task, split.train_weights)
-    val = None
-    if split.val is not None:
-        val = epoch_data(pixel_rows(split.val[0]), split.val[1], task, split.val_weights)
+    config, task = setup.config, setup.data.task
+    train, val = setup.split.epoch_data(task)
     epoch = CompiledEpoch(model, setup.choice.strategy, task, config.batch_size, config.l2, config.mixed_precision)
     return epoch.compile(train, val)
 
@@ -143,7 +139,7 @@ def _callbacks(setup: TrainingSetup, rows: list[dict], backup) -> tuple[list, ob
     config = setup.config
     schedule = make_schedule(config.tol, config.lr_schedule)
     early = None
-    if setup.split.val is not None:
+    if setup.split.has_val:
         early = EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True, verbose=1)
     # Early stopping's and the schedule's state resume too: the run is the same run.
     tracked = dict(schedule.tracked)

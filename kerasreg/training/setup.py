@@ -10,37 +10,75 @@ import numpy as np
 
 from kerasreg.config import TrainConfig
 from kerasreg.datasets import ImageDataset
-from kerasreg.datasets.views import balanced_class_weights, split_validation, undersample
+from kerasreg.datasets.views import balanced_class_weights, stratified_split, undersampled
 from kerasreg.distribution.strategy import StrategyChoice, even_global_batch
-from kerasreg.model import build_model, pixel_statistics
+from kerasreg.model import build_model, pixel_rows, pixel_statistics
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The training and validation arrays after the task view, split and balancing."""
+    """The training and validation parts after the task view, split and balancing: index sets into one array of
+    every training image's pixel rows, not copies of them (a copy of each part was 0.8 times the pixels more at the
+    peak of a run; benchmarks/memory_bench.py)."""
 
-    train_images: np.ndarray
+    pixels: np.ndarray  # [N, H*W*C] uint8, every training image (`kerasreg.model.pixel_rows`)
+    train_rows: np.ndarray  # int32 indices into `pixels`, ascending
     train_labels: np.ndarray
     train_weights: np.ndarray | None
-    val: tuple[np.ndarray, np.ndarray] | None
+    val_rows: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
     val_weights: np.ndarray | None = None
 
+    @property
+    def has_val(self) -> bool:
+        """Whether a validation part is held out (early stopping watches it)."""
+        return self.val_rows is not None
 
-def prepare_training_data(data: ImageDataset, config: TrainConfig) -> TrainingData:
+    @property
+    def n_val(self) -> int:
+        """Images held out for validation (0 without a validation part)."""
+        return 0 if self.val_rows is None else len(self.val_rows)
+
+    def part(self, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, val: tuple | None = None):
+        """A TrainingData over the same pixels: `rows` to train on (indices into `pixels`), and `val` as
+        (rows, labels, weights) or None."""
+        val_rows, val_labels, val_weights = val if val is not None else (None, None, None)
+        return TrainingData(self.pixels, rows, labels, weights, val_rows, val_labels, val_weights)
+
+    def epoch_data(self, task: str) -> tuple:
+        """(training part, validation part or None) as the compiled epoch reads them (`EpochData`)."""
+        from kerasreg.training.compiled_epoch import epoch_data
+
+        train = epoch_data(self.pixels, self.train_labels, task, self.train_weights, self.train_rows)
+        if self.val_rows is None:
+            return train, None
+        return train, epoch_data(self.pixels, self.val_labels, task, self.val_weights, self.val_rows)
+
+
+def prepare_training_data(data: ImageDataset, config: TrainConfig, pixels: np.ndarray | None = None) -> TrainingData:
     """Hold out validation data, then balance the rest as `config.balance` says.
+
+    `pixels`: the training images' pixel rows when another part already holds them (the search's, for its refit).
 
     With class weights the validation loss is weighted the same way, so early
     stopping watches the objective being trained, not the majority-dominated one.
     """
-    (images, labels), val = split_validation(data.train_images, data.train_labels, config.val_split, config.seed)
-    weights = val_weights = None
+    labels = data.train_labels
+    train = np.arange(len(labels))
+    held = None
+    if config.val_split:
+        train, held = stratified_split(labels, config.val_split, config.seed, what=f"val_split={config.val_split}")
     if config.balance == "undersample":
-        images, labels = undersample(images, labels, config.seed)
-    elif config.balance == "class_weight":
-        per_class = balanced_class_weights(labels, data.num_classes)
-        weights = per_class[labels]
-        val_weights = per_class[val[1]] if val is not None else None
-    return TrainingData(images, labels, weights, val, val_weights)
+        train = train[undersampled(labels[train], config.seed)]
+    weights = val_weights = None
+    if config.balance == "class_weight":
+        per_class = balanced_class_weights(labels[train], data.num_classes)
+        weights = per_class[labels[train]]
+        val_weights = per_class[labels[held]] if held is not None else None
+    pixels = pixel_rows(data.train_images) if pixels is None else pixels
+    whole = TrainingData(pixels, np.zeros(0, np.int32), labels[:0], None)
+    val = None if held is None else (held.astype(np.int32), labels[held], val_weights)
+    return whole.part(train.astype(np.int32), labels[train], weights, val)
 
 
 @dataclass(frozen=True)
@@ -88,7 +126,7 @@ def make_model(setup: TrainingSetup):
     keras.utils.set_random_seed(config.seed)
     mean = variance = None
     if config.normalize == "per-pixel":
-        mean, variance = pixel_statistics(setup.split.train_images)
+        mean, variance = pixel_statistics(setup.split.pixels, setup.split.train_rows)
     with setup.choice.strategy.scope():
         model = build_model(
             data.input_shape,
@@ -112,4 +150,5 @@ def make_model(setup: TrainingSetup):
 def refit_setup(setup: TrainingSetup, l2: float) -> TrainingSetup:
     """The setup of the refit after the search: every training image (no validation split) at strength `l2`."""
     config = dataclasses.replace(setup.config, l2=l2, val_split=0.0)
-    return TrainingSetup(setup.data, prepare_training_data(setup.data, config), config, setup.choice)
+    split = prepare_training_data(setup.data, config, setup.split.pixels)
+    return TrainingSetup(setup.data, split, config, setup.choice)
