@@ -224,9 +224,9 @@ def main() -> int:
     print(section)
     if not args.no_readme:
         write_readme_section(BEGIN, END, section)
-    # Then the memory table and the small-data table, each in a process of its own (they write their own sections).
-    for script in ("memory_bench.py", "small_data_bench.py"):
-        extra = ["--data", str(args.data)] if script == "small_data_bench.py" else []
+    # Then the memory, small-data and scale tables, each in a process of its own (they write their own sections).
+    for script in ("memory_bench.py", "small_data_bench.py", "scale_bench.py"):
+        extra = ["--data", str(args.data)] if script != "memory_bench.py" else []
         subprocess.run([sys.executable, str(Path(__file__).parent / script), *extra,
                         *(["--no-readme"] if args.no_readme else [])], check=True)  # fmt: skip
     return 0

@@ -26,6 +26,25 @@ def test_reads_batches_of_any_size_from_the_parent_folder(tmp_path):
     assert data.class_names[3] == "cat"
 
 
+def test_batches_load_into_one_aligned_array_and_too_many_are_refused_before_any_is_read(tmp_path, monkeypatch):
+    from kerasreg.datasets import cifar_files, memory
+
+    batches = cifar_batches(rows=(7, 5, 3))
+    write_cifar_folder(tmp_path, batches)
+    data = load_cifar10_files(tmp_path)
+    assert data.train_images.ctypes.data % 64 == 0  # training reads the rows where they lie: no copy of the set
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)  # a machine of 1 MiB
+    read = []
+    monkeypatch.setattr(cifar_files, "load_cifar_batch", lambda *a: read.append(a))
+    with pytest.raises(DatasetError) as refused:
+        load_cifar10_files(tmp_path)
+    assert read == []
+    said = str(refused.value)
+    bound = sum(f.stat().st_size for f in (tmp_path / "cifar-10-batches-py").glob("data_batch_*")) // 3072
+    assert said.startswith(f"{tmp_path / 'cifar-10-batches-py'}: up to {bound} images of 32x32x3 need about ")
+    assert said.endswith("Train on fewer data_batch_* files, or on a machine with more memory.")
+
+
 def test_naming_the_batches_folder_itself_works(tmp_path):
     folder = write_cifar_folder(tmp_path, cifar_batches())
     assert len(load_cifar10_files(folder).train_labels) == 12

@@ -20,6 +20,8 @@ from typing import IO
 import numpy as np
 
 from kerasreg.datasets.container import ImageDataset
+from kerasreg.datasets.memory import check_fits
+from kerasreg.datasets.views import aligned_empty
 from kerasreg.errors import DatasetError
 
 BATCHES_DIR = "cifar-10-batches-py"
@@ -36,6 +38,7 @@ CIFAR10_CLASSES = (
     "ship",
     "truck",
 )
+_PIXELS = 32 * 32 * 3
 _TRAIN_BATCH = re.compile(r"^data_batch_(\d+)$")
 # The array constructor as numpy itself pickles it, under its numpy 1 and numpy 2 names.
 _RECONSTRUCT = np.empty(0).__reduce__()[0]
@@ -96,7 +99,18 @@ def _batch_sort_key(name: str) -> int:
 
 
 def _concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    """The batches as one 64-byte-aligned array (training reads its rows where they lie), taking `parts` apart as
+    it goes: each batch is freed once copied, and the result's pages are taken only as they are written, so a load
+    peaks near one copy of the images, not the two np.concatenate holds."""
+    labels = np.concatenate([p[1] for p in parts])
+    images = aligned_empty((len(labels), 32, 32, 3), np.uint8)
+    start = 0
+    while parts:
+        batch = parts.pop(0)[0]
+        images[start : start + len(batch)] = batch
+        start += len(batch)
+        del batch
+    return images, labels
 
 
 def _dataset(train: list, test: tuple[np.ndarray, np.ndarray], source: str) -> ImageDataset:
@@ -122,6 +136,7 @@ def _load_from_folder(folder: Path) -> ImageDataset:
     names = sorted((p.name for p in folder.iterdir() if _TRAIN_BATCH.match(p.name)), key=_batch_sort_key)
     if not names:
         raise DatasetError(f"cifar10: no data_batch_* files in {folder}; put all of cifar-10-batches-py there.")
+    _check_fits([(folder / name).stat().st_size for name in names], str(folder))
     train = []
     for name in names:
         with open(folder / name, "rb") as f:
@@ -139,11 +154,20 @@ def _load_from_tarball(path: Path) -> ImageDataset:
             names = sorted((n for n in members if _TRAIN_BATCH.match(n)), key=_batch_sort_key)
             if not names or "test_batch" not in members:
                 raise DatasetError(f"{path}: no data_batch_*/test_batch inside; this is not {TARBALL}.")
+            _check_fits([members[n].size for n in names], str(path))
             train = [load_cifar_batch(io.BytesIO(tar.extractfile(members[n]).read()), f"{path}:{n}") for n in names]
             test = load_cifar_batch(io.BytesIO(tar.extractfile(members["test_batch"]).read()), f"{path}:test_batch")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read the archive ({e}); download it again.") from None
     return _dataset(train, test, f"files:{path}")
+
+
+def _check_fits(batch_bytes: list[int], where: str) -> None:
+    """Refuse, before reading them, training batches that would not fit in memory (`memory.check_fits`): each image
+    takes at least its 3,072 pixel bytes of a batch, so the batches' sizes bound how many there are (real CIFAR-10
+    batches hold 3,104 bytes an image: the bound is 1% high)."""
+    remedy = "Train on fewer data_batch_* files, or on a machine with more memory."
+    check_fits(sum(batch_bytes) // _PIXELS, (32, 32, 3), where, remedy=remedy, at_most=True)
 
 
 def load_cifar10_files(data_dir: Path | str) -> ImageDataset:

@@ -33,16 +33,27 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_fits(images: int, shape: tuple[int, int, int], what: str, available: int | None = None) -> None:
-    """DatasetError when `images` of `shape` (uint8) would not fit in the memory available, with what it needs."""
+FOLDER_REMEDY = "Use a smaller --image-size, a subset of the images, or a machine with more memory."
+
+
+def check_fits(
+    images: int,
+    shape: tuple[int, int, int],
+    what: str,
+    available: int | None = None,
+    remedy: str = FOLDER_REMEDY,
+    at_most: bool = False,
+) -> None:
+    """DatasetError when `images` of `shape` (uint8) would not fit in the memory available, with what it needs and
+    `remedy`, what to do about it; `at_most`: `images` is a bound read from file sizes, not a count."""
     available = available_bytes() if available is None else available
     if available is None:
         return
     pixels = images * shape[0] * shape[1] * shape[2]
     needed = int(pixels * RUN_BYTES_PER_PIXEL_BYTE) + FIXED_BYTES
     if needed > HEADROOM * available:
+        count = f"{'up to ' if at_most else ''}{images:,} images of {shape[0]}x{shape[1]}x{shape[2]}"
         raise DatasetError(
-            f"{what}: {images:,} images of {shape[0]}x{shape[1]}x{shape[2]} need about {needed / 2**30:.1f} GiB to "
-            f"train ({pixels / 2**30:.1f} GiB of pixels), and this machine has {available / 2**30:.1f} GiB available. "
-            "Use a smaller --image-size, a subset of the images, or a machine with more memory."
+            f"{what}: {count} need about {needed / 2**30:.1f} GiB to train ({pixels / 2**30:.1f} GiB of pixels), "
+            f"and this machine has {available / 2**30:.1f} GiB available. {remedy}"
         )

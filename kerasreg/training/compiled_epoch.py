@@ -54,6 +54,12 @@ from kerasreg.run_directory import files
 # whose gradients stay far from float16's limits.
 STATIC_LOSS_SCALE = 1024.0
 _EVAL_CHUNK = 8192  # examples per matmul when evaluating (fewer for large images: 32 MiB of float32 a chunk)
+# From this many features, or this many images a replica's step, the kernel gradient is computed as (dlogits^T x)^T
+# rather than autodiff's x^T dlogits (`_wide_matmul`). TensorFlow 2.21's CPU matmul, measured here with 10 classes:
+# batch 1024 x 784 features 0.90 -> 0.61 ms, 1024 x 3,072 6.7 -> 1.4 ms, 1024 x 12,288 26.6 -> 4.9 ms, 128 x 3,072
+# 1.3 -> 0.6 ms; only at small batches of narrow images (256 x 784: 0.49 -> 0.55 ms) does the second form lose.
+WIDE_FEATURES = 1024
+WIDE_BATCH = 512
 
 
 @contextlib.contextmanager
@@ -94,6 +100,21 @@ class EpochData:
     def gathered(self) -> np.ndarray:
         """The split's own pixel rows [N, D], copied out where it is a subset (for the Gram form, on small data)."""
         return self.features if self.rows is None else self.features[self.rows]
+
+
+def _wide_matmul(x, kernel):
+    """x @ kernel, whose gradient for `kernel` is computed as (upstream^T x)^T: the same sum, several times faster
+    for wide x on the CPU (`WIDE_FEATURES`); x, the data, gets none."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def matmul(x, kernel):
+        def gradient(upstream):
+            return None, tf.transpose(tf.matmul(upstream, x, transpose_a=True))
+
+        return tf.matmul(x, kernel), gradient
+
+    return matmul(x, kernel)
 
 
 def host_tensor(array: np.ndarray):
@@ -282,6 +303,10 @@ class CompiledEpoch:
         replicas = self.strategy.num_replicas_in_sync
         variables = self.classifier.trainable_variables
         optimizer = self.model.optimizer
+        # The layer's own matmul and add, with the faster kernel gradient; float32 only (mixed precision keeps the
+        # layer's casts).
+        big = int(self.classifier.kernel.shape[0]) >= WIDE_FEATURES or self.global_batch // replicas >= WIDE_BATCH
+        wide = big and self.standardise.dtype == "float32"
 
         def replica_step(indices, features, targets, weights, rows):
             if indices is None:  # the whole training split, on the one replica
@@ -296,7 +321,10 @@ class CompiledEpoch:
                 x = tf.gather(features, mine if rows is None else tf.gather(rows, mine))
             x = self.standardise.in_graph(x)
             with tf.GradientTape() as tape:
-                logits = self.classifier(x, training=True)
+                if wide:
+                    logits = _wide_matmul(x, self.classifier.kernel.value) + self.classifier.bias.value
+                else:
+                    logits = self.classifier(x, training=True)
                 loss = tf.nn.compute_average_loss(self._per_example_loss(y, logits) * w, global_batch_size=size)
                 loss += tf.nn.scale_regularization_loss(self._penalty())
                 scaled = loss * self.loss_scale  # inside the tape: it records only what runs within it

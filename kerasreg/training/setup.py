@@ -39,7 +39,9 @@ class TrainingData:
         """Images held out for validation (0 without a validation part)."""
         return 0 if self.val_rows is None else len(self.val_rows)
 
-    def part(self, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, val: tuple | None = None):
+    def part(
+        self, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, val: tuple | None = None
+    ) -> TrainingData:
         """A TrainingData over the same pixels: `rows` to train on (indices into `pixels`), and `val` as
         (rows, labels, weights) or None."""
         val_rows, val_labels, val_weights = val if val is not None else (None, None, None)
@@ -76,9 +78,8 @@ def prepare_training_data(data: ImageDataset, config: TrainConfig, pixels: np.nd
         weights = per_class[labels[train]]
         val_weights = per_class[labels[held]] if held is not None else None
     pixels = pixel_rows(data.train_images) if pixels is None else pixels
-    whole = TrainingData(pixels, np.zeros(0, np.int32), labels[:0], None)
-    val = None if held is None else (held.astype(np.int32), labels[held], val_weights)
-    return whole.part(train.astype(np.int32), labels[train], weights, val)
+    val = (None, None, None) if held is None else (held.astype(np.int32), labels[held], val_weights)
+    return TrainingData(pixels, train.astype(np.int32), labels[train], weights, *val)
 
 
 @dataclass(frozen=True)
