@@ -67,11 +67,12 @@ bench: $(VENV)/.stamp-dev
 	$(PY) benchmarks/run_all.py
 
 # Training at the real datasets' sizes (MNIST 60k, CIFAR-10 50k, built from the real
-# images in KERASREG_TEST_DATA; ~50 min, most of it LogisticRegressionCV): epoch against
-# the numpy floor, --l2 auto against LogisticRegressionCV, peak memory, the epoch at
-# 8k-60k images; then the memory table (64x64x3 images) and the small-data table
-# (--l2 auto's choice across seeds, by folds and by one split). Writes
-# benchmarks/results-full.json, results-memory.json, results-small.json and the README's tables.
+# images in KERASREG_TEST_DATA; ~2 h, most of it LogisticRegressionCV and the scale row's
+# search): epoch against the numpy floor, --l2 auto against LogisticRegressionCV, peak
+# memory, the epoch at 8k-60k images; then the memory table (64x64x3 images), the
+# small-data table (--l2 auto's choice across seeds, by folds and by one split) and the
+# scale row (1.28M images of 32x32x3, the defaults). Writes benchmarks/results-full.json,
+# results-memory.json, results-small.json, results-scale.json and the docs' tables.
 bench-full: $(VENV)/.stamp-dev
 	$(PY) benchmarks/full_bench.py
 

@@ -20,9 +20,10 @@ same run:
   the floor on the same images.
 
 Writes benchmarks/results-full.json and the README's full-size table (between the
-bench-full markers), then runs benchmarks/memory_bench.py (the memory table) and
-benchmarks/small_data_bench.py (the small-data table). About 50 minutes, most of it
-LogisticRegressionCV.
+bench-full markers), then runs benchmarks/memory_bench.py (the memory table),
+benchmarks/small_data_bench.py (the small-data table) and benchmarks/scale_bench.py (1.28
+million images with the defaults). About two hours, most of it LogisticRegressionCV and
+the scale row's search.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ import os
 from kerasreg.errors import DatasetError
 
 RUN_BYTES_PER_PIXEL_BYTE = 2.5  # measured 2.44 at 30,000 images of 64x64x3, the caller's own array included
+# A loader that reads its files into the one array training indexes (CIFAR-10 batches): measured 1.15 at 1.28
+# million images of 32x32x3 (benchmarks/scale_bench.py), TensorFlow aside.
+LOADED_BYTES_PER_PIXEL_BYTE = 1.5
 FIXED_BYTES = 1 << 30  # 906 MiB measured for TensorFlow, the model and the traced epoch on 500 images
 HEADROOM = 0.9  # of the memory available: the rest for the system and whatever else runs
 
@@ -43,14 +46,16 @@ def check_fits(
     available: int | None = None,
     remedy: str = FOLDER_REMEDY,
     at_most: bool = False,
+    per_pixel_byte: float = RUN_BYTES_PER_PIXEL_BYTE,
 ) -> None:
     """DatasetError when `images` of `shape` (uint8) would not fit in the memory available, with what it needs and
-    `remedy`, what to do about it; `at_most`: `images` is a bound read from file sizes, not a count."""
+    `remedy`, what to do about it; `at_most`: `images` is a bound read from file sizes, not a count;
+    `per_pixel_byte`: what the run holds for each byte of pixels."""
     available = available_bytes() if available is None else available
     if available is None:
         return
     pixels = images * shape[0] * shape[1] * shape[2]
-    needed = int(pixels * RUN_BYTES_PER_PIXEL_BYTE) + FIXED_BYTES
+    needed = int(pixels * per_pixel_byte) + FIXED_BYTES
     if needed > HEADROOM * available:
         count = f"{'up to ' if at_most else ''}{images:,} images of {shape[0]}x{shape[1]}x{shape[2]}"
         raise DatasetError(
