@@ -100,10 +100,10 @@ def _batch_sort_key(name: str) -> int:
 
 
 def _read_batches(
-    names: list[str], sizes: list[int], read: Callable[[str], IO[bytes]], where: str
+    names: list[str], sizes: list[int], read: Callable[[str], tuple[IO[bytes], str]], where: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The training batches `names` (of `sizes` bytes each), read one at a time by `read` into one 64-byte-aligned
-    array (training reads its rows where they lie): (images, labels).
+    """The training batches `names` (of `sizes` bytes each), read one at a time into one 64-byte-aligned array
+    (training reads its rows where they lie): (images, labels). `read` opens a batch and names it for errors.
 
     Refused before any is read where they cannot fit (`memory.check_fits`). Each image takes at least its 3,072
     pixel bytes of a batch, so the batches' sizes bound how many there are: 1% high for the official batches
@@ -118,8 +118,8 @@ def _read_batches(
     images = aligned_empty((bound, 32, 32, 3), np.uint8)
     labels, start = [], 0
     for name in names:
-        with read(name) as stream:
-            label = f"{where}:{name}" if where.endswith(TARBALL) else str(Path(where) / name)
+        stream, label = read(name)
+        with stream:
             batch, batch_labels = load_cifar_batch(stream, label)
         if start + len(batch) > bound:  # cannot happen for a real pickle (see above): say so rather than overrun
             raise DatasetError(f"{where}: {name} holds more images than its size allows; it is not a CIFAR-10 batch.")
@@ -149,7 +149,11 @@ def _load_from_folder(folder: Path) -> ImageDataset:
     if not names:
         raise DatasetError(f"cifar10: no data_batch_* files in {folder}; put all of cifar-10-batches-py there.")
     sizes = [(folder / name).stat().st_size for name in names]
-    train_x, train_y = _read_batches(names, sizes, lambda name: open(folder / name, "rb"), str(folder))
+
+    def read(name: str) -> tuple[IO[bytes], str]:
+        return open(folder / name, "rb"), str(folder / name)
+
+    train_x, train_y = _read_batches(names, sizes, read, str(folder))
     with open(folder / "test_batch", "rb") as f:
         test = load_cifar_batch(f, str(folder / "test_batch"))
     return ImageDataset("cifar10", train_x, train_y, *test, CIFAR10_CLASSES, source=f"files:{folder}")
@@ -164,11 +168,11 @@ def _load_from_tarball(path: Path) -> ImageDataset:
             if not names or "test_batch" not in members:
                 raise DatasetError(f"{path}: no data_batch_*/test_batch inside; this is not {TARBALL}.")
 
-            def read(name: str) -> IO[bytes]:
-                return io.BytesIO(tar.extractfile(members[name]).read())
+            def read(name: str) -> tuple[IO[bytes], str]:
+                return io.BytesIO(tar.extractfile(members[name]).read()), f"{path}:{name}"
 
             train_x, train_y = _read_batches(names, [members[n].size for n in names], read, str(path))
-            test = load_cifar_batch(read("test_batch"), f"{path}:test_batch")
+            test = load_cifar_batch(*read("test_batch"))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read the archive ({e}); download it again.") from None
     return ImageDataset("cifar10", train_x, train_y, *test, CIFAR10_CLASSES, source=f"files:{path}")
