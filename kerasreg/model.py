@@ -39,9 +39,15 @@ def chunk_rows(values_per_row: int, most: int = 4096) -> int:
 
 
 def pixel_statistics(images: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel mean and floored variance of uint8 images (or of their `rows` only) on the [0, 1] scale.
+    """Per-pixel mean and floored variance of uint8 images (or of their `rows` only) on the [0, 1] scale."""
+    total, squares = pixel_sums(images, rows)
+    return statistics_of(total, squares, len(images) if rows is None else len(rows))
 
-    Summed in float64 a chunk of images at a time: a float64 copy of the whole
+
+def pixel_sums(images: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel sums of the values and of their squares on the [0, 1] scale (float64), of `images` or their `rows`.
+
+    Summed a chunk of images at a time: a float64 copy of the whole
     set would be 8 times the images (339 MB for MNIST's 54,000).
     """
     flat = images.reshape(len(images), -1)
@@ -54,7 +60,12 @@ def pixel_statistics(images: np.ndarray, rows: np.ndarray | None = None) -> tupl
         chunk /= 255.0
         total += chunk.sum(axis=0)
         squares += np.square(chunk).sum(axis=0)
-    n = max(len(rows), 1)
+    return total, squares
+
+
+def statistics_of(total: np.ndarray, squares: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, floored variance) as float32 from `pixel_sums` over `n` images."""
+    n = max(n, 1)
     mean = total / n
     variance = np.maximum(squares / n - np.square(mean), 0.0)  # in [0, 1]: float64 keeps the difference exact enough
     return mean.astype(np.float32), np.maximum(variance, VARIANCE_FLOOR).astype(np.float32)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kerasreg.config import L2_AUTO, TrainConfig
 from kerasreg.datasets import ImageDataset, load_dataset
+from kerasreg.datasets.container import Shard
 from kerasreg.distribution.cluster import RESUME, exchange, is_peer_failure, peer_lost
 from kerasreg.distribution.strategy import StrategyChoice, plan_strategy
 from kerasreg.errors import KerasregError, RunDirError
@@ -111,7 +112,8 @@ def _train(
     data, refusal = _load(config, datasets, refusal, choice)
     resume_at = _agree(config, work_dir, choice, data, refusal) if choice.num_workers > 1 else None
     clock.lap("load_data_seconds")
-    setup = setup_run(data, config, choice)
+    setup = setup_run(data, config, choice, owned=datasets is None)
+    data = setup.data  # in a cluster, this worker's shard of the training images: the whole set is let go
     write_config(work_dir / files.CONFIG, config, setup)  # before anything else, and only once
     print(
         f"{data.name}: {len(setup.split.train_labels)} training images {data.input_shape}, "
@@ -156,7 +158,8 @@ def _load(config: TrainConfig, given: ImageDataset | None, refusal: str | None, 
     if given is not None or refusal is not None:
         return given, refusal
     try:
-        return load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options()), None
+        shard = Shard(choice.worker_index, choice.num_workers) if choice.num_workers > 1 else None
+        return load_dataset(config.dataset, config.source, config.data_dir, config.dataset_options(), shard), None
     except KerasregError as e:
         if choice.num_workers == 1:
             raise
@@ -219,12 +222,15 @@ def _evaluate(model, setup, fitted, search) -> tuple[object, dict]:
 
     data, split = setup.data, setup.split
     probabilities = predict_probabilities(model, data.test_images, data.task)
-    trained_on = predict_probabilities(model, data.train_images, data.task, split.train_rows).argmax(axis=1)
+    rows, labels, _, _ = split.held(split.train_rows, split.train_labels, None)
+    right = int((predict_probabilities(model, data.train_images, data.task, rows).argmax(axis=1) == labels).sum())
+    if split.shard is not None:
+        right = sum(exchange(setup.choice, right))  # each worker's count on its shard
     metrics = {
         # The baseline answers the test split's own majority: the best any constant answer scores there (the
         # training split's majority could score below chance on a test split balanced otherwise).
         **compute_metrics(data.test_labels, probabilities, data.task),
-        "train_accuracy": float((trained_on == split.train_labels).mean()),
+        "train_accuracy": right / len(split.train_labels),
         "epochs_trained": len(fitted.history),
         **fitted.stop,
     }

@@ -26,6 +26,21 @@ def test_reads_batches_of_any_size_from_the_parent_folder(tmp_path):
     assert data.class_names[3] == "cat"
 
 
+@pytest.mark.parametrize("writer", [write_cifar_folder, write_cifar_tarball])
+@pytest.mark.parametrize(("index", "count"), [(0, 2), (1, 2), (2, 3)])
+def test_a_cluster_worker_reads_only_its_shard_of_the_images_and_every_label(tmp_path, writer, index, count):
+    from kerasreg.datasets.container import Shard
+
+    batches = cifar_batches(rows=(7, 5, 3))  # odd sizes: each batch starts the shard at another of its rows
+    writer(tmp_path, batches)
+    data = load_cifar10_files(tmp_path, Shard(index, count))
+    images, labels = _expected(batches)
+    np.testing.assert_array_equal(data.train_images, images[index::count])
+    np.testing.assert_array_equal(data.train_labels, labels)
+    assert data.shard == Shard(index, count) and data.train_images.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(data.test_images, batches["test_batch"][0])
+
+
 def test_batches_load_into_one_aligned_array_and_too_many_are_refused_before_any_is_read(tmp_path, monkeypatch):
     from kerasreg.datasets import cifar_files, memory
 

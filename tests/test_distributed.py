@@ -131,6 +131,9 @@ def test_two_workers_train_in_sync(tmp_path):
     assert [w.returncode for w in workers] == [0, 0], outputs[1][-3000:] + outputs[0][-3000:]
     digests = [re.search(r"weights sha256 (\w+)", out).group(1) for out in outputs]
     assert digests[0] == digests[1]  # synchronous training: identical weights on both workers
+    held = [int(re.search(r"worker \d holds (\d+) of the (\d+) training images", out).group(1)) for out in outputs]
+    assert sum(held) == 1437 and abs(held[0] - held[1]) <= 1  # each its shard: digits' 1,437 training images halved
+    _assert_the_shards_cover_every_image_once(run)
     config = json.loads((run / files.CONFIG).read_text())
     assert config["strategy"]["kind"] == "multi_worker" and config["strategy"]["replicas"] == 2
     for name in (files.MODEL, files.METRICS, files.HISTORY, files.TEST_SAMPLE, files.WEIGHTS):
@@ -150,6 +153,76 @@ def test_two_workers_train_in_sync(tmp_path):
     alone = json.loads((tmp_path / "single" / files.METRICS).read_text())
     print(f"multi-worker wall {wall:.1f}s, accuracy {multi['accuracy']:.4f} vs single {alone['accuracy']:.4f}")
     assert abs(multi["accuracy"] - alone["accuracy"]) <= 0.01
+
+
+def _two_workers(command: list[str], cwd: Path) -> list[str]:
+    """Run `command` as both workers of a 2-worker cluster on 127.0.0.1; their outputs (both must succeed)."""
+    ports = free_ports(2)
+    workers = [
+        subprocess.Popen(
+            command,
+            env=_env(TF_CONFIG=tf_config(ports, i)),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [w.communicate(timeout=240)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert [w.returncode for w in workers] == [0, 0], outputs[1][-3000:] + outputs[0][-3000:]
+    return outputs
+
+
+@pytest.mark.slow
+def test_workers_that_read_only_their_shard_train_as_workers_given_every_image(tmp_path):
+    from format_writers import cifar_batches, write_cifar_folder
+
+    write_cifar_folder(tmp_path / "data", cifar_batches(rows=(101, 99, 100), n_test=20))
+    options = "epochs=3, l2=0.01, batch_size=64, normalize='per-pixel'"
+    given = (
+        "from kerasreg.config import TrainConfig; from kerasreg.datasets.cifar_files import load_cifar10_files; "
+        "from kerasreg.pipeline import train_and_evaluate; "
+        f"train_and_evaluate(TrainConfig(dataset='cifar10', {options}), 'given', "
+        "datasets=load_cifar10_files('data'))"
+    )
+    read = [*TRAIN[:3], "--dataset", "cifar10", "--source", "files", "--data-dir", "data", "--epochs", "3"]
+    read += ["--l2", "0.01", "--batch-size", "64", "--normalize", "per-pixel", "--out", "read"]
+    runs = {"given": _two_workers([sys.executable, "-c", given], tmp_path), "read": _two_workers(read, tmp_path)}
+    digests = {name: {re.search(r"weights sha256 (\w+)", out).group(1) for out in outs} for name, outs in runs.items()}
+    assert len(digests["read"]) == 1 and digests["read"] == digests["given"]
+    for read_out, given_out in zip(runs["read"], runs["given"], strict=True):
+        assert re.search(r"worker \d holds 150 of the 300 training images: .* \(the only ones read\)", read_out)
+        assert re.search(r"worker \d holds 150 of the 300 training images: .* \(the others let go", given_out)
+
+
+def _assert_the_shards_cover_every_image_once(run: Path) -> None:
+    """The accuracies the sharded workers summed (history.csv, metrics.json) are those of the final model on every
+    image of the run's training and validation parts, counted here in one process: an image left out or counted
+    twice would move them by 1/1293 or 1/144."""
+    import keras
+
+    from kerasreg.datasets import load_dataset
+    from kerasreg.training.setup import prepare_training_data
+
+    config = TrainConfig.from_dict(json.loads((run / files.CONFIG).read_text())["options"])
+    data = load_dataset("digits")
+    split = prepare_training_data(data, config)
+    model = keras.models.load_model(run / files.MODEL)
+    last = files.read_history(run / files.HISTORY)[-1]
+
+    def accuracy(rows):
+        predicted = np.asarray(model(data.train_images[rows], training=False)).argmax(axis=1)
+        return (predicted == data.train_labels[rows]).mean()
+
+    assert (len(split.train_rows), len(split.val_rows)) == (1293, 144)
+    assert last["accuracy"] == pytest.approx(accuracy(split.train_rows), abs=1e-6)
+    assert last["val_accuracy"] == pytest.approx(accuracy(split.val_rows), abs=1e-6)
+    assert json.loads((run / files.METRICS).read_text())["train_accuracy"] == accuracy(split.train_rows)
 
 
 @pytest.mark.slow

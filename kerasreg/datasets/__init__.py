@@ -15,6 +15,7 @@ from kerasreg.datasets.digits import load_digits_dataset
 from kerasreg.datasets.h5_files import load_catvnoncat_files
 from kerasreg.datasets.idx_files import has_mnist_files, load_mnist_files
 from kerasreg.datasets.image_folders import FolderOptions, load_folder
+from kerasreg.datasets.shards import Shard
 from kerasreg.datasets.views import one_vs_rest
 from kerasreg.errors import DatasetError
 
@@ -47,7 +48,7 @@ def _files_present(name: str, data_dir: Path | None) -> bool:
     return resolve_cifar_location(data_dir) is not None
 
 
-def _load_tfds_or_files(name: str, source: str, data_dir: Path | None) -> ImageDataset:
+def _load_tfds_or_files(name: str, source: str, data_dir: Path | None, shard: Shard | None = None) -> ImageDataset:
     use_files = source == "files" or (source == "auto" and _files_present(name, data_dir))
     if not use_files:
         from kerasreg.datasets.tfds_source import load_tfds
@@ -55,30 +56,37 @@ def _load_tfds_or_files(name: str, source: str, data_dir: Path | None) -> ImageD
         return load_tfds(name, data_dir)
     if data_dir is None:
         raise DatasetError(f"{name}: --source files needs --data-dir, the folder that holds the files.")
-    return load_mnist_files(data_dir) if name == "mnist" else load_cifar10_files(data_dir)
+    return load_mnist_files(data_dir) if name == "mnist" else load_cifar10_files(data_dir, shard)
 
 
 def load_dataset(
-    name: str, source: str = "auto", data_dir: Path | str | None = None, options: FolderOptions | None = None
+    name: str,
+    source: str = "auto",
+    data_dir: Path | str | None = None,
+    options: FolderOptions | None = None,
+    shard: Shard | None = None,
 ) -> ImageDataset:
     """Load dataset `name` from `source` ("auto" = files when present, else tfds).
 
     `options` shape the datasets that need them: a folder of images, and tfds:NAME
-    sets (size, channels, the test split drawn where there is none).
+    sets (size, channels, the test split drawn where there is none). `shard`: a cluster worker's; sources that can
+    (CIFAR-10's batches) then read only its training images (and every label), the others read them all.
 
     Raises:
         DatasetError: unknown name, or data that cannot be had from that source;
             the message starts with the dataset's name.
     """
     try:
-        return _load(name, source, data_dir, options or FolderOptions())
+        return _load(name, source, data_dir, options or FolderOptions(), shard)
     except DatasetError as e:
         if str(e).startswith(f"{name}:") or not known_dataset(name):
             raise
         raise DatasetError(f"{name}: {e}") from None
 
 
-def _load(name: str, source: str, data_dir: Path | str | None, options: FolderOptions) -> ImageDataset:
+def _load(
+    name: str, source: str, data_dir: Path | str | None, options: FolderOptions, shard: Shard | None = None
+) -> ImageDataset:
     if not known_dataset(name):
         raise DatasetError(f"Received dataset={name!r}. Expected one of {', '.join(DATASET_CHOICES)}, or tfds:NAME.")
     if source not in SOURCE_CHOICES:
@@ -112,5 +120,5 @@ def _load(name: str, source: str, data_dir: Path | str | None, options: FolderOp
             )
         return load_catvnoncat_files(data_dir)
     if name == "cat":
-        return one_vs_rest(_load_tfds_or_files("cifar10", source, data_dir), CAT_CLASS, name="cat")
-    return _load_tfds_or_files(name, source, data_dir)
+        return one_vs_rest(_load_tfds_or_files("cifar10", source, data_dir, shard), CAT_CLASS, name="cat")
+    return _load_tfds_or_files(name, source, data_dir, shard)

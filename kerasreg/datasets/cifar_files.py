@@ -22,6 +22,7 @@ import numpy as np
 
 from kerasreg.datasets.container import ImageDataset
 from kerasreg.datasets.memory import LOADED_BYTES_PER_PIXEL_BYTE, check_fits
+from kerasreg.datasets.shards import Shard
 from kerasreg.datasets.views import aligned_empty
 from kerasreg.errors import DatasetError
 
@@ -100,10 +101,15 @@ def _batch_sort_key(name: str) -> int:
 
 
 def _read_batches(
-    names: list[str], sizes: list[int], read: Callable[[str], tuple[IO[bytes], str]], where: str
+    names: list[str],
+    sizes: list[int],
+    read: Callable[[str], tuple[IO[bytes], str]],
+    where: str,
+    shard: Shard | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The training batches `names` (of `sizes` bytes each), read one at a time into one 64-byte-aligned array
     (training reads its rows where they lie): (images, labels). `read` opens a batch and names it for errors.
+    With a cluster worker's `shard`, only its images are kept (every label is: the splits are drawn from them all).
 
     Refused before any is read where they cannot fit (`memory.check_fits`). Each image takes at least its 3,072
     pixel bytes of a batch, so the batches' sizes bound how many there are: 1% high for the official batches
@@ -112,22 +118,25 @@ def _read_batches(
     the last image are never written, so never resident, and a load peaks at one copy of the images and a batch
     (np.concatenate of the batches held two: 8.2 GB at 1.28 million images, against 4.9 while training).
     """
-    bound = sum(sizes) // _PIXELS
+    shard = shard or Shard(0, 1)
+    bound = shard.held(sum(sizes) // _PIXELS)
     remedy = "Train on fewer data_batch_* files, or on a machine with more memory."
     check_fits(bound, (32, 32, 3), where, remedy=remedy, at_most=True, per_pixel_byte=LOADED_BYTES_PER_PIXEL_BYTE)
     images = aligned_empty((bound, 32, 32, 3), np.uint8)
-    labels, start = [], 0
+    labels, start, kept = [], 0, 0
     for name in names:
         stream, label = read(name)
         with stream:
             batch, batch_labels = load_cifar_batch(stream, label)
-        if start + len(batch) > bound:  # cannot happen for a real pickle (see above): say so rather than overrun
+        mine = batch[(shard.index - start) % shard.count :: shard.count]  # the images whose index is the shard's
+        if kept + len(mine) > bound:  # cannot happen for a real pickle (see above): say so rather than overrun
             raise DatasetError(f"{where}: {name} holds more images than its size allows; it is not a CIFAR-10 batch.")
-        images[start : start + len(batch)] = batch
+        images[kept : kept + len(mine)] = mine
         labels.append(batch_labels)
         start += len(batch)
-        del batch
-    return images[:start], np.concatenate(labels)
+        kept += len(mine)
+        del batch, mine
+    return images[:kept], np.concatenate(labels)
 
 
 def resolve_cifar_location(data_dir: Path) -> Path | None:
@@ -144,7 +153,7 @@ def resolve_cifar_location(data_dir: Path) -> Path | None:
     return None
 
 
-def _load_from_folder(folder: Path) -> ImageDataset:
+def _load_from_folder(folder: Path, shard: Shard | None) -> ImageDataset:
     names = sorted((p.name for p in folder.iterdir() if _TRAIN_BATCH.match(p.name)), key=_batch_sort_key)
     if not names:
         raise DatasetError(f"cifar10: no data_batch_* files in {folder}; put all of cifar-10-batches-py there.")
@@ -153,13 +162,19 @@ def _load_from_folder(folder: Path) -> ImageDataset:
     def read(name: str) -> tuple[IO[bytes], str]:
         return open(folder / name, "rb"), str(folder / name)
 
-    train_x, train_y = _read_batches(names, sizes, read, str(folder))
+    train_x, train_y = _read_batches(names, sizes, read, str(folder), shard)
     with open(folder / "test_batch", "rb") as f:
         test = load_cifar_batch(f, str(folder / "test_batch"))
-    return ImageDataset("cifar10", train_x, train_y, *test, CIFAR10_CLASSES, source=f"files:{folder}")
+    return _dataset(train_x, train_y, test, f"files:{folder}", shard)
 
 
-def _load_from_tarball(path: Path) -> ImageDataset:
+def _dataset(train_x: np.ndarray, train_y: np.ndarray, test: tuple, source: str, shard: Shard | None) -> ImageDataset:
+    """The loaded batches as an ImageDataset, its training images a `shard`'s (all of them for None or one worker)."""
+    shard = None if shard is None or shard.count == 1 else shard
+    return ImageDataset("cifar10", train_x, train_y, *test, CIFAR10_CLASSES, source=source, shard=shard)
+
+
+def _load_from_tarball(path: Path, shard: Shard | None) -> ImageDataset:
     # Read members straight from the archive: nothing is extracted to disk.
     try:
         with tarfile.open(path, "r:gz") as tar:
@@ -171,15 +186,16 @@ def _load_from_tarball(path: Path) -> ImageDataset:
             def read(name: str) -> tuple[IO[bytes], str]:
                 return io.BytesIO(tar.extractfile(members[name]).read()), f"{path}:{name}"
 
-            train_x, train_y = _read_batches(names, [members[n].size for n in names], read, str(path))
+            train_x, train_y = _read_batches(names, [members[n].size for n in names], read, str(path), shard)
             test = load_cifar_batch(*read("test_batch"))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot read the archive ({e}); download it again.") from None
-    return ImageDataset("cifar10", train_x, train_y, *test, CIFAR10_CLASSES, source=f"files:{path}")
+    return _dataset(train_x, train_y, test, f"files:{path}", shard)
 
 
-def load_cifar10_files(data_dir: Path | str) -> ImageDataset:
-    """Load CIFAR-10 from the python batches (folder or tar.gz) found at `data_dir`."""
+def load_cifar10_files(data_dir: Path | str, shard: Shard | None = None) -> ImageDataset:
+    """Load CIFAR-10 from the python batches (folder or tar.gz) found at `data_dir`: only `shard`'s training images
+    where one is given (kerasreg/datasets/shards.py)."""
     data_dir = Path(data_dir)
     location = resolve_cifar_location(data_dir)
     if location is None:
@@ -188,5 +204,5 @@ def load_cifar10_files(data_dir: Path | str) -> ImageDataset:
             f"download {TARBALL} from https://www.cs.toronto.edu/~kriz/cifar.html and put it there."
         )
     if location.name == TARBALL:
-        return _load_from_tarball(location)
-    return _load_from_folder(location)
+        return _load_from_tarball(location, shard)
+    return _load_from_folder(location, shard)

@@ -14,6 +14,31 @@ BINARY = "binary"
 
 
 @dataclass(frozen=True)
+class Shard:
+    """A cluster worker's part of the training images (kerasreg/datasets/shards.py): worker `index` of `count`
+    holds the rows `index`, `index + count`, ... of them."""
+
+    index: int
+    count: int
+
+    def held(self, n: int) -> int:
+        """How many of `n` rows this worker holds."""
+        return len(range(self.index, n, self.count))
+
+    def mine(self, rows: np.ndarray) -> np.ndarray:
+        """Which of `rows` (indices of every training image) this worker holds, as a mask."""
+        return rows % self.count == self.index
+
+    def local(self, rows: np.ndarray) -> np.ndarray:
+        """`rows` this worker holds (all of them must be), as indices into its shard."""
+        return ((rows - self.index) // self.count).astype(np.int32)
+
+    def sizes(self, rows: np.ndarray) -> tuple[int, ...]:
+        """How many of `rows` each worker holds, in worker order."""
+        return tuple(int(c) for c in np.bincount(rows % self.count, minlength=self.count))
+
+
+@dataclass(frozen=True)
 class ImageDataset:
     """Raw uint8 images [N,H,W,C] with int labels, split into train and test.
 
@@ -32,6 +57,7 @@ class ImageDataset:
     source: str = ""
     facts: dict = field(default_factory=dict, compare=False)
     test_files: tuple[str, ...] | None = field(default=None, compare=False)  # a folder's test images, by file
+    shard: Shard | None = None  # train_images hold only this cluster worker's shard; train_labels every image's
 
     def __post_init__(self) -> None:
         if self.task not in (MULTICLASS, BINARY):
@@ -47,7 +73,8 @@ class ImageDataset:
                 raise DatasetError(
                     f"{self.name}: {split} images must be uint8 [N,H,W,C], got {images.dtype} {images.shape}."
                 )
-            if labels.ndim != 1 or len(labels) != len(images):
+            held = len(labels) if split == "test" or self.shard is None else self.shard.held(len(labels))
+            if labels.ndim != 1 or held != len(images):
                 raise DatasetError(f"{self.name}: {split} has {len(images)} images but labels of shape {labels.shape}.")
             if len(images) == 0:
                 purpose = "learn from" if split == "train" else "measure the model on"

@@ -62,31 +62,53 @@ def _index(job: str, task: int, has_chief: bool) -> int:
 def exchange(choice: StrategyChoice, value: Any) -> list:
     """Every worker's `value` (anything JSON can hold), in worker order: the same call must run on every worker.
 
-    Two all-gathers: the lengths, then the bytes padded to the longest.
+    All-gathers of one fixed shape, `_BLOCK` int32 at a time: first the lengths, then the bytes, four to an int32,
+    padded to the longest. One shape, so one trace of the gather serves the whole run (a gather traced anew for
+    each shape made TensorFlow warn of retracing on stderr from a run's fifth exchange).
     """
     import numpy as np
 
-    data = np.frombuffer(json.dumps(value, sort_keys=True).encode(), np.uint8).astype(np.int32)
-    lengths = _gather(choice, np.array([len(data)], np.int32))
-    padded = np.zeros((1, int(lengths.max())), np.int32)
-    padded[0, : len(data)] = data
-    rows = _gather(choice, padded)
-    return [json.loads(row[:n].astype(np.uint8).tobytes()) for row, n in zip(rows, lengths, strict=True)]
+    data = json.dumps(value, sort_keys=True).encode()
+    header = np.zeros((1, _BLOCK), np.int32)
+    header[0, 0] = len(data)
+    lengths = _gather(choice, header)[:, 0]
+    words = -(-int(lengths.max()) // 4)
+    blocks = max(1, -(-words // _BLOCK))
+    padded = np.zeros(blocks * _BLOCK * 4, np.uint8)
+    padded[: len(data)] = np.frombuffer(data, np.uint8)
+    padded = padded.view(np.int32).reshape(blocks, 1, _BLOCK)
+    rows = np.concatenate([_gather(choice, block) for block in padded], axis=1).view(np.uint8)
+    return [json.loads(row[:n].tobytes()) for row, n in zip(rows, lengths, strict=True)]
+
+
+_BLOCK = 16384  # int32 an all-gather: 64 KiB of an exchange's bytes
+_GATHERS: dict = {}
 
 
 def _gather(choice: StrategyChoice, array) -> Any:
-    """`array` (1, ...) of every worker, concatenated: one row per worker."""
+    """`array` (1, _BLOCK) int32 of every worker, concatenated: one row per worker."""
+    rows = choice.strategy.experimental_local_results(_gather_function(choice)(array))[0].numpy()
+    return rows[:: max(1, len(rows) // choice.num_workers)]  # one replica per worker: each has the same value
+
+
+def _gather_function(choice: StrategyChoice):
+    """One traced all-gather per strategy, for every exchange of the run."""
     import tensorflow as tf
 
-    strategy = choice.strategy
-    local = tf.constant(array)
+    key = (id(choice.strategy), choice.peer_timeout)
+    if key not in _GATHERS:
+        strategy = choice.strategy
+        # Timed, unlike the training's collectives (kerasreg/distribution/strategy.py): a run makes a few of these.
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=choice.peer_timeout)
 
-    # Timed, unlike the training's collectives (kerasreg/distribution/strategy.py): a run makes a few of these.
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=choice.peer_timeout)
+        @tf.function(input_signature=[tf.TensorSpec([1, _BLOCK], tf.int32)])
+        def gather(local):
+            # The identity is made in the replica's device scope: a function's input has no device, which the gather
+            # refuses ("destinations can not be empty").
+            def gather_one():
+                return tf.distribute.get_replica_context().all_gather(tf.identity(local), axis=0, options=options)
 
-    @tf.function
-    def gather():
-        return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(local, axis=0, options=options))
+            return strategy.run(gather_one)
 
-    rows = strategy.experimental_local_results(gather())[0].numpy()
-    return rows[:: max(1, len(rows) // choice.num_workers)]  # one replica per worker: each has the same value
+        _GATHERS[key] = gather
+    return _GATHERS[key]

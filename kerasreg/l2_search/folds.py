@@ -48,7 +48,7 @@ def folded_search(setup, checkpoint: Path) -> L2Search:
     started = time.perf_counter()
     config = setup.config
     every = dataclasses.replace(config, val_split=0.0, l2=0.0)
-    whole = prepare_training_data(setup.data, every, setup.split.pixels)  # every image
+    whole = prepare_training_data(setup.data, every, setup.split)  # every image
     folds = fold_indices(whole.train_labels, config.l2_folds, config.seed)
     searches = []
     for number, (train, held) in enumerate(folds, 1):

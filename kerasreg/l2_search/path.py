@@ -110,7 +110,7 @@ def search_l2(
 
     config = setup.config
     started = time.perf_counter()
-    n_search = len(train.targets)
+    n_search = train.n
     task = setup.data.task
     epoch = CompiledEpoch(model, setup.choice.strategy, task, config.batch_size, grid[0], config.mixed_precision)
     epoch.compile(train, val)
@@ -148,7 +148,7 @@ def search_l2(
             flush=True,
         )
     seconds = round(time.perf_counter() - started, 3)
-    search = _outcome(path, grid, n_search, n_search + len(val.targets), seconds, fold=whole_grid)
+    search = _outcome(path, grid, n_search, n_search + val.n, seconds, fold=whole_grid)
     if saved is not None:
         saved.finish(search)
     return search

@@ -91,11 +91,17 @@ class EpochData:
     targets: np.ndarray  # int32 [N] (softmax) or float32 [N,1] (sigmoid)
     weights: np.ndarray
     rows: np.ndarray | None = None  # int32 [N]
+    sizes: tuple[int, ...] | None = None  # in a cluster: how many of the split's images each worker holds, in order
+
+    @property
+    def n(self) -> int:
+        """Images in the split, on every worker together."""
+        return len(self.targets) if self.sizes is None else sum(self.sizes)
 
     @property
     def shape(self) -> tuple[int, int]:
-        """(images in the split, features per image)."""
-        return len(self.targets), int(self.features.shape[1])
+        """(images in the split, on every worker together; features per image)."""
+        return self.n, int(self.features.shape[1])
 
     def gathered(self) -> np.ndarray:
         """The split's own pixel rows [N, D], copied out where it is a subset (for the Gram form, on small data)."""
@@ -139,14 +145,20 @@ def as_targets(labels: np.ndarray, task: str) -> np.ndarray:
 
 
 def epoch_data(
-    features: np.ndarray, labels: np.ndarray, task: str, weights: np.ndarray | None, rows: np.ndarray | None = None
+    features: np.ndarray,
+    labels: np.ndarray,
+    task: str,
+    weights: np.ndarray | None,
+    rows: np.ndarray | None = None,
+    sizes: tuple[int, ...] | None = None,
 ) -> EpochData:
     """Bundle a split for the loop (`features`: pixel rows, `kerasreg.model.pixel_rows`; `rows`: the split's indices
-    into them, None for all); no weights means every example weighs 1."""
+    into them, None for all; `sizes`: each cluster worker's share, kerasreg/distribution/shards.py); no weights
+    means every example weighs 1."""
     w = np.ones(len(labels), np.float32) if weights is None else weights.astype(np.float32)
     if rows is not None and len(rows) == len(features) and np.array_equal(rows, np.arange(len(features))):
         rows = None  # every row, in order: read them as they lie, with no gather
-    return EpochData(features, as_targets(labels, task), w, None if rows is None else rows.astype(np.int32))
+    return EpochData(features, as_targets(labels, task), w, None if rows is None else rows.astype(np.int32), sizes)
 
 
 class CompiledEpoch:
@@ -195,11 +207,10 @@ class CompiledEpoch:
         return self.l2 * tf.reduce_sum(tf.square(tf.cast(self.classifier.kernel, tf.float32)))
 
     def _evaluate(self, data):
-        """(mean weighted loss, accuracy) of the current weights on a whole split, in chunks."""
+        """(sum of the weighted losses, images right) of the current weights on a whole split, in chunks."""
         import tensorflow as tf
 
         features, targets, weights, split_rows = data
-        n = tf.shape(targets)[0]
         total, correct = tf.constant(0.0), tf.constant(0.0)
         rows = max(1, min(_EVAL_CHUNK, 2 * CHUNK_VALUES // int(features.shape[1])))  # float32: 32 MiB a chunk
         # The standardisation folded into the weights: logits = (x * gain + shift) @ W + b = x @ (gain * W) +
@@ -229,8 +240,7 @@ class CompiledEpoch:
             total += tf.reduce_sum(self._per_example_loss(y, logits) * weights[start : start + rows])
             correct += tf.reduce_sum(self._correct(y, logits))
             after = [total, correct]
-        n = tf.cast(n, tf.float32)
-        return total / n, correct / n
+        return total, correct
 
     def compile(self, train: EpochData, val: EpochData | None, placement: str | None = None) -> CompiledEpoch:
         """Trace the epoch function over these splits (once; every later epoch reuses it); returns self.
@@ -241,20 +251,25 @@ class CompiledEpoch:
         import tensorflow as tf
 
         train_t, train_args, val_t = self._placed(train, val, placement)
+        strategy = self.strategy
+        self._workers = 1 if train.sizes is None else len(train.sizes)
+        self._counts = (train.n, None if val is None else val.n)
         step = self._replica_step()
-        n, batch, strategy = len(train.targets), self.global_batch, self.strategy
-        steps = -(-n // batch)
+        n = len(train.targets)  # this worker's
+        batch, steps, sizes = self._batches(train)
 
         whole = steps == 1 and strategy.num_replicas_in_sync == 1
 
         def train_epoch(seed, train_args, train_t, val_t):
             if whole:  # one step over every image: no order to draw, and no copy of the features to gather
-                strategy.run(step, args=(None, *train_args))
+                strategy.run(step, args=(None, None, *train_args))
                 return self._logs(train_t, val_t)
             order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int32), seed=seed)
 
             def body(i):
-                strategy.run(step, args=(order[i * batch : (i + 1) * batch], *train_args))
+                indices = order[i * batch : (i + 1) * batch]
+                size = tf.shape(indices)[0] if sizes is None else sizes[i]
+                strategy.run(step, args=(indices, size, *train_args))
                 return i + 1
 
             # Automatic control dependencies order the evaluation after the loop's updates.
@@ -281,6 +296,35 @@ class CompiledEpoch:
         self._splits = (train, val)
         return self
 
+    def _batches(self, train: EpochData) -> tuple:
+        """(images this worker takes a step, steps an epoch, each step's global batch or None where it is the
+        worker's own). In a cluster each worker steps through its own shard, a `1/W` part of the global batch at a
+        time; every worker takes as many steps as the largest shard needs, and each knows every step's total."""
+        import tensorflow as tf
+
+        if train.sizes is None:
+            return self.global_batch, -(-len(train.targets) // self.global_batch), None
+        batch = self.global_batch // self._workers
+        steps = -(-max(train.sizes) // batch)
+        starts = np.arange(steps)[:, None] * batch
+        totals = np.clip(np.array(train.sizes)[None, :] - starts, 0, batch).sum(axis=1)
+        return batch, steps, tf.constant(totals, tf.int32)
+
+    def _across_workers(self, sums):
+        """`sums` of every worker added together, the same on each (one all-reduce); each worker's own without."""
+        import tensorflow as tf
+
+        if self._workers == 1:
+            return sums
+        local = self.strategy.num_replicas_in_sync // self._workers
+
+        def add(value):
+            context = tf.distribute.get_replica_context()
+            first = tf.cast(tf.equal(context.replica_id_in_sync_group % local, 0), value.dtype)  # once per worker
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, value * first)
+
+        return self.strategy.experimental_local_results(self.strategy.run(add, args=(sums,)))[0]
+
     @property
     def features_shape(self) -> tuple[int, int]:
         """(training images, features per image) of the compiled splits."""
@@ -290,10 +334,14 @@ class CompiledEpoch:
         """The objective and accuracy on the training split (and the validation split's), as one tensor."""
         import tensorflow as tf
 
-        loss, accuracy = self._evaluate(train_t)
-        out = [loss + self._penalty(), accuracy]
+        sums = list(self._evaluate(train_t))
         if val_t is not None:
-            out += self._evaluate(val_t)
+            sums += self._evaluate(val_t)
+        sums = self._across_workers(tf.stack(sums))
+        n_train, n_val = (float(n) if n else 1.0 for n in self._counts)  # float32(n), as the division had it
+        out = [sums[0] / n_train + self._penalty(), sums[1] / n_train]
+        if val_t is not None:
+            out += [sums[2] / n_val, sums[3] / n_val]
         return tf.stack(out)  # one tensor: one copy to the host per epoch, not four
 
     def _replica_step(self):
@@ -301,6 +349,7 @@ class CompiledEpoch:
         import tensorflow as tf
 
         replicas = self.strategy.num_replicas_in_sync
+        parts = replicas // self._workers  # the replicas that share a batch of indices: a worker's own in a cluster
         variables = self.classifier.trainable_variables
         optimizer = self.model.optimizer
         # The layer's own matmul and add, with the faster kernel gradient; float32 only (mixed precision keeps the
@@ -308,14 +357,14 @@ class CompiledEpoch:
         big = int(self.classifier.kernel.shape[0]) >= WIDE_FEATURES or self.global_batch // replicas >= WIDE_BATCH
         wide = big and self.standardise.dtype == "float32"
 
-        def replica_step(indices, features, targets, weights, rows):
+        def replica_step(indices, size, features, targets, weights, rows):
+            """`size`: the step's global batch (the last of an epoch may be short), over which the loss is a mean."""
             if indices is None:  # the whole training split, on the one replica
                 size, y, w = tf.shape(targets)[0], targets, weights
                 x = features if rows is None else tf.gather(features, rows)
             else:
-                size = tf.shape(indices)[0]  # the global batch; the last one of an epoch may be short
-                share = -(-size // replicas)
-                rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+                share = -(-tf.shape(indices)[0] // parts)
+                rid = tf.distribute.get_replica_context().replica_id_in_sync_group % parts
                 mine = indices[rid * share : (rid + 1) * share]  # empty for a replica past a short batch's end
                 y, w = tf.gather(targets, mine), tf.gather(weights, mine)
                 x = tf.gather(features, mine if rows is None else tf.gather(rows, mine))
