@@ -21,8 +21,9 @@ same run:
 
 Writes benchmarks/results-full.json and the README's full-size table (between the
 bench-full markers), then runs benchmarks/memory_bench.py (the memory table),
-benchmarks/small_data_bench.py (the small-data table) and benchmarks/scale_bench.py (1.28
-million images with the defaults). About two hours, most of it LogisticRegressionCV and
+benchmarks/small_data_bench.py (the small-data table), benchmarks/scale_bench.py (1.28
+million images with the defaults) and benchmarks/shard_bench.py (a cluster worker's peak
+against a single process's). About two hours, most of it LogisticRegressionCV and
 the scale row's search.
 """
 
@@ -225,8 +226,9 @@ def main() -> int:
     print(section)
     if not args.no_readme:
         write_readme_section(BEGIN, END, section)
-    # Then the memory, small-data and scale tables, each in a process of its own (they write their own sections).
-    for script in ("memory_bench.py", "small_data_bench.py", "scale_bench.py"):
+    # Then the memory, small-data, scale and shard tables, each in a process of its own (they write their own
+    # sections).
+    for script in ("memory_bench.py", "small_data_bench.py", "scale_bench.py", "shard_bench.py"):
         extra = ["--data", str(args.data)] if script != "memory_bench.py" else []
         subprocess.run([sys.executable, str(Path(__file__).parent / script), *extra,
                         *(["--no-readme"] if args.no_readme else [])], check=True)  # fmt: skip

@@ -82,3 +82,23 @@ def test_metrics_and_the_summary_give_each_interval():
     low, high = metrics["accuracy_interval"]
     assert f"test accuracy {metrics['accuracy']:.4f} (95% interval {low:.3f}-{high:.3f})" in lines[0]
     assert "ROC AUC" in lines[-1] and lines[-1].count("95% interval") == 2
+
+
+def test_the_results_table_calls_a_difference_only_where_its_paired_interval_leaves_out_zero():
+    from benchmarks.results_table import paired_difference, verdict
+
+    labels = np.arange(400) % 2
+    right = np.eye(2)[labels]
+    # Ours right on every image, theirs wrong on 1 in 10: +0.100, and the interval leaves out 0.
+    theirs = right.copy()
+    theirs[::10] = right[::10, ::-1]
+    found = paired_difference(labels, right, theirs, binary=False)
+    assert found["difference"] == pytest.approx(0.1) and found["interval"][0] > 0
+    assert verdict(found).endswith(": better")
+    # Wrong on different images, as often: a difference of 0, within the noise (and the same, the other way round).
+    ours = right.copy()
+    ours[5::10] = right[5::10, ::-1]
+    found = paired_difference(labels, ours, theirs, binary=True)
+    assert found["difference"] == pytest.approx(0.0) and found["interval"][0] < 0 < found["interval"][1]
+    assert verdict(found).endswith(": within the noise")
+    assert verdict(paired_difference(labels, theirs, right, binary=False)).endswith(": worse")
