@@ -15,7 +15,8 @@ measured at batch 128, about ten times the compiled epoch; README, Performance);
   `kerasreg.model.Standardisation`), so a run holds a quarter of the bytes float32
   features would take, and reads a quarter of them each epoch. Each epoch's order is
   a stateless shuffle of (seed, epoch): a resumed run sees the same batches as an
-  uninterrupted one, and every worker of a cluster the same order.
+  uninterrupted one. A cluster's worker holds only its shard of the images
+  (kerasreg/datasets/shards.py) and shuffles that, taking 1/W of each global batch from it.
 - All steps of an epoch run inside one tf.function, traced without autograph
   (autograph's source conversion cost ~130 ms of a ~200 ms trace).
 - In a step each replica takes its slice of the global batch
@@ -24,8 +25,9 @@ measured at batch 128, about ten times the compiled epoch; README, Performance);
   (`tf.nn.scale_regularization_loss`); the optimizer all-reduces the gradients. The
   update is the same as one device's on the whole batch, on every worker.
 - After the epoch the same call evaluates the exact objective on the training
-  split and the loss and accuracy on the validation split, with the same weights on
-  every worker, so their stopping decisions agree without communication.
+  split and the loss and accuracy on the validation split; in a cluster each worker
+  sums them over its shard and one all-reduce adds the sums, so every worker sees the
+  same figures and their stopping decisions agree.
 - Where nothing acts between epochs (no validation split, schedule or convergence
   stop), `run_epochs` runs a chunk of them in one call: the same epoch function in a
   loop, or, for plain full-batch descent, the Gram-matrix form (gram_descent.py).
@@ -153,7 +155,7 @@ def epoch_data(
     sizes: tuple[int, ...] | None = None,
 ) -> EpochData:
     """Bundle a split for the loop (`features`: pixel rows, `kerasreg.model.pixel_rows`; `rows`: the split's indices
-    into them, None for all; `sizes`: each cluster worker's share, kerasreg/distribution/shards.py); no weights
+    into them, None for all; `sizes`: each cluster worker's share, kerasreg/datasets/shards.py); no weights
     means every example weighs 1."""
     w = np.ones(len(labels), np.float32) if weights is None else weights.astype(np.float32)
     if rows is not None and len(rows) == len(features) and np.array_equal(rows, np.arange(len(features))):
