@@ -74,6 +74,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports free now (all held at once while they are found, so none repeats)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def tf_config(ports: list[int], index: int) -> str:
+    """TF_CONFIG for worker `index` of a cluster of workers on `ports` of 127.0.0.1 (worker 0 the chief)."""
+    workers = [f"127.0.0.1:{p}" for p in ports]
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+
+
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
     """Block until something accepts on 127.0.0.1:port, or fail if `process` died."""
     deadline = time.monotonic() + seconds
@@ -196,6 +213,23 @@ def write_readme_section(begin: str, end: str, section: str, readme: Path | None
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     readme.write_text(f"{head}{begin}\n{section}\n{end}{tail}")
+
+
+def require_cifar_sample(data: Path) -> None:
+    """Exit with one line unless `data` holds the shared CIFAR-10 sample (the scale and shard sets are built
+    from it)."""
+    if not (data / "cifar10-sample" / "cifar-10-batches-py" / "test_batch").is_file():
+        sys.exit(f"no cifar10-sample/cifar-10-batches-py in {data}; pass --data DIR or set KERASREG_TEST_DATA")
+
+
+def publish(path: Path, results: dict, section: str, markers: tuple[str, str], no_readme: bool) -> int:
+    """Write `results` to `path` (JSON), print `section`, and put it between the page's `markers` unless
+    `no_readme`; a script's exit code (0)."""
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(section)
+    if not no_readme:
+        write_readme_section(*markers, section)
+    return 0
 
 
 def read_json(path: Path) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import add_data_argument, machine, write_readme_section  # noqa: E402
+from measure import add_data_argument, machine, publish, require_cifar_sample  # noqa: E402
 
 from benchmarks.full_bench import floor, train  # noqa: E402
 from benchmarks.full_size_data import _cifar_batch, shifted  # noqa: E402
@@ -162,15 +161,9 @@ def main() -> int:
     parser.add_argument("--l2", default="auto", help="the run's --l2 (default: auto, the default)")
     parser.add_argument("--no-readme", action="store_true", help="write results-scale.json only")
     args = parser.parse_args()
-    if not (args.data / "cifar10-sample" / "cifar-10-batches-py" / "test_batch").is_file():
-        sys.exit(f"no cifar10-sample/cifar-10-batches-py in {args.data}; pass --data DIR or set KERASREG_TEST_DATA")
+    require_cifar_sample(args.data)
     results = run(args.data, args.images, args.l2)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    section = markdown(results)
-    print(section)
-    if not args.no_readme:
-        write_readme_section(BEGIN, END, section)
-    return 0
+    return publish(RESULTS, results, markdown(results), (BEGIN, END), args.no_readme)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import REPO, _high_water_mib, add_data_argument, machine, write_readme_section  # noqa: E402
+from measure import (  # noqa: E402
+    REPO,
+    _high_water_mib,
+    add_data_argument,
+    free_ports,
+    machine,
+    publish,
+    require_cifar_sample,
+    tf_config,
+)
 
 from benchmarks.full_bench import PYTHON  # noqa: E402
 from benchmarks.scale_bench import build  # noqa: E402
@@ -85,22 +92,6 @@ def run_tree_measured(commands: list[list[str]], envs: list[dict], timeout: floa
     return [{"seconds": round(w, 1), "peak_rss_mib": round(peak, 1)} for w, peak in zip(walls, peaks, strict=True)]
 
 
-def _free_ports(n: int) -> list[int]:
-    """`n` distinct ports free now."""
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _cluster(ports: list[int], index: int) -> dict:
-    workers = [f"127.0.0.1:{p}" for p in ports]
-    return {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
-
-
 def run(data: Path, n_train: int, epochs: int) -> dict:
     """Build the batches, train them alone and as a 2-worker cluster; the peaks, and the same on 2,000 images (the
     footprint of each kind of process: a cluster worker's holds more than one process's, its collectives and
@@ -112,8 +103,8 @@ def run(data: Path, n_train: int, epochs: int) -> dict:
             command = [PYTHON, "-m", "kerasreg.train", "--dataset", "cifar10", "--source", "files", "--data-dir", work]
             command += ["--l2", "0.01", "--epochs", str(epochs)]
             alone = run_tree_measured([[*command, "--out", f"{work}/alone"]], [{}])[0]
-            ports = _free_ports(2)
-            env = [_cluster(ports, i) for i in (0, 1)]
+            ports = free_ports(2)
+            env = [{"TF_CONFIG": tf_config(ports, i)} for i in (0, 1)]
             measured[name] = {"alone": alone, "workers": run_tree_measured([[*command, "--out", f"{work}/c"]] * 2, env)}
     return {
         "date": dt.date.today().isoformat(),
@@ -160,15 +151,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each run (default: 3)")
     parser.add_argument("--no-readme", action="store_true", help="write results-shard.json only")
     args = parser.parse_args()
-    if not (args.data / "cifar10-sample" / "cifar-10-batches-py" / "test_batch").is_file():
-        sys.exit(f"no cifar10-sample/cifar-10-batches-py in {args.data}; pass --data DIR or set KERASREG_TEST_DATA")
+    require_cifar_sample(args.data)
     results = run(args.data, args.images, args.epochs)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    section = markdown(results)
-    print(section)
-    if not args.no_readme:
-        write_readme_section(BEGIN, END, section)
-    return 0
+    return publish(RESULTS, results, markdown(results), (BEGIN, END), args.no_readme)
 
 
 if __name__ == "__main__":
