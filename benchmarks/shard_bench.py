@@ -9,10 +9,10 @@ each process's peak is the high-water mark (VmHWM) of its whole tree, read every
 cluster worker trains in a child its command supervises. The data part of a peak is the
 peak less the same kind of process's on 2,000 images (TensorFlow, the model, the imports of
 the evaluation): the issue's target is each worker's at most 0.6 of the single process's.
-What a run holds beside its pixels for a batch in flight (~0.3 GiB here: a step's gathered
-and standardised copies and the evaluation's chunks, and what the allocator keeps of them)
-does not shrink with a shard, so the ratio is nearer 0.5 the larger the set: at 300,000
-images it was 0.62 and 0.70. Part of `make
+What a run holds beside its pixels for the batch in flight (a step's gathered and
+standardised copies, the evaluation's chunks, and what the allocator keeps of them) does
+not shrink with a shard, so the ratio falls as the set grows: 0.62 and 0.70 at 300,000
+images, 0.55 and 0.58 at 1.28 million (2026-12-07). Part of `make
 bench-full`; writes the clusters page's shard table (between the bench-shard markers) and
 benchmarks/results-shard.json.
 """
