@@ -247,6 +247,21 @@ def _high_water_mib(pid: int) -> float | None:
     return int(found.group(1)) / 1024 if found else None
 
 
+def tree_high_water_mib(pid: int) -> float:
+    """The largest high-water mark (VmHWM, MiB) of `pid` and every process below it: a cluster worker's command
+    trains in a child it supervises. 0 once they are gone."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                pass
+    return max((_high_water_mib(p) or 0.0 for p in found), default=0.0)
+
+
 def run_measured(command: list[str], timeout: float = 3600) -> tuple[float, str, float]:
     """Run a command to completion; its wall seconds, stdout and peak RSS in MiB (raises with stderr on failure).
 

@@ -49,9 +49,10 @@ def mnist_8k_2k(data: Path):
 def scores(labels: np.ndarray, probabilities: np.ndarray, binary: bool) -> dict:
     """Accuracy, or for a binary task balanced accuracy and ROC AUC, of [N,K] probabilities, each with its 95%
     interval (`*_interval`), as metrics.json has them."""
+    from kerasreg.datasets import BINARY, MULTICLASS
     from kerasreg.reports.metrics import compute_metrics
 
-    metrics = compute_metrics(labels, probabilities, "binary" if binary else "multiclass")
+    metrics = compute_metrics(labels, probabilities, BINARY if binary else MULTICLASS)
     keys = ("balanced_accuracy", "roc_auc") if binary else ("accuracy",)
     return {name: metrics[name] for key in keys for name in (key, f"{key}_interval")}
 

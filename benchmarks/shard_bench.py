@@ -33,13 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import (  # noqa: E402
     REPO,
-    _high_water_mib,
     add_data_argument,
     free_ports,
     machine,
     publish,
     require_cifar_sample,
     tf_config,
+    tree_high_water_mib,
 )
 
 from benchmarks.full_bench import PYTHON  # noqa: E402
@@ -49,20 +49,6 @@ RESULTS = Path(__file__).resolve().parent / "results-shard.json"
 BEGIN, END = "<!-- bench-shard:begin -->", "<!-- bench-shard:end -->"
 TARGET = 0.6  # a worker's data part against the single process's
 FOOTPRINT_IMAGES = 2_000
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and every process below it."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                todo += [int(child) for child in task.read_text().split()]
-            except OSError:
-                pass
-    return found
 
 
 def run_tree_measured(commands: list[list[str]], envs: list[dict], timeout: float = 3600) -> list[dict]:
@@ -81,7 +67,7 @@ def run_tree_measured(commands: list[list[str]], envs: list[dict], timeout: floa
         while any(p.poll() is None for p in processes):
             for i, p in enumerate(processes):
                 if p.poll() is None:
-                    peaks[i] = max([peaks[i], *(_high_water_mib(pid) or 0.0 for pid in _tree(p.pid))])
+                    peaks[i] = max(peaks[i], tree_high_water_mib(p.pid))
                     walls[i] = time.perf_counter() - started
             if time.monotonic() > deadline:
                 for p in processes:

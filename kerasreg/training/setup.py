@@ -100,7 +100,7 @@ def prepare_training_data(data: ImageDataset, config: TrainConfig, like: Trainin
         val_weights = per_class[labels[held]] if held is not None else None
     pixels = pixel_rows(data.train_images) if like is None else like.pixels
     val = (None, None, None) if held is None else (held.astype(np.int32), labels[held], val_weights)
-    shard = None if like is None else like.shard
+    shard = data.shard if like is None else like.shard
     return TrainingData(pixels, train.astype(np.int32), labels[train], weights, *val, labels, shard)
 
 
@@ -120,26 +120,25 @@ def setup_run(data: ImageDataset, config: TrainConfig, choice: StrategyChoice, o
     In a cluster the returned setup holds this worker's shard of the training images only; `owned`: the run loaded
     them itself (nobody else holds them), so the shard is taken in their own memory (`shards.take_shard`).
     """
-    split = prepare_training_data(data, config)
     if choice.num_workers > 1:
-        data, split = _sharded(data, split, Shard(choice.worker_index, choice.num_workers), owned)
+        data = _as_shard(data, Shard(choice.worker_index, choice.num_workers), owned)
+    split = prepare_training_data(data, config)
+    if data.shard is not None:  # the split is drawn: from here on the dataset is the shard's images and labels
+        shard = data.shard
+        data = dataclasses.replace(data, train_labels=data.train_labels[shard.index :: shard.count], shard=None)
     return TrainingSetup(data, split, fit_batch_to_replicas(config, len(split.train_labels), choice.replicas), choice)
 
 
-def _sharded(data: ImageDataset, split: TrainingData, shard: Shard, owned: bool) -> tuple:
-    """(the dataset, the split) holding only `shard`'s training images; the parts still index every image."""
-    # Read as the shard already, where the source could (every label, this worker's images); else taken here.
+def _as_shard(data: ImageDataset, shard: Shard, owned: bool) -> ImageDataset:
+    """`data` holding only `shard`'s training images and every label, as a source that reads a shard gives it (the
+    images are taken here where the source read them all)."""
     read = data.shard == shard
     images = data.train_images if read else take_shard(data.train_images, shard, owned)
-    labels = data.train_labels[shard.index :: shard.count]
     i, w = shard.index, shard.count
     how = "the only ones read" if read else "the others let go once loaded"
-    print(f"worker {i} holds {len(images)} of the {len(split.labels)} training images: {i}, {i + w}, ... ({how})")
+    print(f"worker {i} holds {len(images)} of the {len(data.train_labels)} training images: {i}, {i + w}, ... ({how})")
     sys.stdout.flush()
-    return (
-        dataclasses.replace(data, train_images=images, train_labels=labels, shard=None),
-        dataclasses.replace(split, pixels=pixel_rows(images), shard=shard),
-    )
+    return dataclasses.replace(data, train_images=images, shard=shard)
 
 
 def fit_batch_to_replicas(config: TrainConfig, n_train: int, replicas: int) -> TrainConfig:
