@@ -71,9 +71,11 @@ bench: $(VENV)/.stamp-dev
 # search): epoch against the numpy floor, --l2 auto against LogisticRegressionCV, peak
 # memory, the epoch at 8k-60k images; then the memory table (64x64x3 images), the
 # small-data table (--l2 auto's choice across seeds, by folds and by one split), the
-# scale row (1.28M images of 32x32x3, the defaults) and the shard table (a 2-worker cluster's
-# peaks against one process's). Writes benchmarks/results-full.json, results-memory.json,
-# results-small.json, results-scale.json, results-shard.json and the docs' tables.
+# scale row (1.28M images of 32x32x3, the defaults), the shard table (a 2-worker cluster's
+# peaks against one process's) and the quasi-Newton table (full-batch L-BFGS-B along the search's
+# path, against its Adam epochs). Writes benchmarks/results-full.json, results-memory.json,
+# results-small.json, results-scale.json, results-shard.json, results-quasi-newton.json and
+# the docs' tables.
 bench-full: $(VENV)/.stamp-dev
 	$(PY) benchmarks/full_bench.py
 

@@ -226,9 +226,10 @@ def main() -> int:
     print(section)
     if not args.no_readme:
         write_readme_section(BEGIN, END, section)
-    # Then the memory, small-data, scale and shard tables, each in a process of its own (they write their own
-    # sections).
-    for script in ("memory_bench.py", "small_data_bench.py", "scale_bench.py", "shard_bench.py"):
+    # Then the memory, small-data, scale, shard and quasi-Newton tables, each in a process of its own (they write
+    # their own sections).
+    scripts = ("memory_bench.py", "small_data_bench.py", "scale_bench.py", "shard_bench.py", "quasi_newton_bench.py")
+    for script in scripts:
         extra = ["--data", str(args.data)] if script != "memory_bench.py" else []
         subprocess.run([sys.executable, str(Path(__file__).parent / script), *extra,
                         *(["--no-readme"] if args.no_readme else [])], check=True)  # fmt: skip
