@@ -16,7 +16,7 @@ on MNIST 60k and CIFAR-10 50k (benchmarks/full_size_data.py), in one script run,
 
 The path's stop rule is kerasreg's (two rises of the validation loss in a row). Writes
 benchmarks/results-quasi-newton.json and the table between the bench-quasi-newton markers
-of docs/performance.md. ~6 min.
+of docs/performance.md. ~10 min.
 """
 
 from __future__ import annotations
