@@ -76,11 +76,11 @@ def tensorflow_footprint_mib(shape: tuple[int, int, int], rounds: int = 3) -> fl
     return median(run_measured([PYTHON, "-c", _FOOTPRINT.format(shape=shape)])[2] for _ in range(rounds))
 
 
-def train(dataset: str, folder: Path, out: Path, *args: str) -> dict:
+def train(dataset: str, folder: Path, out: Path, *args: str, timeout: float = 3600) -> dict:
     """`python -m kerasreg.train` on a folder of files; metrics.json, wall seconds, peak RSS (MiB) and its output."""
     shutil.rmtree(out, ignore_errors=True)
     command = [PYTHON, "-m", "kerasreg.train", "--dataset", dataset, "--source", "files", "--data-dir", str(folder)]
-    wall, printed, peak = run_measured([*command, *args, "--out", str(out)])
+    wall, printed, peak = run_measured([*command, *args, "--out", str(out)], timeout=timeout)
     batch = read_json(out / "config.json")["global_batch_size"]
     return {**read_json(out / "metrics.json"), "process_seconds": wall, "peak_rss_mib": peak, "batch": batch}
 
