@@ -67,8 +67,8 @@ bench: $(VENV)/.stamp-dev
 	$(PY) benchmarks/run_all.py
 
 # Training at the real datasets' sizes (MNIST 60k, CIFAR-10 50k, built from the real
-# images in KERASREG_TEST_DATA; ~2 h, most of it LogisticRegressionCV and the scale row's
-# search): epoch against the numpy floor, --l2 auto against LogisticRegressionCV, peak
+# images in KERASREG_TEST_DATA; ~3-3.5 h, most of it the scale row's search, 1-1.5 h, and
+# LogisticRegressionCV): epoch against the numpy floor, --l2 auto against LogisticRegressionCV, peak
 # memory, the epoch at 8k-60k images; then the memory table (64x64x3 images), the
 # small-data table (--l2 auto's choice across seeds, by folds and by one split), the
 # scale row (1.28M images of 32x32x3, the defaults), the shard table (a 2-worker cluster's
