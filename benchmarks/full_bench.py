@@ -22,9 +22,10 @@ same run:
 Writes benchmarks/results-full.json and the README's full-size table (between the
 bench-full markers), then runs benchmarks/memory_bench.py (the memory table),
 benchmarks/small_data_bench.py (the small-data table), benchmarks/scale_bench.py (1.28
-million images with the defaults) and benchmarks/shard_bench.py (a cluster worker's peak
-against a single process's). About two hours, most of it LogisticRegressionCV and
-the scale row's search.
+million images with the defaults), benchmarks/shard_bench.py (a cluster worker's peak
+against a single process's) and benchmarks/quasi_newton_bench.py (L-BFGS-B along the
+search's path). About three to three and a half hours, most of it the scale row's search
+and LogisticRegressionCV.
 """
 
 from __future__ import annotations
