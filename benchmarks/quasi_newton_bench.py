@@ -121,8 +121,6 @@ def lbfgs_path(objective: FullBatch, strengths: list[float], val: tuple, ftol: f
 
 def one_dataset(dataset: str, build, data: Path, work: Path) -> dict:
     """kerasreg's search, then L-BFGS-B along the same strengths on the same parts; the figures."""
-    import tensorflow as tf
-
     from kerasreg.config import TrainConfig
     from kerasreg.datasets import load_dataset
     from kerasreg.datasets.views import split_validation
@@ -150,8 +148,7 @@ def one_dataset(dataset: str, build, data: Path, work: Path) -> dict:
         run = lbfgs_path(objective, strengths, val, ftol)
         print(f"  L-BFGS-B ftol {ftol:g}: {run['seconds']:.1f} s, chose l2 {run['chosen_l2']:g}", flush=True)
         theirs.append(run)
-    del objective
-    tf.keras.backend.clear_session()
+    del objective  # its pixels (a tensor copy of the search part) go before the next dataset's are made
     return {
         "images": len(labels),
         "kerasreg": {
