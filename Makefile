@@ -54,7 +54,7 @@ notebook: $(VENV)/.stamp-dev
 docs: $(VENV)/.stamp-dev
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
-# The inner loop: everything but the tests marked slow (under a minute here).
+# The inner loop: everything but the tests marked slow (50-100 s here, by how busy the host is).
 test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -ra -n auto -m "not slow" $(PYTEST_ARGS)
 
