@@ -48,6 +48,7 @@ from benchmarks.full_size_data import CIFAR_FULL, MNIST_FULL, cifar_full, mnist_
 from benchmarks.measure import (  # noqa: E402
     PYTHON,
     REPO,
+    RUN_TIMEOUT,
     Target,
     add_data_argument,
     machine,
@@ -77,7 +78,7 @@ def tensorflow_footprint_mib(shape: tuple[int, int, int], rounds: int = 3) -> fl
     return median(run_measured([PYTHON, "-c", _FOOTPRINT.format(shape=shape)])[2] for _ in range(rounds))
 
 
-def train(dataset: str, folder: Path, out: Path, *args: str, timeout: float = 3600) -> dict:
+def train(dataset: str, folder: Path, out: Path, *args: str, timeout: float = RUN_TIMEOUT) -> dict:
     """`python -m kerasreg.train` on a folder of files; metrics.json, wall seconds, peak RSS (MiB) and its output."""
     shutil.rmtree(out, ignore_errors=True)
     command = [PYTHON, "-m", "kerasreg.train", "--dataset", dataset, "--source", "files", "--data-dir", str(folder)]

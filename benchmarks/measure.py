@@ -17,6 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+RUN_TIMEOUT = 3600  # seconds a measured run gets, unless its bench gives it more
 
 
 def median(values) -> float:
@@ -262,7 +263,7 @@ def tree_high_water_mib(pid: int) -> float:
     return max((_high_water_mib(p) or 0.0 for p in found), default=0.0)
 
 
-def run_measured(command: list[str], timeout: float = 3600) -> tuple[float, str, float]:
+def run_measured(command: list[str], timeout: float = RUN_TIMEOUT) -> tuple[float, str, float]:
     """Run a command to completion; its wall seconds, stdout and peak RSS in MiB (raises with stderr on failure).
 
     The peak is the process's own high-water mark (VmHWM), read every 10 ms while it
